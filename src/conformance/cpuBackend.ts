@@ -1,0 +1,25 @@
+/** The conformance backend for the float64 CPU path. */
+import { CpuBatchNorm } from '../cpu/batchnorm';
+import type { ConformanceBackend, ConformanceModule } from './runner';
+
+export const cpuBackend: ConformanceBackend = {
+  name: 'cpu',
+  adapter: { name: 'float64 CPU reference' },
+  tolerance: 1e-7,
+  async createModule(numFeatures, options) {
+    const bn = new CpuBatchNorm(numFeatures, options);
+    const m: ConformanceModule = {
+      train: (mode) => { bn.train(mode); },
+      loadStateDict: async (sd) => bn.loadStateDict(sd),
+      forward: async (x, shape, layout) => bn.forward(x, shape, layout),
+      backward: async (x, dy) => bn.backward(x, dy),
+      runningStats: async () => {
+        if (!bn.options.trackRunningStats) return {};
+        return { running_mean: Float64Array.from(bn.runningMean), [bn.spreadKey]: Float64Array.from(bn.runningSpread) };
+      },
+      correction: async () => bn.lastCorrection(),
+      destroy: () => {},
+    };
+    return m;
+  },
+};

@@ -1,0 +1,5 @@
+/** GPU-vs-reference conformance runs: `webgpu-batchnorm/conformance`. */
+export * from './golden';
+export * from './runner';
+export { cpuBackend } from './cpuBackend';
+export { webgpuBackend } from './webgpuBackend';

@@ -1,0 +1,141 @@
+/**
+ * Float64 reference math for every operation the GPU kernels perform. Statistics are two-pass
+ * (mean, then sum of squared deviations), so they are exact to float64 rounding at any offset.
+ */
+import type { Geometry } from '../layout';
+import type { RenormClip } from '../options';
+
+/** Calls f(index, channel) for every element, in memory order. */
+export function forEachElement(g: Geometry, f: (i: number, c: number) => void): void {
+  let i = 0;
+  for (let o = 0; o < g.outer; o++) {
+    for (let c = 0; c < g.C; c++) {
+      for (let k = 0; k < g.inner; k++) f(i++, c);
+    }
+  }
+}
+
+export interface BatchStats {
+  mean: Float64Array;
+  /** Biased (population) variance: the one normalisation uses. */
+  varBiased: Float64Array;
+}
+
+export function batchStats(x: ArrayLike<number>, g: Geometry): BatchStats {
+  const mean = new Float64Array(g.C);
+  const varBiased = new Float64Array(g.C);
+  forEachElement(g, (i, c) => { mean[c] += x[i]; });
+  for (let c = 0; c < g.C; c++) mean[c] /= g.M;
+  forEachElement(g, (i, c) => { const d = x[i] - mean[c]; varBiased[c] += d * d; });
+  for (let c = 0; c < g.C; c++) varBiased[c] /= g.M;
+  return { mean, varBiased };
+}
+
+/** Per-channel affine map y = (x - center)·scale + shift, and what backward needs. */
+export interface Coefficients {
+  center: Float64Array;
+  scale: Float64Array;
+  shift: Float64Array;
+  invstd: Float64Array;
+  /** Batch Renorm corrections (1 and 0 for plain batch norm). */
+  r: Float64Array;
+  d: Float64Array;
+}
+
+const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
+
+/**
+ * Coefficients from batch statistics. With `renorm`, r and d correct towards the running mean and
+ * running sigma (Ioffe 2017, Alg. 1), both treated as constants by backward.
+ */
+export function trainCoefficients(
+  s: BatchStats, gamma: ArrayLike<number>, beta: ArrayLike<number>, eps: number,
+  renorm: { clip: RenormClip; mu: ArrayLike<number>; sigma: ArrayLike<number> } | null,
+): Coefficients {
+  const C = s.mean.length;
+  const k: Coefficients = {
+    center: Float64Array.from(s.mean), scale: new Float64Array(C), shift: new Float64Array(C),
+    invstd: new Float64Array(C), r: new Float64Array(C).fill(1), d: new Float64Array(C),
+  };
+  for (let c = 0; c < C; c++) {
+    const sigmaB = Math.sqrt(s.varBiased[c] + eps);
+    k.invstd[c] = 1 / sigmaB;
+    if (renorm) {
+      const { rmax, dmax } = renorm.clip;
+      k.r[c] = clamp(sigmaB / renorm.sigma[c], 1 / rmax, rmax);
+      k.d[c] = clamp((s.mean[c] - renorm.mu[c]) / renorm.sigma[c], -dmax, dmax);
+    }
+    k.scale[c] = gamma[c] * k.invstd[c] * k.r[c];
+    k.shift[c] = gamma[c] * k.d[c] + beta[c];
+  }
+  return k;
+}
+
+/** Coefficients from running statistics; `spread` is running_var, or running sigma for renorm. */
+export function evalCoefficients(
+  mu: ArrayLike<number>, spread: ArrayLike<number>, gamma: ArrayLike<number>, beta: ArrayLike<number>,
+  eps: number, spreadIsStd: boolean,
+): Coefficients {
+  const C = mu.length;
+  const invstd = Float64Array.from({ length: C }, (_, c) => (spreadIsStd ? 1 / spread[c] : 1 / Math.sqrt(spread[c] + eps)));
+  return {
+    center: Float64Array.from(mu), invstd,
+    scale: Float64Array.from({ length: C }, (_, c) => gamma[c] * invstd[c]),
+    shift: Float64Array.from(beta), r: new Float64Array(C).fill(1), d: new Float64Array(C),
+  };
+}
+
+export function applyCoefficients(x: ArrayLike<number>, g: Geometry, k: Coefficients): Float64Array {
+  const y = new Float64Array(g.count);
+  forEachElement(g, (i, c) => { y[i] = (x[i] - k.center[c]) * k.scale[c] + k.shift[c]; });
+  return y;
+}
+
+/**
+ * Running-statistics update. A channel whose batch statistics are not finite keeps its running
+ * values (one NaN in a batch must not poison the model), the others update.
+ */
+export function updateRunning(
+  s: BatchStats, M: number, factor: number, unbiased: boolean, eps: number,
+  runningMean: Float64Array, runningSpread: Float64Array, spreadIsStd: boolean,
+): void {
+  for (let c = 0; c < runningMean.length; c++) {
+    const mean = s.mean[c], v = s.varBiased[c];
+    if (!Number.isFinite(mean) || !Number.isFinite(v)) continue;
+    runningMean[c] = (1 - factor) * runningMean[c] + factor * mean;
+    const stat = spreadIsStd ? Math.sqrt(v + eps) : unbiased ? (v * M) / (M - 1) : v;
+    runningSpread[c] = (1 - factor) * runningSpread[c] + factor * stat;
+  }
+}
+
+export interface Gradients {
+  dx: Float64Array;
+  dgamma: Float64Array;
+  dbeta: Float64Array;
+}
+
+/**
+ * Backward of y = (x - center)·scale + shift. With batch statistics the gradient flows through
+ * mean and variance (r and d are constants); with running statistics they are constants.
+ */
+export function backward(
+  x: ArrayLike<number>, dy: ArrayLike<number>, g: Geometry, k: Coefficients,
+  gamma: ArrayLike<number>, batchStats: boolean,
+): Gradients {
+  const C = g.C;
+  const sdy = new Float64Array(C), sdyx = new Float64Array(C);
+  forEachElement(g, (i, c) => { sdy[c] += dy[i]; sdyx[c] += dy[i] * (x[i] - k.center[c]); });
+  const A = new Float64Array(C), B = new Float64Array(C), D = new Float64Array(C);
+  const dgamma = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    A[c] = gamma[c] * k.invstd[c] * k.r[c];
+    if (batchStats) {
+      B[c] = (-A[c] * k.invstd[c] * k.invstd[c] * sdyx[c]) / g.M;
+      D[c] = (-A[c] * sdy[c]) / g.M;
+    }
+    dgamma[c] = k.invstd[c] * k.r[c] * sdyx[c] + k.d[c] * sdy[c];
+  }
+  const dx = new Float64Array(g.count);
+  forEachElement(g, (i, c) => { dx[i] = A[c] * dy[i] + B[c] * (x[i] - k.center[c]) + D[c]; });
+  return { dx, dgamma, dbeta: sdy };
+}

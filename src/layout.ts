@@ -1,0 +1,116 @@
+/**
+ * Layouts and the [outer, C, inner] view that every kernel works on.
+ *
+ * Any supported tensor is a row-major [outer, C, inner] block: channels-first shapes
+ * ([N,C], [N,C,L], [N,C,H,W], [N,C,D,H,W]) have outer = N and inner = the spatial size;
+ * channels-last shapes ([N,L,C], [N,H,W,C], [N,D,H,W,C]) have outer = N·spatial and inner = 1.
+ * The statistics of channel c are taken over the M = outer·inner values of that channel.
+ */
+import { BatchSizeError, LayoutError, ShapeError } from './errors';
+
+/** `NCHW`/`NHWC` name the channels-first/-last family for ranks 2 to 5; the others fix the rank. */
+export type Layout = 'NCHW' | 'NHWC' | 'NC' | 'NCL' | 'NLC' | 'NCDHW' | 'NDHWC';
+
+const LAYOUTS: Record<Layout, { channelsLast: boolean; rank?: number }> = {
+  NCHW: { channelsLast: false },
+  NHWC: { channelsLast: true },
+  NC: { channelsLast: false, rank: 2 },
+  NCL: { channelsLast: false, rank: 3 },
+  NLC: { channelsLast: true, rank: 3 },
+  NCDHW: { channelsLast: false, rank: 5 },
+  NDHWC: { channelsLast: true, rank: 5 },
+};
+
+export interface Geometry {
+  readonly layout: Layout;
+  readonly shape: readonly number[];
+  readonly channelsLast: boolean;
+  /** Number of channels (features). */
+  readonly C: number;
+  /** Blocks before the channel axis in the [outer, C, inner] view. */
+  readonly outer: number;
+  /** Contiguous run after the channel axis (1 for channels-last). */
+  readonly inner: number;
+  /** Values per channel: outer·inner. */
+  readonly M: number;
+  /** Total elements: M·C. */
+  readonly count: number;
+}
+
+export function isLayout(layout: unknown): layout is Layout {
+  return typeof layout === 'string' && Object.prototype.hasOwnProperty.call(LAYOUTS, layout);
+}
+
+/** Validates `shape` for `layout` and returns its [outer, C, inner] view. */
+export function geometry(layout: Layout, shape: readonly number[]): Geometry {
+  if (!isLayout(layout)) {
+    throw new LayoutError(
+      `layout ${JSON.stringify(layout)} is not supported; use one of ${Object.keys(LAYOUTS).join(', ')}`,
+    );
+  }
+  const spec = LAYOUTS[layout];
+  if (!Array.isArray(shape) || shape.length < 2 || shape.length > 5) {
+    throw new ShapeError(
+      `shape ${JSON.stringify(shape)} must have rank 2 to 5 ([N,C] up to [N,C,D,H,W]); got rank ${Array.isArray(shape) ? shape.length : 'none'}`,
+    );
+  }
+  if (spec.rank !== undefined && shape.length !== spec.rank) {
+    throw new ShapeError(`layout ${layout} needs a rank-${spec.rank} shape; got ${JSON.stringify(shape)}`);
+  }
+  for (const d of shape) {
+    if (!Number.isSafeInteger(d) || d < 0) {
+      throw new ShapeError(`shape ${JSON.stringify(shape)} must hold non-negative integers`);
+    }
+  }
+  if (shape[0] === 0) throw new BatchSizeError(`shape ${JSON.stringify(shape)} is an empty batch (N = 0); pass at least one sample`);
+  if (shape.includes(0)) throw new ShapeError(`shape ${JSON.stringify(shape)} has a zero dimension; every dimension must be at least 1`);
+  const channelsLast = spec.channelsLast;
+  const C = channelsLast ? shape[shape.length - 1] : shape[1];
+  const spatial = channelsLast ? shape.slice(1, -1) : shape.slice(2);
+  const S = spatial.reduce((a, b) => a * b, 1);
+  const outer = channelsLast ? shape[0] * S : shape[0];
+  const inner = channelsLast ? 1 : S;
+  const M = outer * inner;
+  return { layout, shape: [...shape], channelsLast, C, outer, inner, M, count: M * C };
+}
+
+/** The NCHW-ordered shape [N, C, ...spatial] of a tensor given in `layout`. */
+export function channelsFirstShape(g: Geometry): number[] {
+  return g.channelsLast ? [g.shape[0], g.C, ...g.shape.slice(1, -1)] : [...g.shape];
+}
+
+/** The shape that holds the same [N, C, ...spatial] tensor in `layout`. */
+export function shapeInLayout(nchwShape: readonly number[], layout: Layout): number[] {
+  const [n, c, ...spatial] = nchwShape;
+  return LAYOUTS[layout]?.channelsLast ? [n, ...spatial, c] : [...nchwShape];
+}
+
+/**
+ * Reorders a channels-first array ([N, C, S]) into `layout` order, or back with `inverse`.
+ * Used by tests and the conformance runner; the kernels never transpose.
+ */
+export function permute<T extends ArrayLike<number>>(
+  data: T,
+  nchwShape: readonly number[],
+  layout: Layout,
+  inverse = false,
+): Float64Array {
+  const [n, c] = nchwShape;
+  const s = nchwShape.slice(2).reduce((a, b) => a * b, 1);
+  const out = new Float64Array(data.length);
+  if (!LAYOUTS[layout]?.channelsLast) {
+    out.set(Array.from(data));
+    return out;
+  }
+  for (let b = 0; b < n; b++) {
+    for (let ch = 0; ch < c; ch++) {
+      for (let i = 0; i < s; i++) {
+        const first = (b * c + ch) * s + i;
+        const last = (b * s + i) * c + ch;
+        if (inverse) out[first] = data[last];
+        else out[last] = data[first];
+      }
+    }
+  }
+  return out;
+}
