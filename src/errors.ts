@@ -33,7 +33,7 @@ export class BatchSizeError extends BatchNormError {
 
 /** A GPUBuffer is too small, lacks a usage flag, or is bound at a misaligned offset. */
 export class BufferError extends BatchNormError {
-  constructor(code: 'E_BUFFER_SIZE' | 'E_BUFFER_USAGE' | 'E_BUFFER_ALIGNMENT' | 'E_BUFFER_MISSING', message: string) {
+  constructor(code: 'E_BUFFER_SIZE' | 'E_BUFFER_USAGE' | 'E_BUFFER_ALIGNMENT' | 'E_BUFFER_MISSING' | 'E_BUFFER_ALIAS', message: string) {
     super(code, message);
   }
 }

@@ -13,7 +13,7 @@ export const cpuBackend: ConformanceBackend = {
       loadStateDict: async (sd) => bn.loadStateDict(sd),
       forward: async (x, shape, layout) => bn.forward(x, shape, layout),
       backward: async (x, dy) => bn.backward(x, dy),
-      runningStats: async () => {
+      runningStats: async (): Promise<Record<string, Float64Array>> => {
         if (!bn.options.trackRunningStats) return {};
         return { running_mean: Float64Array.from(bn.runningMean), [bn.spreadKey]: Float64Array.from(bn.runningSpread) };
       },

@@ -1,0 +1,36 @@
+// apply.wgsl — the normalisation pass: y = ((x - pivot_c) - mean_v_c)·scale_c + shift_c.
+//
+// Computes: every output element from its input and its channel's coefficients (written by
+//   forward_finalize.wgsl in training, eval_coeffs.wgsl in inference). This is batch norm's
+//   gamma·(x - mean)·invstd + beta, and Batch Renorm's gamma·(x̂·r + d) + beta.
+// Bindings (group 0):
+//   0 params uniform  Params
+//   1 stats  storage, read        2 vec4 per channel; [2c] = (pivot, mean_v, scale, shift)
+//   2 x      storage, read        [outer, C, inner] f32
+//   3 y      storage, read_write  same shape as x (a different buffer range)
+// Dispatch: one thread per element; workgroups (gx, gy) with gx ≤ 65535, element index
+//   gid.y·(gx·WG) + gid.x; threads past `count` do nothing.
+// Method: subtracting the pivot first is exact near the channel's values, so large offsets do not
+//   cost precision; then one multiply-add.
+
+override WG: u32 = 256;
+
+struct Params {
+  C: u32,
+  inner: u32,
+  count: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idx = gid.y * (nwg.x * WG) + gid.x;
+  if (idx >= params.count) { return; }
+  let c = (idx / params.inner) % params.C;
+  let k = stats[2u * c];
+  y[idx] = ((x[idx] - k.x) - k.y) * k.z + k.w;
+}

@@ -1,0 +1,40 @@
+// backward_dx.wgsl — the input gradient: dx = A_c·dy + B_c·(x - mean_c) + D_c.
+//
+// Computes: every element of dx from dy, x and its channel's coefficients (A, B, D) written by
+//   backward_finalize.wgsl, with x - mean = (x - pivot) - mean_v from the saved statistics.
+// Bindings (group 0):
+//   0 params uniform  Params
+//   1 stats  storage, read        2 vec4 per channel; [2c] = (pivot, mean_v, scale, shift)
+//   2 coef   storage, read        (A, B) at index c, (D, 0) at index C + c, as backward_finalize
+//                                  leaves them in the workspace
+//   3 x      storage, read        [outer, C, inner] f32, the forward input
+//   4 dy     storage, read        same shape
+//   5 dx     storage, read_write  same shape (a different buffer range)
+// Dispatch: one thread per element; workgroups (gx, gy) with gx ≤ 65535, element index
+//   gid.y·(gx·WG) + gid.x; threads past `count` do nothing.
+// Method: centred form, so large offsets cancel exactly in x - pivot rather than in B·x + D.
+
+override WG: u32 = 256;
+
+struct Params {
+  C: u32,
+  inner: u32,
+  count: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> coef: array<vec2<f32>>;
+@group(0) @binding(3) var<storage, read> x: array<f32>;
+@group(0) @binding(4) var<storage, read> dy: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idx = gid.y * (nwg.x * WG) + gid.x;
+  if (idx >= params.count) { return; }
+  let c = (idx / params.inner) % params.C;
+  let k = stats[2u * c];
+  let ab = coef[c];
+  dx[idx] = ab.x * dy[idx] + ab.y * ((x[idx] - k.x) - k.y) + coef[params.C + c].x;
+}

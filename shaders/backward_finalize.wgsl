@@ -1,0 +1,72 @@
+// backward_finalize.wgsl — per-channel gradient coefficients and dgamma/dbeta.
+//
+// Computes, per channel c, from Σdy and Σdy·(x - mean) over the M values and the saved
+//   (invstd, r, d):
+//   A = gamma·invstd·r;
+//   with batch statistics (flag BATCH_STATS): B = -A·invstd²·Σdy(x-mean)/M, D = -A·Σdy/M,
+//   the gradient through mean and variance (r and d are constants, as Batch Renorm requires);
+//   with running statistics: B = D = 0;
+//   dgamma = invstd·r·Σdy(x-mean) + d·Σdy, dbeta = Σdy (written with flag AFFINE).
+//   backward_dx.wgsl then computes dx = A·dy + B·(x - mean) + D.
+// Bindings (group 0):
+//   0 params   uniform  Params
+//   1 partials storage, read_write  in: vec2 (Σdy, Σdy·(x - mean)) per (slice, channel), index s·C + c;
+//                                    out: (A, B) at index c and (D, 0) at index C + c. Each thread
+//                                    touches only its own channel's entries, and reads them all
+//                                    before writing, so the overwrite is race-free; the workspace
+//                                    holds at least two slices of entries.
+//   2 stats    storage, read        2 vec4 per channel; [2c+1] = (invstd, r, d, 0)
+//   3 gamma    storage, read        [C] (read only with flag AFFINE)
+//   4 dgamma   storage, read_write  [C] (written only with flag AFFINE)
+//   5 dbeta    storage, read_write  [C] (written only with flag AFFINE)
+// Dispatch: ceil(C / WG) workgroups along x, one thread per channel.
+// Method: sums the slices in order (deterministic, no atomics). Writing the coefficients over the
+//   partials keeps the workspace one buffer, which the next dispatch may then read.
+
+override WG: u32 = 64;
+
+const BATCH_STATS: u32 = 1u;
+const AFFINE: u32 = 2u;
+
+struct Params {
+  C: u32,
+  slices: u32,
+  M: f32,
+  flags: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> partials: array<vec2<f32>>;
+@group(0) @binding(2) var<storage, read> stats: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> gamma: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dgamma: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dbeta: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= params.C) { return; }
+  var sums = partials[c];
+  for (var s = 1u; s < params.slices; s++) {
+    sums += partials[s * params.C + c];
+  }
+  let saved = stats[2u * c + 1u];
+  let invstd = saved.x;
+  let r = saved.y;
+  let d = saved.z;
+  let affine = (params.flags & AFFINE) != 0u;
+  let g = select(1.0, gamma[min(c, arrayLength(&gamma) - 1u)], affine);
+  let a = g * invstd * r;
+  var b = 0.0;
+  var dd = 0.0;
+  if ((params.flags & BATCH_STATS) != 0u) {
+    b = -a * invstd * invstd * sums.y / params.M;
+    dd = -a * sums.x / params.M;
+  }
+  partials[c] = vec2<f32>(a, b);
+  partials[params.C + c] = vec2<f32>(dd, 0.0);
+  if (affine) {
+    dgamma[c] = invstd * r * sums.y + d * sums.x;
+    dbeta[c] = sums.x;
+  }
+}

@@ -1,0 +1,100 @@
+// forward_finalize.wgsl — per-channel batch statistics, second stage, for training mode.
+//
+// Computes, per channel c, from the slices' Welford partials of v = x - pivot:
+//   mean = pivot + mean_v, var = M2 / M (biased, used to normalise), invstd = 1/sqrt(var + eps);
+//   Batch Renorm (flag RENORM, Ioffe 2017 Alg. 1): r = clamp(sigmaB/sigma, 1/rmax, rmax),
+//   d = clamp((mean - mu)/sigma, -dmax, dmax) with sigmaB = sqrt(var + eps); else r = 1, d = 0;
+//   apply coefficients y = ((x - pivot) - mean_v)·scale + shift, scale = gamma·invstd·r,
+//   shift = gamma·d + beta;
+//   running update (flag UPDATE): running = (1 - factor)·running + factor·stat, where stat is the
+//   mean and the unbiased (flag UNBIASED) or biased variance, or sigmaB for renorm. A channel whose
+//   mean or variance is not finite keeps its running values; the others update.
+// Bindings (group 0):
+//   0 params         uniform  Params
+//   1 partials       storage, read        vec4 (n, mean_v, M2, pivot), index s·C + c
+//   2 gamma          storage, read        [C] (read only with flag AFFINE)
+//   3 beta           storage, read        [C] (read only with flag AFFINE)
+//   4 running_mean   storage, read_write  [C] (used with UPDATE or RENORM)
+//   5 running_spread storage, read_write  [C] running_var, or running sigma with RENORM
+//   6 stats          storage, read_write  2 vec4 per channel: [2c] = (pivot, mean_v, scale, shift),
+//                                          [2c+1] = (invstd, r, d, 0), saved for backward
+// Dispatch: ceil(C / WG) workgroups along x, one thread per channel.
+// Method: Chan's parallel merge of the partials in slice order (deterministic, no atomics);
+//   finiteness is tested on the bit pattern, which fast-math cannot fold away.
+
+override WG: u32 = 64;
+
+const UPDATE: u32 = 1u;
+const UNBIASED: u32 = 2u;
+const RENORM: u32 = 4u;
+const AFFINE: u32 = 8u;
+
+struct Params {
+  C: u32,
+  slices: u32,
+  M: f32,
+  eps: f32,
+  factor: f32,
+  rmax: f32,
+  dmax: f32,
+  flags: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> partials: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+@group(0) @binding(3) var<storage, read> beta: array<f32>;
+@group(0) @binding(4) var<storage, read_write> running_mean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> running_spread: array<f32>;
+@group(0) @binding(6) var<storage, read_write> stats: array<vec4<f32>>;
+
+fn is_finite(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= params.C) { return; }
+  let first = partials[c];
+  var n = first.x;
+  var mean_v = first.y;
+  var m2 = first.z;
+  let pivot = first.w;
+  for (var s = 1u; s < params.slices; s++) {
+    let p = partials[s * params.C + c];
+    let nab = n + p.x;
+    let delta = p.y - mean_v;
+    mean_v = mean_v + delta * (p.x / nab);
+    m2 = m2 + p.z + delta * delta * (n * p.x / nab);
+    n = nab;
+  }
+  let var_b = max(m2, 0.0) / params.M;
+  let mean = pivot + mean_v;
+  let sigma_b = sqrt(var_b + params.eps);
+  let invstd = 1.0 / sigma_b;
+  let affine = (params.flags & AFFINE) != 0u;
+  let g = select(1.0, gamma[min(c, arrayLength(&gamma) - 1u)], affine);
+  let b = select(0.0, beta[min(c, arrayLength(&beta) - 1u)], affine);
+  var r = 1.0;
+  var d = 0.0;
+  if ((params.flags & RENORM) != 0u) {
+    let sigma = running_spread[c];
+    r = clamp(sigma_b / sigma, 1.0 / params.rmax, params.rmax);
+    d = clamp((mean - running_mean[c]) / sigma, -params.dmax, params.dmax);
+  }
+  stats[2u * c] = vec4<f32>(pivot, mean_v, g * invstd * r, g * d + b);
+  stats[2u * c + 1u] = vec4<f32>(invstd, r, d, 0.0);
+
+  if ((params.flags & UPDATE) != 0u && is_finite(mean) && is_finite(var_b)) {
+    var stat = var_b;
+    if ((params.flags & RENORM) != 0u) {
+      stat = sigma_b;
+    } else if ((params.flags & UNBIASED) != 0u) {
+      stat = var_b * (params.M / (params.M - 1.0));
+    }
+    let f = params.factor;
+    running_mean[c] = (1.0 - f) * running_mean[c] + f * mean;
+    running_spread[c] = (1.0 - f) * running_spread[c] + f * stat;
+  }
+}

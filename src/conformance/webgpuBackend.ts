@@ -1,0 +1,73 @@
+/** The conformance backend for the GPU `BatchNorm` module on a given device. */
+import { BatchNorm } from '../batchnorm';
+import { readFloats } from '../gpu/buffers';
+import type { ConformanceBackend, ConformanceModule } from './runner';
+
+function upload(device: GPUDevice, label: string, data: Float64Array): GPUBuffer {
+  const b = device.createBuffer({
+    label, size: Math.max(4, data.length * 4), mappedAtCreation: true,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+  });
+  new Float32Array(b.getMappedRange(), 0, data.length).set(data);
+  b.unmap();
+  return b;
+}
+
+const f64 = (a: Float32Array) => Float64Array.from(a);
+
+/**
+ * f32 kernels against float64 references, as a fraction of each array's scale: the golden vectors
+ * measured at most 4e-7 on SwiftShader, so 1e-5 leaves headroom and still catches a wrong formula.
+ */
+export const WEBGPU_TOLERANCE = 1e-5;
+
+export function webgpuBackend(device: GPUDevice, adapter: Record<string, unknown> = {}): ConformanceBackend {
+  return {
+    name: 'webgpu',
+    adapter,
+    tolerance: WEBGPU_TOLERANCE,
+    async createModule(numFeatures, options) {
+      const bn = new BatchNorm(device, numFeatures, options);
+      const temps: GPUBuffer[] = [];
+      const tmp = (label: string, data: Float64Array) => { const b = upload(device, label, data); temps.push(b); return b; };
+      let lastX: GPUBuffer | null = null;
+      let count = 0;
+      const m: ConformanceModule = {
+        train: (mode) => { bn.train(mode); },
+        loadStateDict: (sd) => bn.loadStateDict(sd),
+        async forward(x, shape, layout) {
+          lastX = tmp('conformance.x', x);
+          count = x.length;
+          const y = tmp('conformance.y', new Float64Array(x.length));
+          await bn.forward(lastX, y, shape, layout);
+          return f64(await readFloats(device, { buffer: y }, x.length));
+        },
+        async backward(_x, dy) {
+          const dyb = tmp('conformance.dy', dy);
+          const dx = tmp('conformance.dx', new Float64Array(count));
+          await bn.backward(lastX!, dyb, dx);
+          const C = bn.numFeatures;
+          return {
+            dx: f64(await readFloats(device, { buffer: dx }, count)),
+            dgamma: f64(await readFloats(device, { buffer: bn.weightGrad }, C)),
+            dbeta: f64(await readFloats(device, { buffer: bn.biasGrad }, C)),
+          };
+        },
+        async runningStats(): Promise<Record<string, Float64Array>> {
+          if (!bn.options.trackRunningStats) return {};
+          const sd = await bn.stateDict();
+          return { running_mean: f64(sd.running_mean as Float32Array), [bn.spreadKey]: f64(sd[bn.spreadKey] as Float32Array) };
+        },
+        async correction() {
+          const c = await bn.lastCorrection();
+          return c && { r: f64(c.r), d: f64(c.d) };
+        },
+        destroy() {
+          bn.destroy();
+          for (const b of temps) b.destroy();
+        },
+      };
+      return m;
+    },
+  };
+}

@@ -1,0 +1,79 @@
+/** Getting a device whose limits fit large tensors, and watching it for loss. */
+import { DeviceLostError, GpuError, UnsupportedError } from './errors';
+
+export interface DeviceRequest {
+  /** Passed to requestAdapter; default high-performance. */
+  powerPreference?: GPUPowerPreference;
+  /** Extra features to request when the adapter has them (e.g. 'shader-f16'). */
+  optionalFeatures?: GPUFeatureName[];
+  /** Defaults to navigator.gpu; pass the `webgpu` package's GPU object in Node. */
+  gpu?: GPU;
+}
+
+/**
+ * Requests an adapter and a device with the adapter's largest storage-binding and buffer limits,
+ * so tensors above the 128 MiB default fit. Throws UnsupportedError where WebGPU is missing.
+ */
+export async function requestBatchNormDevice(o: DeviceRequest = {}): Promise<GPUDevice> {
+  const gpu = o.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined);
+  if (!gpu) throw new UnsupportedError('WebGPU is not available here (navigator.gpu is undefined); use a browser with WebGPU enabled, or pass the Node `webgpu` package\'s GPU as { gpu }');
+  const adapter = await gpu.requestAdapter({ powerPreference: o.powerPreference ?? 'high-performance' });
+  if (!adapter) throw new UnsupportedError('requestAdapter() returned null: no WebGPU adapter is available on this system');
+  const l = adapter.limits;
+  const requiredFeatures = (o.optionalFeatures ?? []).filter((f) => adapter.features.has(f));
+  return adapter.requestDevice({
+    label: 'webgpu-batchnorm',
+    requiredFeatures,
+    requiredLimits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+    },
+  });
+}
+
+interface Watch { lost: GPUDeviceLostInfo | null; promise: Promise<GPUDeviceLostInfo> }
+const watches = new WeakMap<GPUDevice, Watch>();
+
+/** Records a device's loss once, for every module on it. */
+export function watchDevice(device: GPUDevice): Watch {
+  let w = watches.get(device);
+  if (!w) {
+    const watch: Watch = { lost: null, promise: device.lost };
+    device.lost.then((info) => { watch.lost = info; });
+    watches.set(device, (w = watch));
+  }
+  return w;
+}
+
+export function lostError(info: GPUDeviceLostInfo): DeviceLostError {
+  return new DeviceLostError(`the GPUDevice was lost (${info.reason}${info.message ? ': ' + info.message : ''}); create a new device and new modules, then load their state`);
+}
+
+/**
+ * Submits `encode`'s commands inside validation and out-of-memory error scopes and resolves once
+ * the GPU has run them. Rejects with GpuError for an error the implementation reported, and with
+ * DeviceLostError if the device is lost first, never hangs on a lost device.
+ */
+export async function submitChecked(device: GPUDevice, label: string, encode: (e: GPUCommandEncoder) => void): Promise<void> {
+  const w = watchDevice(device);
+  if (w.lost) throw lostError(w.lost);
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  let refused: unknown = null;
+  try {
+    const encoder = device.createCommandEncoder({ label });
+    encode(encoder);
+    device.queue.submit([encoder.finish({ label })]);
+  } catch (e) {
+    refused = e;
+  }
+  // The scopes are popped whatever happened, so a refusal never leaves them unbalanced.
+  const lost = w.promise.then((info): never => { throw lostError(info); });
+  lost.catch(() => {}); // only raced; a loss after this call is reported by the next one
+  const [validation, oom] = await Promise.race([Promise.all([device.popErrorScope(), device.popErrorScope()]), lost]);
+  if (refused) throw refused;
+  const err = validation ?? oom;
+  if (err) throw new GpuError(`${label}: the WebGPU implementation refused the commands: ${err.message}`);
+  await Promise.race([device.queue.onSubmittedWorkDone(), lost]);
+}

@@ -1,0 +1,211 @@
+/**
+ * Functional kernels: each call validates its arguments, then encodes one compute pass into the
+ * caller's GPUCommandEncoder, on the caller's buffers and byte offsets. Nothing is submitted, so
+ * any WebGPU app can put batch norm between its own passes.
+ *
+ * Per-channel state lives in three kinds of buffers:
+ * - parameters and running statistics: C floats each (weight, bias, runningMean, runningVar);
+ * - `stats`: statsByteLength(C) bytes, written by the forward pass and read by backward (the
+ *   saved mean and invstd of PyTorch/cuDNN, plus Batch Renorm's r and d);
+ * - an optional `workspace` of workspaceByteLength(...) bytes for the reductions' partials; one is
+ *   allocated per call when it is omitted.
+ */
+import { BatchSizeError, OptionError } from './errors';
+import { checkSharing, placeholder, storageRange, type TensorArg } from './gpu/buffers';
+import type { BufferSlice } from './gpu/kernel';
+import { encodeApply } from './kernels/apply';
+import { BackwardFlags, encodeBackwardFinalize } from './kernels/backwardFinalize';
+import { encodeBackwardDx } from './kernels/backwardDx';
+import { encodeBackwardPartial } from './kernels/backwardPartial';
+import { EvalFlags, encodeEvalCoeffs } from './kernels/evalCoeffs';
+import { encodeForwardFinalize, FinalizeFlags } from './kernels/forwardFinalize';
+import { reductionPlan, type Plan } from './kernels/plan';
+import { encodeStatsPartial, statsPartial } from './kernels/statsPartial';
+import { geometry, type Geometry, type Layout } from './layout';
+import type { RenormClip } from './options';
+
+export type { TensorArg } from './gpu/buffers';
+
+/** Bytes of the `stats` buffer for C channels: two vec4<f32> per channel. */
+export function statsByteLength(C: number): number {
+  return C * 32;
+}
+
+function planFor(device: GPUDevice, g: Geometry): Plan {
+  return reductionPlan(g, statsPartial.threadsPerWorkgroup(), device.limits.maxComputeWorkgroupsPerDimension);
+}
+
+/** Bytes of the optional workspace for a tensor of `shape` in `layout` on `device`. */
+export function workspaceByteLength(device: GPUDevice, layout: Layout, shape: readonly number[]): number {
+  const g = geometry(layout, shape);
+  const p = planFor(device, g);
+  return Math.max(2, p.slices) * g.C * 16;
+}
+
+/** The reductions' partials; backward_finalize overwrites its first 2·C vec2 with coefficients. */
+function workspace(device: GPUDevice, layout: Layout, g: Geometry, arg: TensorArg | undefined): Required<BufferSlice> {
+  const bytes = workspaceByteLength(device, layout, g.shape);
+  return arg ? storageRange(device, 'workspace', arg, bytes)
+    : { buffer: device.createBuffer({ label: 'bn.workspace', size: bytes, usage: GPUBufferUsage.STORAGE }), offset: 0, size: bytes };
+}
+
+function checkEps(eps: number): void {
+  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0) {
+    throw new OptionError(`eps must be a finite number > 0; got ${String(eps)}. Pass e.g. 1e-5.`);
+  }
+}
+
+/** weight and bias, both or neither; placeholders (roles 0, 1) without affine. */
+function affineRanges(device: GPUDevice, C: number, weight?: TensorArg, bias?: TensorArg) {
+  if (!weight !== !bias) throw new OptionError('pass weight and bias together (affine), or neither');
+  if (!weight) return { affine: false, gamma: placeholder(device, 0), beta: placeholder(device, 1) };
+  return { affine: true, gamma: storageRange(device, 'weight', weight, C * 4), beta: storageRange(device, 'bias', bias, C * 4) };
+}
+
+export interface ForwardTrainParams {
+  layout: Layout;
+  shape: readonly number[];
+  x: TensorArg;
+  y: TensorArg;
+  /** Receives the statistics backward needs; statsByteLength(C) bytes. */
+  stats: TensorArg;
+  weight?: TensorArg;
+  bias?: TensorArg;
+  /** Updated in place when given (both or neither). */
+  runningMean?: TensorArg;
+  /** running_var, or running sigma when `renorm` is set. */
+  runningVar?: TensorArg;
+  /** Default 1e-5. */
+  eps?: number;
+  /** Weight of the new batch statistic in the running update (PyTorch form); default 0.1. */
+  momentum?: number;
+  /** Store the unbiased variance n/(n-1)·var in runningVar; default true. */
+  unbiased?: boolean;
+  /** Batch Renorm: correct towards runningMean and running sigma (in runningVar). */
+  renorm?: RenormClip;
+  workspace?: TensorArg;
+}
+
+/** Training-mode forward: batch statistics, running update, y = normalised x. */
+export function encodeForwardTrain(device: GPUDevice, encoder: GPUCommandEncoder, p: ForwardTrainParams): void {
+  const g = geometry(p.layout, p.shape);
+  if (g.M < 2) throw new BatchSizeError(`training needs more than one value per channel; shape ${JSON.stringify(p.shape)} gives M = ${g.M}. Use a larger batch, or inference mode.`);
+  const eps = p.eps ?? 1e-5;
+  checkEps(eps);
+  const momentum = p.momentum ?? 0.1;
+  if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) throw new OptionError(`momentum must lie in [0, 1]; got ${String(momentum)}`);
+  if (p.renorm && (!(p.renorm.rmax >= 1) || !(p.renorm.dmax >= 0) || !Number.isFinite(p.renorm.rmax) || !Number.isFinite(p.renorm.dmax))) {
+    throw new OptionError(`renorm needs finite rmax >= 1 and dmax >= 0; got rmax ${p.renorm.rmax}, dmax ${p.renorm.dmax}`);
+  }
+  const bytes = g.count * 4;
+  const x = storageRange(device, 'x', p.x, bytes);
+  const y = storageRange(device, 'y', p.y, bytes);
+  const stats = storageRange(device, 'stats', p.stats, statsByteLength(g.C));
+  const { affine, gamma, beta } = affineRanges(device, g.C, p.weight, p.bias);
+  if (!p.runningMean !== !p.runningVar) throw new OptionError('pass runningMean and runningVar together, or neither');
+  if (p.renorm && !p.runningMean) throw new OptionError('renorm needs runningMean and runningVar (running sigma) to correct towards');
+  const tracked = !!p.runningMean;
+  const rm = tracked ? storageRange(device, 'runningMean', p.runningMean, g.C * 4) : placeholder(device, 2);
+  const rv = tracked ? storageRange(device, 'runningVar', p.runningVar, g.C * 4) : placeholder(device, 3);
+  const plan = planFor(device, g);
+  const ws = workspace(device, p.layout, g, p.workspace);
+  checkSharing({ workspace: ws }, { x });
+  checkSharing({ stats, runningMean: rm, runningVar: rv }, { workspace: ws, weight: gamma, bias: beta });
+  checkSharing({ y }, { x, stats });
+
+  const flags = (tracked ? FinalizeFlags.UPDATE : 0) | (p.unbiased ?? true ? FinalizeFlags.UNBIASED : 0)
+    | (p.renorm ? FinalizeFlags.RENORM : 0) | (affine ? FinalizeFlags.AFFINE : 0);
+  const pass = encoder.beginComputePass({ label: 'bn.forward_train' });
+  encodeStatsPartial(device, pass, plan, { x, partials: ws });
+  encodeForwardFinalize(device, pass, plan, { eps, factor: momentum, rmax: p.renorm?.rmax ?? 1, dmax: p.renorm?.dmax ?? 0, flags },
+    { partials: ws, gamma, beta, running_mean: rm, running_spread: rv, stats });
+  encodeApply(device, pass, g, { stats, x, y });
+  pass.end();
+}
+
+export interface ForwardEvalParams {
+  layout: Layout;
+  shape: readonly number[];
+  x: TensorArg;
+  y: TensorArg;
+  /** Receives the coefficients backward needs; statsByteLength(C) bytes. */
+  stats: TensorArg;
+  weight?: TensorArg;
+  bias?: TensorArg;
+  runningMean: TensorArg;
+  /** running_var, or running sigma with `runningIsStd`. */
+  runningVar: TensorArg;
+  eps?: number;
+  /** runningVar holds sigma (Batch Renorm), not the variance. */
+  runningIsStd?: boolean;
+}
+
+/** Inference-mode forward: y = (x - running_mean)·gamma/sqrt(running_var + eps) + beta. */
+export function encodeForwardEval(device: GPUDevice, encoder: GPUCommandEncoder, p: ForwardEvalParams): void {
+  const g = geometry(p.layout, p.shape);
+  const eps = p.eps ?? 1e-5;
+  checkEps(eps);
+  const bytes = g.count * 4;
+  const x = storageRange(device, 'x', p.x, bytes);
+  const y = storageRange(device, 'y', p.y, bytes);
+  const stats = storageRange(device, 'stats', p.stats, statsByteLength(g.C));
+  const { affine, gamma, beta } = affineRanges(device, g.C, p.weight, p.bias);
+  const rm = storageRange(device, 'runningMean', p.runningMean, g.C * 4);
+  const rv = storageRange(device, 'runningVar', p.runningVar, g.C * 4);
+  checkSharing({ stats }, { weight: gamma, bias: beta, runningMean: rm, runningVar: rv });
+  checkSharing({ y }, { x, stats });
+  const flags = (affine ? EvalFlags.AFFINE : 0) | (p.runningIsStd ? EvalFlags.SPREAD_IS_STD : 0);
+  const pass = encoder.beginComputePass({ label: 'bn.forward_eval' });
+  encodeEvalCoeffs(device, pass, { C: g.C, eps, flags }, { gamma, beta, running_mean: rm, running_spread: rv, stats });
+  encodeApply(device, pass, g, { stats, x, y });
+  pass.end();
+}
+
+export interface BackwardParams {
+  layout: Layout;
+  shape: readonly number[];
+  /** The forward pass's input. */
+  x: TensorArg;
+  dy: TensorArg;
+  dx: TensorArg;
+  /** The `stats` the forward pass wrote. */
+  stats: TensorArg;
+  /** With weight, dweight and dbias receive the parameter gradients (overwritten, not added). */
+  weight?: TensorArg;
+  dweight?: TensorArg;
+  dbias?: TensorArg;
+  /**
+   * true (default) when the forward pass normalised with batch statistics: the gradient flows
+   * through mean and variance. false for inference-mode forward: they are constants.
+   */
+  batchStats?: boolean;
+  workspace?: TensorArg;
+}
+
+/** Backward: dx, and dweight/dbias when affine. */
+export function encodeBackward(device: GPUDevice, encoder: GPUCommandEncoder, p: BackwardParams): void {
+  const g = geometry(p.layout, p.shape);
+  const batchStats = p.batchStats ?? true;
+  if (batchStats && g.M < 2) throw new BatchSizeError(`backward through batch statistics needs more than one value per channel; shape ${JSON.stringify(p.shape)} gives M = ${g.M}`);
+  const bytes = g.count * 4;
+  const x = storageRange(device, 'x', p.x, bytes);
+  const dy = storageRange(device, 'dy', p.dy, bytes);
+  const dx = storageRange(device, 'dx', p.dx, bytes);
+  const stats = storageRange(device, 'stats', p.stats, statsByteLength(g.C));
+  const affine = !!p.weight;
+  if (affine && (!p.dweight || !p.dbias)) throw new OptionError('with weight, pass dweight and dbias to receive the parameter gradients');
+  const gamma = affine ? storageRange(device, 'weight', p.weight, g.C * 4) : placeholder(device, 0);
+  const dgamma = affine ? storageRange(device, 'dweight', p.dweight, g.C * 4) : placeholder(device, 4);
+  const dbeta = affine ? storageRange(device, 'dbias', p.dbias, g.C * 4) : placeholder(device, 5);
+  const plan = planFor(device, g);
+  const ws = workspace(device, p.layout, g, p.workspace);
+  checkSharing({ workspace: ws }, { stats, x, dy });
+  checkSharing({ workspace: ws, dweight: dgamma, dbias: dbeta }, { stats, weight: gamma });
+  checkSharing({ dx }, { stats, workspace: ws, x, dy });
+  const flags = (batchStats ? BackwardFlags.BATCH_STATS : 0) | (affine ? BackwardFlags.AFFINE : 0);
+  const pass = encoder.beginComputePass({ label: 'bn.backward' });
+  encodeBackwardPartial(device, pass, plan, { stats, x, dy, partials: ws });
+  encodeBackwardFinalize(device, pass, plan, flags, { partials: ws, stats, gamma, dgamma, dbeta });
+  encodeBackwardDx(device, pass, g, { stats, coef: ws, x, dy, dx });
+  pass.end();
+}

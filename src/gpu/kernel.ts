@@ -1,0 +1,134 @@
+/**
+ * Kernel plumbing shared by every wrapper in src/kernels/: WGSL reflection (bindings, uniform
+ * layout, workgroup size — never restated in TypeScript), per-device pipeline caching, and a typed
+ * dispatch that labels every GPU object it creates.
+ */
+import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
+
+/** A byte range of a GPUBuffer. `size` defaults to the rest of the buffer. */
+export interface BufferSlice {
+  buffer: GPUBuffer;
+  offset?: number;
+  size?: number;
+}
+
+interface Reflection {
+  bindings: Map<string, number>;
+  uniform: { name: string; size: number; members: { name: string; offset: number; type: string }[] };
+  workgroupSize: [number, number, number];
+}
+
+export interface Kernel<B extends string, P extends string> {
+  readonly label: string;
+  readonly source: string;
+  /** Binding names the wrapper uses, in binding order; checked against the WGSL at first use. */
+  readonly bindings: readonly B[];
+  /** Uniform members the wrapper sets; checked against the WGSL at first use. */
+  readonly params: readonly P[];
+  reflection(): Reflection;
+  /** Threads per workgroup, from the shader's @workgroup_size (overrides at their defaults). */
+  threadsPerWorkgroup(): number;
+  pipeline(device: GPUDevice): GPUComputePipeline;
+}
+
+const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+export function reflectWgsl(source: string): Reflection {
+  const r = new WgslReflect(source);
+  const entry = r.entry.compute[0];
+  if (!entry) throw new Error('WGSL source has no compute entry point');
+  const bindings = new Map<string, number>();
+  for (const group of r.getBindGroups()) {
+    for (const b of group) if (b) bindings.set(b.name, b.binding);
+  }
+  const u = r.uniforms[0];
+  const struct = u.type as unknown as { size: number; members: { name: string; offset: number; type: { name: string } }[] };
+  return {
+    bindings,
+    uniform: { name: u.name, size: struct.size, members: struct.members.map((m) => ({ name: m.name, offset: m.offset, type: m.type.name })) },
+    workgroupSize: entry.workgroupSize as [number, number, number],
+  };
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x));
+
+export function defineKernel<B extends string, P extends string>(
+  label: string, source: string, bindings: readonly B[], params: readonly P[],
+): Kernel<B, P> {
+  let reflected: Reflection | null = null;
+  const kernel: Kernel<B, P> = {
+    label, source, bindings, params,
+    reflection() {
+      if (!reflected) {
+        const r = reflectWgsl(source);
+        const names = [...r.bindings.entries()].sort((a, b) => a[1] - b[1]).map(([n]) => n);
+        if (names.join() !== bindings.join()) throw new Error(`${label}: wrapper bindings [${bindings}] do not match the WGSL [${names}]`);
+        const members = r.uniform.members.map((m) => m.name);
+        if (!sameSet(members, params)) throw new Error(`${label}: wrapper params [${params}] do not match the WGSL struct [${members}]`);
+        reflected = r;
+      }
+      return reflected;
+    },
+    threadsPerWorkgroup() {
+      const [x, y, z] = kernel.reflection().workgroupSize;
+      return x * y * z;
+    },
+    pipeline(device) {
+      let cache = pipelines.get(device);
+      if (!cache) pipelines.set(device, (cache = new Map()));
+      let p = cache.get(label);
+      if (!p) {
+        kernel.reflection();
+        const module = device.createShaderModule({ label: `${label}.wgsl`, code: source });
+        p = device.createComputePipeline({ label, layout: 'auto', compute: { module, entryPoint: 'main' } });
+        cache.set(label, p);
+      }
+      return p;
+    },
+  };
+  return kernel;
+}
+
+/** Packs uniform values at the offsets the WGSL struct declares. */
+export function packUniform(r: Reflection, values: Record<string, number>): ArrayBuffer {
+  const buf = new ArrayBuffer(Math.ceil(r.uniform.size / 16) * 16);
+  const view = new DataView(buf);
+  for (const m of r.uniform.members) {
+    const v = values[m.name];
+    if (m.type === 'u32') view.setUint32(m.offset, v, true);
+    else if (m.type === 'i32') view.setInt32(m.offset, v, true);
+    else if (m.type === 'f32') view.setFloat32(m.offset, v, true);
+    else throw new Error(`uniform member ${m.name} has unsupported type ${m.type}`);
+  }
+  return buf;
+}
+
+/** Encodes one dispatch of `kernel` into `pass`. */
+export function dispatch<B extends string, P extends string>(
+  device: GPUDevice, pass: GPUComputePassEncoder, kernel: Kernel<B, P>,
+  params: Record<P, number>, buffers: Record<Exclude<B, 'params'>, BufferSlice>, groups: [number, number?, number?],
+): void {
+  const r = kernel.reflection();
+  const data = packUniform(r, params);
+  const uniform = device.createBuffer({ label: `${kernel.label}.params`, size: data.byteLength, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
+  new Uint8Array(uniform.getMappedRange()).set(new Uint8Array(data));
+  uniform.unmap();
+  const entries: GPUBindGroupEntry[] = [{ binding: r.bindings.get(r.uniform.name)!, resource: { buffer: uniform } }];
+  for (const name of kernel.bindings) {
+    if (name === r.uniform.name) continue;
+    const s = buffers[name as Exclude<B, 'params'>];
+    entries.push({ binding: r.bindings.get(name)!, resource: { buffer: s.buffer, offset: s.offset ?? 0, size: s.size } });
+  }
+  const pipeline = kernel.pipeline(device);
+  const bindGroup = device.createBindGroup({ label: `${kernel.label}.bindings`, layout: pipeline.getBindGroupLayout(0), entries });
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
+}
+
+/** Splits `n` workgroups over x and y so that neither exceeds the device's per-dimension limit. */
+export function gridFor(device: GPUDevice, n: number): [number, number] {
+  const max = device.limits.maxComputeWorkgroupsPerDimension;
+  const x = Math.min(n, max);
+  return [x, Math.ceil(n / x)];
+}

@@ -1,0 +1,13 @@
+/** webgpu-batchnorm: Batch Normalization and Batch Renormalization as WebGPU compute kernels. */
+export { BatchNorm } from './batchnorm';
+export {
+  encodeBackward, encodeForwardEval, encodeForwardTrain, statsByteLength, workspaceByteLength,
+  type BackwardParams, type ForwardEvalParams, type ForwardTrainParams, type TensorArg,
+} from './functional';
+export { requestBatchNormDevice, type DeviceRequest } from './device';
+export type { BufferSlice } from './gpu/kernel';
+export * from './errors';
+export * from './layout';
+export { renormSchedule, resolveOptions } from './options';
+export type { BatchNormOptions, Convention, RenormClip, RenormOptions, RenormSchedule, RenormScheduleOptions } from './options';
+export type { StateDict } from './moduleBase';
