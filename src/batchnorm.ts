@@ -12,8 +12,6 @@ import type { Layout } from './layout';
 import { BatchNormBase, type StateDict, type StepPlan } from './moduleBase';
 import type { BatchNormOptions } from './options';
 
-const STATE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-
 export class BatchNorm extends BatchNormBase {
   readonly device: GPUDevice;
   /** gamma, beta and their gradients (present with affine). */
@@ -37,8 +35,9 @@ export class BatchNorm extends BatchNormBase {
     watchDevice(device);
     const C = numFeatures;
     const name = `bn${this.isRenorm ? '-renorm' : ''}(${C})`;
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     const make = (what: string, fill: number, size = C * 4) => {
-      const b = device.createBuffer({ label: `${name}.${what}`, size, usage: STATE_USAGE, mappedAtCreation: true });
+      const b = device.createBuffer({ label: `${name}.${what}`, size, usage, mappedAtCreation: true });
       new Float32Array(b.getMappedRange()).fill(fill);
       b.unmap();
       return b;

@@ -83,6 +83,7 @@ export async function runCase(backend: ConformanceBackend, c: GoldenCase, layout
   const shape = shapeInLayout(nchw, layout);
   let m: ConformanceModule | null = null;
   const steps: unknown[] = [];
+  const refusals: string[] = [];
   try {
     try {
       m = await backend.createModule(c.shape[1], caseOptions(c));
@@ -119,6 +120,7 @@ export async function runCase(backend: ConformanceBackend, c: GoldenCase, layout
         if (!refusedOk) return result(false, `step ${si}: unexpected error: ${info.code} ${info.message}`, { steps });
         if (!unchanged) return result(false, `step ${si}: refused (${info.code}) but the running statistics changed`, { steps });
         if (c.expect_error) return result(true, `refused: ${info.code}`, { error: info, steps });
+        refusals.push(`step ${si} refused: ${info.code}, state unchanged`);
         continue;
       }
       steps.push(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, encode(v)])));
@@ -133,7 +135,7 @@ export async function runCase(backend: ConformanceBackend, c: GoldenCase, layout
     }
     const worst = Object.entries(errors).filter(([, e]) => !(e <= backend.tolerance));
     if (worst.length) return result(false, `above tolerance ${backend.tolerance}: ${worst.map(([k]) => k).join(', ')}`, { steps });
-    return result(true, '', { steps });
+    return result(true, refusals.join('; '), { steps });
   } finally {
     m?.destroy();
   }

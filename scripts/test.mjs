@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// The whole test suite, as `npm test` runs it: type check, Vitest (a Node project and a headless-
+// Chromium WebGPU project), the package build, then bn-conformance over both shared golden files,
+// both backends and both layouts. Ends with one "total: N passed, M failed" line.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+
+const shared = new URL('../../shared/conformance/', import.meta.url).pathname;
+let passed = 0, failed = 0;
+
+function run(cmd, args, capture = false) {
+  console.log(`\n$ ${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { stdio: capture ? ['ignore', 'pipe', 'inherit'] : 'inherit', encoding: 'utf8' });
+  if (capture) process.stdout.write(r.stdout ?? '');
+  return r;
+}
+
+if (run('npx', ['tsc', '-p', '.']).status !== 0) { console.log('typecheck failed'); failed += 1; }
+
+mkdirSync('test-results', { recursive: true });
+const v = run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', '--outputFile.json=test-results/vitest.json']);
+try {
+  const j = JSON.parse(readFileSync('test-results/vitest.json', 'utf8'));
+  passed += j.numPassedTests;
+  failed += j.numFailedTests + (j.numTotalTests === 0 ? 1 : 0);
+  if (v.status !== 0 && j.numFailedTests === 0) failed += 1; // a suite that failed to load
+} catch {
+  failed += 1;
+}
+
+if (run('npm', ['run', 'build']).status !== 0) { console.log('build failed'); failed += 1; } else {
+  for (const file of ['pytorch_golden.json', 'faults.json']) {
+    for (const backend of ['cpu', 'webgpu']) {
+      for (const layout of ['NCHW', 'NHWC']) {
+        const r = run('node', ['dist/cli/bn-conformance.js', '--golden', shared + file, '--backend', backend, '--layout', layout], true);
+        const m = /^(\d+) passed, (\d+) failed$/m.exec(r.stdout ?? '');
+        if (!m) { failed += 1; continue; }
+        passed += Number(m[1]);
+        failed += Number(m[2]) || (r.status === 0 ? 0 : 1);
+      }
+    }
+  }
+}
+
+console.log(`\ntotal: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
