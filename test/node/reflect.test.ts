@@ -26,13 +26,13 @@ for (const k of KERNELS) {
     });
 
     it('uniform members match the WGSL struct', () => {
-      const members = (r.uniforms[0].type as unknown as { members: { name: string }[] }).members.map((m) => m.name);
+      const members = (r.uniforms[0]!.type as unknown as { members: { name: string }[] }).members.map((m) => m.name);
       expect([...k.params].sort()).toEqual(members.sort());
     });
 
     it('workgroup size comes from the WGSL override', () => {
       expect(r.overrides.map((o) => o.name)).toContain('WG');
-      expect(k.threadsPerWorkgroup()).toBe(r.entry.compute[0].workgroupSize[0]);
+      expect(k.threadsPerWorkgroup()).toBe(r.entry.compute[0].workgroupSize![0]);
     });
 
     it('the header states what it computes, its bindings, dispatch and method', () => {
