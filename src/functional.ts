@@ -62,15 +62,20 @@ function affineRanges(device: GPUDevice, C: number, weight?: TensorArg, bias?: T
   return { affine: true, gamma: storageRange(device, 'weight', weight, C * 4), beta: storageRange(device, 'bias', bias, C * 4) };
 }
 
-export interface ForwardTrainParams {
+/** What both forward modes take. */
+export interface ForwardParams {
   layout: Layout;
   shape: readonly number[];
   x: TensorArg;
   y: TensorArg;
-  /** Receives the statistics backward needs; statsByteLength(C) bytes. */
+  /** Receives what backward needs (statistics and coefficients); statsByteLength(C) bytes. */
   stats: TensorArg;
+  /** gamma and beta, both or neither. */
   weight?: TensorArg;
   bias?: TensorArg;
+}
+
+export interface ForwardTrainParams extends ForwardParams {
   /** Updated in place when given (both or neither). */
   runningMean?: TensorArg;
   /** running_var, or running sigma when `renorm` is set. */
@@ -123,15 +128,7 @@ export function encodeForwardTrain(device: GPUDevice, encoder: GPUCommandEncoder
   pass.end();
 }
 
-export interface ForwardEvalParams {
-  layout: Layout;
-  shape: readonly number[];
-  x: TensorArg;
-  y: TensorArg;
-  /** Receives the coefficients backward needs; statsByteLength(C) bytes. */
-  stats: TensorArg;
-  weight?: TensorArg;
-  bias?: TensorArg;
+export interface ForwardEvalParams extends ForwardParams {
   runningMean: TensorArg;
   /** running_var, or running sigma with `runningIsStd`. */
   runningVar: TensorArg;

@@ -2,7 +2,7 @@
 export { BatchNorm } from './batchnorm';
 export {
   encodeBackward, encodeForwardEval, encodeForwardTrain, statsByteLength, workspaceByteLength,
-  type BackwardParams, type ForwardEvalParams, type ForwardTrainParams, type TensorArg,
+  type BackwardParams, type ForwardEvalParams, type ForwardParams, type ForwardTrainParams, type TensorArg,
 } from './functional';
 export { requestBatchNormDevice, type DeviceRequest } from './device';
 export type { BufferSlice } from './gpu/kernel';
