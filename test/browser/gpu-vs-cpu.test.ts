@@ -3,7 +3,7 @@
  * cases. Test names address one combination: "<shape> <layout> <mode>".
  */
 import { describe, expect, it } from 'vitest';
-import type { BatchNormOptions } from '../../src/options';
+import { renormSchedule, type BatchNormOptions } from '../../src/options';
 import type { StateDict } from '../../src/moduleBase';
 import { normals, rng } from '../util/random';
 import { gpuDevice } from './device';
@@ -62,6 +62,8 @@ const MODES: Record<string, Mode> = {
   'momentum-null': { options: { momentum: null }, steps: [true, true, true] },
   'keras': { options: { convention: 'keras' }, steps: [true, false] },
   'renorm-clipped': { options: { renorm: { rmax: 1.5, dmax: 0.5 } }, steps: [true, true, false], spread: [0.05, 0.2], mean: [5, 10] },
+  // rmax 1 -> 3 and dmax 0 -> 5 over the first two steps: the clip changes every step.
+  'renorm-schedule': { options: { renorm: { schedule: renormSchedule({ rmaxSteps: [0, 2], dmaxSteps: [0, 2] }) } }, steps: [true, true, true, false], spread: [0.3, 3], mean: [-2, 2] },
   'renorm-unclipped': { options: { renorm: { rmax: 3, dmax: 5 } }, steps: [true, true, false], spread: [0.8, 1.2], mean: [-0.1, 0.1] },
 };
 
