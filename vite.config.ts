@@ -1,5 +1,5 @@
 /// <reference types="vitest/config" />
-import { defineConfig } from 'vite';
+import { defineConfig, type BuildEnvironmentOptions } from 'vite';
 import { playwright } from '@vitest/browser-playwright';
 import { resolve } from 'node:path';
 import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from './src/chromium.ts';
@@ -7,36 +7,33 @@ import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from './src/chromium.ts';
 const root = import.meta.dirname;
 const shared = resolve(root, '../shared');
 
+const nodeBuild = (outDir: string, input: Record<string, string>): BuildEnvironmentOptions => ({
+  outDir, emptyOutDir: false, ssr: true, target: 'node20',
+  rollupOptions: { input, output: { entryFileNames: '[name].js' } },
+});
+
 /**
- * One config, four jobs:
+ * One config, several jobs, chosen by --mode:
  * - default: the demo app (index.html + demo/), served by `npm run demo`, built into dist-demo/;
- * - `--mode lib`: the browser-ready ESM library (index, cpu, conformance) into dist/;
- * - `--mode cli`: the Node CLIs into dist/cli/;
- * - `test`: Vitest, a Node project and a headless-Chromium WebGPU project.
+ * - lib: the browser-ready ESM library (index, cpu, conformance) into dist/;
+ * - cli: the Node CLIs into dist/cli/;
+ * - bench / bench-cli: the benchmark page (with TF.js) and its Node driver, into dist-bench/;
+ * - test (Vitest): a Node project and a headless-Chromium WebGPU project.
  */
+const builds: Record<string, BuildEnvironmentOptions> = {
+  lib: {
+    outDir: 'dist', emptyOutDir: false, sourcemap: true,
+    lib: { entry: { index: 'src/index.ts', cpu: 'src/cpu/index.ts', conformance: 'src/conformance/index.ts' }, formats: ['es'] },
+  },
+  cli: nodeBuild('dist/cli', { 'bn-conformance': 'src/cli/bn-conformance.ts' }),
+  bench: { outDir: 'dist-bench', emptyOutDir: false, lib: { entry: { page: 'bench/page.ts' }, formats: ['es'] } },
+  'bench-cli': nodeBuild('dist-bench', { cli: 'bench/cli.ts' }),
+};
+
 export default defineConfig(({ mode }) => ({
   server: { fs: { allow: [root, shared] } },
   define: { __SHARED_DIR__: JSON.stringify(shared) },
-  build:
-    mode === 'lib'
-      ? {
-          outDir: 'dist',
-          emptyOutDir: false,
-          sourcemap: true,
-          lib: {
-            entry: { index: 'src/index.ts', cpu: 'src/cpu/index.ts', conformance: 'src/conformance/index.ts' },
-            formats: ['es'],
-          },
-        }
-      : mode === 'cli'
-        ? {
-            outDir: 'dist/cli',
-            emptyOutDir: false,
-            ssr: true,
-            target: 'node20',
-            rollupOptions: { input: { 'bn-conformance': 'src/cli/bn-conformance.ts' }, output: { entryFileNames: '[name].js' } },
-          }
-        : { outDir: 'dist-demo' },
+  build: builds[mode] ?? { outDir: 'dist-demo' },
   test: {
     projects: [
       {

@@ -69,7 +69,7 @@ export class BatchNorm extends BatchNormBase {
     if (!ws) {
       // One shape per module is the common case; keep a few and start over past that.
       if (this.workspaces.size >= 4) this.clearWorkspaces();
-      const size = workspaceByteLength(this.device, layout, shape);
+      const size = workspaceByteLength(this.device, layout, shape, this.options.kernelVersion);
       ws = this.device.createBuffer({ label: `${this.weight.label}.workspace(${key})`, size, usage: GPUBufferUsage.STORAGE });
       this.workspaces.set(key, ws);
     }
@@ -93,12 +93,12 @@ export class BatchNorm extends BatchNormBase {
             layout, shape, x, y, stats: this.stats, ...affine,
             ...(plan.updateRunning || plan.clip ? { runningMean: this.runningMean, runningVar: this.runningSpread } : {}),
             eps: o.eps, momentum: plan.updateRunning ? plan.factor : 0, unbiased: o.unbiased,
-            renorm: plan.clip ?? undefined, workspace: this.workspace(layout, shape),
+            renorm: plan.clip ?? undefined, workspace: this.workspace(layout, shape), kernelVersion: o.kernelVersion,
           });
         } else {
           encodeForwardEval(this.device, enc, {
             layout, shape, x, y, stats: this.stats, ...affine,
-            runningMean: this.runningMean, runningVar: this.runningSpread, eps: o.eps, runningIsStd: this.isRenorm,
+            runningMean: this.runningMean, runningVar: this.runningSpread, eps: o.eps, runningIsStd: this.isRenorm, kernelVersion: o.kernelVersion,
           });
         }
       });
@@ -119,7 +119,8 @@ export class BatchNorm extends BatchNormBase {
       const affine = this.options.affine ? { weight: this.weight, dweight: this.weightGrad, dbias: this.biasGrad } : {};
       await submitChecked(this.device, `${this.weight.label}.backward`, (enc) => {
         encodeBackward(this.device, enc, {
-          layout, shape, x, dy, dx, stats: this.stats, ...affine, batchStats: s.batchStats, workspace: this.workspace(layout, shape),
+          layout, shape, x, dy, dx, stats: this.stats, ...affine, batchStats: s.batchStats,
+          workspace: this.workspace(layout, shape), kernelVersion: this.options.kernelVersion,
         });
       });
     });

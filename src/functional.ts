@@ -19,32 +19,51 @@ import { encodeBackwardDx } from './kernels/backwardDx';
 import { encodeBackwardPartial } from './kernels/backwardPartial';
 import { EvalFlags, encodeEvalCoeffs } from './kernels/evalCoeffs';
 import { encodeForwardFinalize, FinalizeFlags } from './kernels/forwardFinalize';
-import { reductionPlan, type Plan } from './kernels/plan';
+import { elementwiseIsVec4, KERNEL_VERSIONS, reductionIsVec4, reductionPlan, type KernelVersion, type Plan } from './kernels/plan';
 import { encodeStatsPartial, statsPartial } from './kernels/statsPartial';
+import { encodeStatsPartialV2, statsPartialV2 } from './kernels/statsPartialV2';
+import { encodeApplyV2 } from './kernels/applyV2';
+import { encodeBackwardPartialV2 } from './kernels/backwardPartialV2';
+import { encodeBackwardDxV2 } from './kernels/backwardDxV2';
 import { geometry, type Geometry, type Layout } from './layout';
 import type { RenormClip } from './options';
 
 export type { TensorArg } from './gpu/buffers';
+export type { KernelVersion } from './kernels/plan';
 
 /** Bytes of the `stats` buffer for C channels: two vec4<f32> per channel. */
 export function statsByteLength(C: number): number {
   return C * 32;
 }
 
-function planFor(device: GPUDevice, g: Geometry): Plan {
-  return reductionPlan(g, statsPartial.threadsPerWorkgroup(), device.limits.maxComputeWorkgroupsPerDimension);
+/** The newest kernel set; the default. */
+export const LATEST_KERNEL_VERSION: KernelVersion = 2;
+
+function checkVersion(v: unknown): KernelVersion {
+  if (!KERNEL_VERSIONS.includes(v as KernelVersion)) throw new OptionError(`kernelVersion must be one of ${KERNEL_VERSIONS.join(', ')}; got ${String(v)}`);
+  return v as KernelVersion;
 }
 
-/** Bytes of the optional workspace for a tensor of `shape` in `layout` on `device`. */
-export function workspaceByteLength(device: GPUDevice, layout: Layout, shape: readonly number[]): number {
+/** The reduction plan; the vec4 kernel's thread counts come from its WGSL (LANES x ROWS). */
+function planFor(device: GPUDevice, g: Geometry, version: KernelVersion): Plan {
+  const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
+  if (reductionIsVec4(g, version)) {
+    const [lanes, rows] = statsPartialV2.reflection().workgroupSize;
+    return reductionPlan(g, true, rows, 4 * lanes, maxDim);
+  }
+  return reductionPlan(g, false, statsPartial.threadsPerWorkgroup(), 1, maxDim);
+}
+
+/** Bytes of the optional workspace for a tensor of `shape` in `layout` with kernel `version`. */
+export function workspaceByteLength(device: GPUDevice, layout: Layout, shape: readonly number[], version: KernelVersion = LATEST_KERNEL_VERSION): number {
   const g = geometry(layout, shape);
-  const p = planFor(device, g);
+  const p = planFor(device, g, checkVersion(version));
   return Math.max(2, p.slices) * g.C * 16;
 }
 
 /** The reductions' partials; backward_finalize overwrites its first 2·C vec2 with coefficients. */
-function workspace(device: GPUDevice, layout: Layout, g: Geometry, arg: TensorArg | undefined): Required<BufferSlice> {
-  const bytes = workspaceByteLength(device, layout, g.shape);
+function workspace(device: GPUDevice, layout: Layout, g: Geometry, version: KernelVersion, arg: TensorArg | undefined): Required<BufferSlice> {
+  const bytes = workspaceByteLength(device, layout, g.shape, version);
   return arg ? storageRange(device, 'workspace', arg, bytes)
     : { buffer: device.createBuffer({ label: 'bn.workspace', size: bytes, usage: GPUBufferUsage.STORAGE }), offset: 0, size: bytes };
 }
@@ -73,6 +92,10 @@ export interface ForwardParams {
   /** gamma and beta, both or neither. */
   weight?: TensorArg;
   bias?: TensorArg;
+  /** Kernel set (see KernelVersion); default the latest. */
+  kernelVersion?: KernelVersion;
+  /** workspaceByteLength(...) bytes for the reductions; allocated per call when omitted. */
+  workspace?: TensorArg;
 }
 
 export interface ForwardTrainParams extends ForwardParams {
@@ -88,7 +111,6 @@ export interface ForwardTrainParams extends ForwardParams {
   unbiased?: boolean;
   /** Batch Renorm: correct towards runningMean and running sigma (in runningVar). */
   renorm?: RenormClip;
-  workspace?: TensorArg;
 }
 
 /** Training-mode forward: batch statistics, running update, y = normalised x. */
@@ -112,8 +134,9 @@ export function encodeForwardTrain(device: GPUDevice, encoder: GPUCommandEncoder
   const tracked = !!p.runningMean;
   const rm = tracked ? storageRange(device, 'runningMean', p.runningMean, g.C * 4) : placeholder(device, 2);
   const rv = tracked ? storageRange(device, 'runningVar', p.runningVar, g.C * 4) : placeholder(device, 3);
-  const plan = planFor(device, g);
-  const ws = workspace(device, p.layout, g, p.workspace);
+  const version = checkVersion(p.kernelVersion ?? LATEST_KERNEL_VERSION);
+  const plan = planFor(device, g, version);
+  const ws = workspace(device, p.layout, g, version, p.workspace);
   checkSharing({ workspace: ws }, { x });
   checkSharing({ stats, runningMean: rm, runningVar: rv }, { workspace: ws, weight: gamma, bias: beta });
   checkSharing({ y }, { x, stats });
@@ -121,10 +144,10 @@ export function encodeForwardTrain(device: GPUDevice, encoder: GPUCommandEncoder
   const flags = (tracked ? FinalizeFlags.UPDATE : 0) | (p.unbiased ?? true ? FinalizeFlags.UNBIASED : 0)
     | (p.renorm ? FinalizeFlags.RENORM : 0) | (affine ? FinalizeFlags.AFFINE : 0);
   const pass = encoder.beginComputePass({ label: 'bn.forward_train' });
-  encodeStatsPartial(device, pass, plan, { x, partials: ws });
+  (plan.vec4 ? encodeStatsPartialV2 : encodeStatsPartial)(device, pass, plan, { x, partials: ws });
   encodeForwardFinalize(device, pass, plan, { eps, factor: momentum, rmax: p.renorm?.rmax ?? 1, dmax: p.renorm?.dmax ?? 0, flags },
     { partials: ws, gamma, beta, running_mean: rm, running_spread: rv, stats });
-  encodeApply(device, pass, g, { stats, x, y });
+  (elementwiseIsVec4(g, version) ? encodeApplyV2 : encodeApply)(device, pass, g, { stats, x, y });
   pass.end();
 }
 
@@ -142,6 +165,7 @@ export function encodeForwardEval(device: GPUDevice, encoder: GPUCommandEncoder,
   const g = geometry(p.layout, p.shape);
   const eps = p.eps ?? 1e-5;
   checkEps(eps);
+  const version = checkVersion(p.kernelVersion ?? LATEST_KERNEL_VERSION);
   const bytes = g.count * 4;
   const x = storageRange(device, 'x', p.x, bytes);
   const y = storageRange(device, 'y', p.y, bytes);
@@ -154,7 +178,7 @@ export function encodeForwardEval(device: GPUDevice, encoder: GPUCommandEncoder,
   const flags = (affine ? EvalFlags.AFFINE : 0) | (p.runningIsStd ? EvalFlags.SPREAD_IS_STD : 0);
   const pass = encoder.beginComputePass({ label: 'bn.forward_eval' });
   encodeEvalCoeffs(device, pass, { C: g.C, eps, flags }, { gamma, beta, running_mean: rm, running_spread: rv, stats });
-  encodeApply(device, pass, g, { stats, x, y });
+  (elementwiseIsVec4(g, version) ? encodeApplyV2 : encodeApply)(device, pass, g, { stats, x, y });
   pass.end();
 }
 
@@ -176,6 +200,7 @@ export interface BackwardParams {
    * through mean and variance. false for inference-mode forward: they are constants.
    */
   batchStats?: boolean;
+  kernelVersion?: KernelVersion;
   workspace?: TensorArg;
 }
 
@@ -194,15 +219,16 @@ export function encodeBackward(device: GPUDevice, encoder: GPUCommandEncoder, p:
   const gamma = affine ? storageRange(device, 'weight', p.weight, g.C * 4) : placeholder(device, 0);
   const dgamma = affine ? storageRange(device, 'dweight', p.dweight, g.C * 4) : placeholder(device, 4);
   const dbeta = affine ? storageRange(device, 'dbias', p.dbias, g.C * 4) : placeholder(device, 5);
-  const plan = planFor(device, g);
-  const ws = workspace(device, p.layout, g, p.workspace);
+  const version = checkVersion(p.kernelVersion ?? LATEST_KERNEL_VERSION);
+  const plan = planFor(device, g, version);
+  const ws = workspace(device, p.layout, g, version, p.workspace);
   checkSharing({ workspace: ws }, { stats, x, dy });
   checkSharing({ workspace: ws, dweight: dgamma, dbias: dbeta }, { stats, weight: gamma });
   checkSharing({ dx }, { stats, workspace: ws, x, dy });
   const flags = (batchStats ? BackwardFlags.BATCH_STATS : 0) | (affine ? BackwardFlags.AFFINE : 0);
   const pass = encoder.beginComputePass({ label: 'bn.backward' });
-  encodeBackwardPartial(device, pass, plan, { stats, x, dy, partials: ws });
+  (plan.vec4 ? encodeBackwardPartialV2 : encodeBackwardPartial)(device, pass, plan, { stats, x, dy, partials: ws });
   encodeBackwardFinalize(device, pass, plan, flags, { partials: ws, stats, gamma, dgamma, dbeta });
-  encodeBackwardDx(device, pass, g, { stats, coef: ws, x, dy, dx });
+  (elementwiseIsVec4(g, version) ? encodeBackwardDxV2 : encodeBackwardDx)(device, pass, g, { stats, coef: ws, x, dy, dx });
   pass.end();
 }

@@ -1,8 +1,8 @@
 /** webgpu-batchnorm: Batch Normalization and Batch Renormalization as WebGPU compute kernels. */
 export { BatchNorm } from './batchnorm';
 export {
-  encodeBackward, encodeForwardEval, encodeForwardTrain, statsByteLength, workspaceByteLength,
-  type BackwardParams, type ForwardEvalParams, type ForwardParams, type ForwardTrainParams, type TensorArg,
+  encodeBackward, encodeForwardEval, encodeForwardTrain, LATEST_KERNEL_VERSION, statsByteLength, workspaceByteLength,
+  type BackwardParams, type ForwardEvalParams, type ForwardParams, type ForwardTrainParams, type KernelVersion, type TensorArg,
 } from './functional';
 export { requestBatchNormDevice, type DeviceRequest } from './device';
 export type { BufferSlice } from './gpu/kernel';

@@ -54,6 +54,8 @@ export interface BatchNormOptions {
   trackRunningStats?: boolean;
   /** Batch Renormalization (Ioffe 2017) instead of plain batch norm. */
   renorm?: RenormOptions | boolean;
+  /** GPU kernel set (1 or 2, see KernelVersion); default the latest. The CPU path ignores it. */
+  kernelVersion?: 1 | 2;
 }
 
 export interface ResolvedOptions {
@@ -64,6 +66,7 @@ export interface ResolvedOptions {
   readonly affine: boolean;
   readonly trackRunningStats: boolean;
   readonly renorm: RenormSchedule | null;
+  readonly kernelVersion: 1 | 2;
 }
 
 function finite(name: string, v: unknown, fix: string): number {
@@ -134,7 +137,10 @@ export function resolveOptions(o: BatchNormOptions = {}): ResolvedOptions {
       renorm = () => clip;
     }
   }
+  const kernelVersion = o.kernelVersion ?? 2;
+  if (kernelVersion !== 1 && kernelVersion !== 2) throw new OptionError(`kernelVersion must be 1 or 2; got ${String(kernelVersion)}`);
   return {
+    kernelVersion,
     eps,
     momentum,
     convention,

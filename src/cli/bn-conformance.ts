@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     device.destroy();
   } else {
     const dist = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-    report = await inBrowser(dist, async ({ golden, opts }) => {
+    report = await inBrowser(dist, { lib: '/index.js', conformance: '/conformance.js' }, async ({ golden, opts }) => {
       const { lib, conformance } = (window as unknown as { bn: { lib: typeof import('../index'); conformance: typeof import('../conformance/index') } }).bn;
       const device = await lib.requestBatchNormDevice();
       const i = device.adapterInfo;

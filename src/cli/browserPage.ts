@@ -1,6 +1,6 @@
 /**
- * Runs code against the built library inside headless Chromium with WebGPU: serves dist/ on
- * 127.0.0.1 (WebGPU needs a secure context; localhost is one) and opens a page that loads it.
+ * Runs code against built modules inside headless Chromium with WebGPU: serves a folder on
+ * 127.0.0.1 (WebGPU needs a secure context; localhost is one) and opens a page that loads them.
  */
 import { createServer, type Server } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -9,19 +9,22 @@ import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from '../chromium';
 
 const TYPES: Record<string, string> = { '.js': 'text/javascript', '.html': 'text/html', '.json': 'application/json', '.map': 'application/json' };
 
-const PAGE = `<!doctype html><meta charset="utf-8"><title>webgpu-batchnorm runner</title>
+/** A page that imports each module and exposes it as window.bn[name]. */
+function page(modules: Record<string, string>): string {
+  const imports = Object.entries(modules).map(([name, path]) => `import * as ${name} from ${JSON.stringify(path)};`).join('\n');
+  return `<!doctype html><meta charset="utf-8"><title>webgpu-batchnorm runner</title>
 <script type="module">
-  import * as lib from '/index.js';
-  import * as conformance from '/conformance.js';
-  window.bn = { lib, conformance };
-  window.bnReady = true;
+${imports}
+window.bn = { ${Object.keys(modules).join(', ')} };
+window.bnReady = true;
 </script>`;
+}
 
-function serve(root: string): Promise<Server> {
+function serve(root: string, html: string): Promise<Server> {
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent((req.url ?? '/').split('?')[0]));
     if (path === '/' || path === '/index.html') {
-      res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
+      res.writeHead(200, { 'content-type': 'text/html' }).end(html);
       return;
     }
     try {
@@ -34,20 +37,24 @@ function serve(root: string): Promise<Server> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-/** Opens the page, waits for the library, runs `fn(arg)` in it and returns its result. */
-export async function inBrowser<A, R>(distDir: string, fn: (arg: A) => Promise<R>, arg: A): Promise<R> {
+/**
+ * Serves `root`, opens a page that imports `modules` (name -> path under root) into window.bn,
+ * runs `fn(arg)` in it and returns its result.
+ */
+export async function inBrowser<A, R>(root: string, modules: Record<string, string>, fn: (arg: A) => Promise<R>, arg: A): Promise<R> {
   const { chromium } = await import('playwright-core');
-  const server = await serve(distDir);
+  const server = await serve(root, page(modules));
   const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_WEBGPU_ARGS, headless: true });
   try {
-    const page = await browser.newPage();
+    const tab = await browser.newPage();
     const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
+    tab.on('pageerror', (e) => errors.push(e.message));
+    tab.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
     const port = (server.address() as { port: number }).port;
-    await page.goto(`http://127.0.0.1:${port}/`);
-    await page.waitForFunction(() => (window as unknown as { bnReady?: boolean }).bnReady === true, null, { timeout: 30_000 })
+    await tab.goto(`http://127.0.0.1:${port}/`);
+    await tab.waitForFunction(() => (window as unknown as { bnReady?: boolean }).bnReady === true, null, { timeout: 30_000 })
       .catch(() => { throw new Error(`the library did not load in Chromium: ${errors.join('; ') || 'no page error reported'}`); });
-    return await page.evaluate(fn as (a: A) => Promise<R>, arg as never) as R;
+    return await tab.evaluate(fn as (a: A) => Promise<R>, arg as never) as R;
   } finally {
     await browser.close();
     server.close();

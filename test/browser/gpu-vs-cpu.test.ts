@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { renormSchedule, type BatchNormOptions } from '../../src/options';
+import { KERNEL_VERSIONS, type KernelVersion } from '../../src/kernels/plan';
 import type { StateDict } from '../../src/moduleBase';
 import { normals, rng } from '../util/random';
 import { gpuDevice } from './device';
@@ -25,6 +26,7 @@ const SHAPES: Record<string, number[]> = {
   '5d 2x3x3x4x5': [2, 3, 3, 4, 5],
   'multi-slice 4x3x48x48': [4, 3, 48, 48],
   'wide-C 8x300': [8, 300],
+  'vec4-multi-slice 16x64x12x12': [16, 64, 12, 12],
 };
 
 const r = rng(7);
@@ -80,19 +82,22 @@ async function check(s: Scenario): Promise<void> {
   for (const [k, e] of Object.entries(errors)) expect(e, `${k}: ${JSON.stringify(errors)}`).toBeLessThanOrEqual(TOL);
 }
 
-for (const [shapeName, shape] of Object.entries(SHAPES)) {
-  for (const layout of ['NCHW', 'NHWC'] as const) {
-    describe(`${shapeName} ${layout}`, () => {
-      for (const [modeName, mode] of Object.entries(MODES)) {
-        // N=1 with one value per channel cannot train; every shape here has M > 1.
-        it(`${shapeName} ${layout} ${modeName}`, () => check(scenario(layout, shape, mode)));
-      }
-    });
+const withVersion = (m: Mode, kernelVersion: KernelVersion): Mode => ({ ...m, options: { ...m.options, kernelVersion } });
+
+for (const version of KERNEL_VERSIONS) {
+  for (const [shapeName, shape] of Object.entries(SHAPES)) {
+    for (const layout of ['NCHW', 'NHWC'] as const) {
+      describe(`v${version} ${shapeName} ${layout}`, () => {
+        for (const [modeName, mode] of Object.entries(MODES)) {
+          it(`v${version} ${shapeName} ${layout} ${modeName}`, () => check(scenario(layout, shape, withVersion(mode, version))));
+        }
+      });
+    }
   }
 }
 
-describe('hard cases', () => {
-  const train = MODES['train+eval'];
+for (const version of KERNEL_VERSIONS) describe(`v${version} hard cases`, () => {
+  const train = withVersion(MODES['train+eval'], version);
   for (const layout of ['NCHW', 'NHWC'] as const) {
     it(`offset 1e4 ${layout}`, () => check(scenario(layout, [4, 6, 9, 7], train, () => data([4, 6, 9, 7], (v) => 1e4 + v))));
     it(`offset 1e4, tiny variance ${layout}`, () => check(scenario(layout, [4, 5, 8, 8], train, () => data([4, 5, 8, 8], (v, c) => 1e4 + v * 10 ** -(c % 3)))));
@@ -103,6 +108,8 @@ describe('hard cases', () => {
     it(`N = 1, H·W = 2 ${layout}`, () => check(scenario(layout, [1, 3, 1, 2], train)));
     it(`M = 2 per channel ${layout}`, () => check(scenario(layout, [2, 9], train)));
     it(`large values 1e6 scale ${layout}`, () => check(scenario(layout, [4, 3, 4, 4], train, () => data([4, 3, 4, 4], (v) => v * 1e6))));
-    it(`eval at offset 1e4 ${layout}`, () => check(scenario(layout, [2, 4, 5, 5], { options: {}, steps: [false], mean: [9999, 10001] }, () => data([2, 4, 5, 5], (v) => 1e4 + v))));
+    it(`eval at offset 1e4 ${layout}`, () => check(scenario(layout, [2, 4, 5, 5], { options: { kernelVersion: version }, steps: [false], mean: [9999, 10001] }, () => data([2, 4, 5, 5], (v) => 1e4 + v))));
+    it(`vec4 path, C = 8, odd rows ${layout}`, () => check(scenario(layout, [3, 8, 7, 5], train)));
+    it(`vec4 path, C = 68 (lanes not filled), offset 1e4 ${layout}`, () => check(scenario(layout, [5, 68, 3, 3], train, () => data([5, 68, 3, 3], (v) => 1e4 + v))));
   }
 });

@@ -1,0 +1,252 @@
+/**
+ * The benchmark itself, runtime-neutral: it runs in a Chromium page (with TF.js beside it) or in
+ * Node through Dawn. Every op is validated against the float64 CPU path before it is timed.
+ *
+ * Timing: GPU timestamp queries around `iters` back-to-back ops in one submission when the device
+ * has 'timestamp-query'; otherwise the wall clock from submit to onSubmittedWorkDone around the
+ * same submission. Each figure is the median of `reps` such submissions, per op.
+ */
+import type * as TF from '@tensorflow/tfjs-core';
+import { CpuBatchNorm } from '../src/cpu/batchnorm';
+import { scaledError } from '../src/conformance/golden';
+import { encodeBackward, encodeForwardEval, encodeForwardTrain, statsByteLength, workspaceByteLength, type KernelVersion } from '../src/functional';
+import { readFloats } from '../src/gpu/buffers';
+import type { Layout } from '../src/layout';
+import { encodeCopy } from './copy';
+
+export type Op = 'forward-train' | 'inference' | 'backward' | 'renorm-forward';
+export const OPS: Op[] = ['forward-train', 'inference', 'backward', 'renorm-forward'];
+
+/** Bytes each op must move, in units of the tensor's size (the floors in docs/anchors.md). */
+const TRAFFIC: Record<Op, number> = { 'forward-train': 3, inference: 2, backward: 5, 'renorm-forward': 3 };
+
+/** Shapes as B×H×W×C (NHWC/NCHW) or N×C (BatchNorm1d, layout NC). */
+export const FULL_SHAPES = ['64x112x112x64', '64x56x56x256', '64x7x7x2048', '4096x1024'];
+export const QUICK_SHAPES = ['8x16x16x32', '256x64'];
+
+export interface BenchConfig {
+  ops: Op[];
+  shapes: string[];
+  versions: KernelVersion[];
+  iters: number;
+  reps: number;
+  runtime: 'browser' | 'node';
+}
+
+export interface Row {
+  op: Op;
+  layout: Layout;
+  shape: string;
+  dtype: 'f32';
+  version: KernelVersion;
+  ours_ms: number;
+  tfjs_ms: number | null;
+  copy_ms: number;
+  bytes: number;
+  gbps: number;
+  roofline_fraction: number;
+  speedup_vs_tfjs: number | null;
+  max_error: number;
+  timing: 'timestamp' | 'wall';
+}
+
+export interface Report { adapter: string; runtime: string; date: string; rows: Row[] }
+
+/** The layouts a shape is run in, and its shape in each. */
+export function layoutsFor(shape: string): [Layout, number[]][] {
+  const d = shape.split('x').map(Number);
+  if (d.length === 2) return [['NC', d]];
+  const [b, h, w, c] = d;
+  return [['NHWC', [b, h, w, c]], ['NCHW', [b, c, h, w]]];
+}
+
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
+class Timer {
+  private qs: GPUQuerySet | null = null;
+  private resolve: GPUBuffer | null = null;
+  private read: GPUBuffer | null = null;
+  constructor(private device: GPUDevice) {
+    if (device.features.has('timestamp-query')) {
+      this.qs = device.createQuerySet({ label: 'bench.timestamps', type: 'timestamp', count: 2 });
+      this.resolve = device.createBuffer({ label: 'bench.timestamps.resolve', size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+      this.read = device.createBuffer({ label: 'bench.timestamps.read', size: 16, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+    }
+  }
+  get method(): 'timestamp' | 'wall' { return this.qs ? 'timestamp' : 'wall'; }
+
+  /** Median milliseconds per iteration of `encode`. */
+  async time(encode: (e: GPUCommandEncoder) => void, iters: number, reps: number): Promise<number> {
+    const d = this.device;
+    const once = async (): Promise<number> => {
+      const enc = d.createCommandEncoder({ label: 'bench.timed' });
+      if (this.qs) enc.beginComputePass({ label: 'bench.t0', timestampWrites: { querySet: this.qs, beginningOfPassWriteIndex: 0 } }).end();
+      for (let i = 0; i < iters; i++) encode(enc);
+      if (this.qs) {
+        enc.beginComputePass({ label: 'bench.t1', timestampWrites: { querySet: this.qs, endOfPassWriteIndex: 1 } }).end();
+        enc.resolveQuerySet(this.qs, 0, 2, this.resolve!, 0);
+        enc.copyBufferToBuffer(this.resolve!, 0, this.read!, 0, 16);
+      }
+      const cb = enc.finish({ label: 'bench.timed' });
+      const t0 = performance.now();
+      d.queue.submit([cb]);
+      await d.queue.onSubmittedWorkDone();
+      const wall = performance.now() - t0;
+      if (!this.qs) return wall / iters;
+      await this.read!.mapAsync(GPUMapMode.READ);
+      const [a, b] = new BigUint64Array(this.read!.getMappedRange());
+      this.read!.unmap();
+      return Number(b - a) / 1e6 / iters;
+    };
+    await once();
+    const t: number[] = [];
+    for (let r = 0; r < reps; r++) t.push(await once());
+    return median(t);
+  }
+}
+
+function tensor(device: GPUDevice, label: string, data: Float32Array | number): GPUBuffer {
+  const n = typeof data === 'number' ? data : data.length;
+  const b = device.createBuffer({ label, size: n * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+  if (typeof data !== 'number') new Float32Array(b.getMappedRange()).set(data);
+  b.unmap();
+  return b;
+}
+
+/** Deterministic data with per-channel offsets and scales, so validation means something. */
+function makeData(n: number, channelOf: (i: number) => number, seed: number): Float32Array {
+  const x = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const c = channelOf(i);
+    x[i] = ((s / 4294967296) - 0.5) * (1 + (c % 7)) + (c % 5) - 2;
+  }
+  return x;
+}
+
+type Tf = typeof TF;
+
+/** TF.js's WebGPU batch norm as its users write it: moments + batchNorm, gradients by tf.grads. */
+function tfjsOp(tf: Tf, op: Op, layout: Layout, shape: number[], x: Float32Array, dy: Float32Array): (() => TF.Tensor[]) | null {
+  if (op === 'renorm-forward') return null;
+  const C = layout === 'NHWC' ? shape[3] : shape[1];
+  const axes = layout === 'NCHW' ? [0, 2, 3] : layout === 'NHWC' ? [0, 1, 2] : [0];
+  const pshape = layout === 'NCHW' ? [1, C, 1, 1] : [C];
+  const xt = tf.tensor(x, shape), dyt = tf.tensor(dy, shape);
+  const gamma = tf.ones(pshape), beta = tf.zeros(pshape), rm = tf.zeros(pshape), rv = tf.ones(pshape);
+  const fwd = (a: TF.Tensor, g: TF.Tensor, b: TF.Tensor) => {
+    const { mean, variance } = tf.moments(a, axes, layout === 'NCHW');
+    // tf.batchNorm's gradient assumes channels-last parameters; NCHW composes the same formula.
+    if (layout === 'NCHW') return tf.add(tf.mul(tf.mul(tf.sub(a, mean), tf.rsqrt(tf.add(variance, 1e-5))), g), b);
+    return tf.batchNorm(a, mean, variance, b, g, 1e-5);
+  };
+  if (op === 'forward-train') return () => [fwd(xt, gamma, beta)];
+  if (op === 'inference') return () => [tf.batchNorm(xt, rm, rv, beta, gamma, 1e-5)];
+  const grads = tf.grads((a: TF.Tensor, g: TF.Tensor, b: TF.Tensor) => tf.sum(tf.mul(fwd(a, g, b), dyt)));
+  return () => grads([xt, gamma, beta]);
+}
+
+async function timeTfjs(tf: Tf, f: () => TF.Tensor[], iters: number, reps: number): Promise<number> {
+  const backend = tf.backend() as unknown as { device: GPUDevice; commandEncoder: unknown; submitQueue(): void };
+  const once = async () => {
+    const t0 = performance.now();
+    const outs: TF.Tensor[] = [];
+    for (let i = 0; i < iters; i++) outs.push(...tf.tidy(f));
+    if (backend.commandEncoder) backend.submitQueue(); // TF.js batches its commands until told
+    await backend.device.queue.onSubmittedWorkDone();
+    const ms = (performance.now() - t0) / iters;
+    tf.dispose(outs);
+    return ms;
+  };
+  await once();
+  const t: number[] = [];
+  for (let r = 0; r < reps; r++) t.push(await once());
+  return median(t);
+}
+
+export async function runBench(device: GPUDevice, cfg: BenchConfig, tf: Tf | null, log: (s: string) => void = () => {}): Promise<Report> {
+  const timer = new Timer(device);
+  const info = device.adapterInfo;
+  const rows: Row[] = [];
+  for (const shapeName of cfg.shapes) {
+    for (const [layout, shape] of layoutsFor(shapeName)) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const C = layout === 'NHWC' ? shape[3] : shape[1];
+      const inner = layout === 'NCHW' ? shape[2] * shape[3] : 1;
+      const channelOf = (i: number) => Math.floor(i / inner) % C;
+      const xh = makeData(n, channelOf, 1), dyh = makeData(n, channelOf, 2);
+      const x = tensor(device, 'bench.x', xh), y = tensor(device, 'bench.y', n), dy = tensor(device, 'bench.dy', dyh), dx = tensor(device, 'bench.dx', n);
+      const stats = tensor(device, 'bench.stats', statsByteLength(C) / 4);
+      const w = tensor(device, 'bench.weight', new Float32Array(C).fill(1)), b = tensor(device, 'bench.bias', C);
+      const dw = tensor(device, 'bench.dweight', C), db = tensor(device, 'bench.dbias', C);
+      const rm = tensor(device, 'bench.running_mean', C), rv = tensor(device, 'bench.running_var', new Float32Array(C).fill(1));
+      const ws = tensor(device, 'bench.workspace', Math.max(...cfg.versions.map((v) => workspaceByteLength(device, layout, shape, v))) / 4);
+      const trm = tensor(device, 'bench.train_running_mean', C), trv = tensor(device, 'bench.train_running_var', new Float32Array(C).fill(1));
+      const mu = tensor(device, 'bench.renorm_mu', C), sigma = tensor(device, 'bench.renorm_sigma', new Float32Array(C).fill(1));
+      const copyMs = await timer.time((e) => encodeCopy(device, e, x, y, Math.floor(n / 4)), cfg.iters, cfg.reps);
+
+      const cpu = new CpuBatchNorm(C);
+      const yRef = cpu.forward(xh, shape, layout);
+      const gRef = cpu.backward(xh, dyh);
+      const cpuR = new CpuBatchNorm(C, { renorm: { rmax: 3, dmax: 5 } });
+      const yRenormRef = cpuR.forward(xh, shape, layout);
+      cpu.eval();
+      const yEvalRef = cpu.forward(xh, shape, layout);
+      // Running stats as the CPU module holds them after one step, for the inference op.
+      device.queue.writeBuffer(rm, 0, Float32Array.from(cpu.runningMean));
+      device.queue.writeBuffer(rv, 0, Float32Array.from(cpu.runningSpread));
+
+      for (const version of cfg.versions) {
+        const common = { layout, shape, x, y, stats, weight: w, bias: b, workspace: ws, kernelVersion: version };
+        const encoders: Record<Op, (e: GPUCommandEncoder) => void> = {
+          'forward-train': (e) => encodeForwardTrain(device, e, { ...common, runningMean: trm, runningVar: trv }),
+          // momentum 0 keeps mu and sigma fixed, so every timed run sees the validated state.
+          'renorm-forward': (e) => encodeForwardTrain(device, e, { ...common, runningMean: mu, runningVar: sigma, momentum: 0, renorm: { rmax: 3, dmax: 5 } }),
+          inference: (e) => encodeForwardEval(device, e, { ...common, runningMean: rm, runningVar: rv }),
+          backward: (e) => encodeBackward(device, e, { layout, shape, x, dy, dx, stats, weight: w, dweight: dw, dbias: db, workspace: ws, kernelVersion: version }),
+        };
+        for (const op of cfg.ops) {
+          // Validate first: run the op once (backward after a training forward) and compare.
+          const v = device.createCommandEncoder({ label: 'bench.validate' });
+          if (op === 'backward') encoders['forward-train'](v);
+          encoders[op](v);
+          device.queue.submit([v.finish()]);
+          const got = await readFloats(device, { buffer: op === 'backward' ? dx : y }, n);
+          const ref = op === 'backward' ? gRef.dx : op === 'inference' ? yEvalRef : op === 'renorm-forward' ? yRenormRef : yRef;
+          const maxError = scaledError(Array.from(got), ref);
+          if (!(maxError <= 1e-4)) throw new Error(`${op} ${layout} ${shapeName} v${version}: GPU result differs from the CPU path (scaled error ${maxError}); not timing it`);
+
+          const ms = await timer.time(encoders[op], cfg.iters, cfg.reps);
+          let tfMs: number | null = null;
+          if (tf && version === cfg.versions[0]) {
+            const f = tfjsOp(tf, op, layout, shape, xh, dyh);
+            if (f) tfMs = await timeTfjs(tf, f, Math.max(1, Math.min(cfg.iters, 5)), cfg.reps);
+          } else if (tf) {
+            tfMs = rows.find((r) => r.op === op && r.layout === layout && r.shape === shapeName)?.tfjs_ms ?? null;
+          }
+          const bytes = TRAFFIC[op] * n * 4;
+          const gbps = bytes / ms / 1e6;
+          const row: Row = {
+            op, layout, shape: shapeName, dtype: 'f32', version, ours_ms: ms, tfjs_ms: tfMs, copy_ms: copyMs, bytes, gbps,
+            roofline_fraction: gbps / ((2 * n * 4) / copyMs / 1e6), speedup_vs_tfjs: tfMs === null ? null : tfMs / ms, max_error: maxError, timing: timer.method,
+          };
+          rows.push(row);
+          log(formatRow(row));
+        }
+      }
+      for (const t of [x, y, dy, dx, stats, w, b, dw, db, rm, rv, ws, mu, sigma, trm, trv]) t.destroy();
+    }
+  }
+  return {
+    adapter: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' '),
+    runtime: cfg.runtime, date: new Date().toISOString(), rows,
+  };
+}
+
+export const HEADER = 'op              layout shape            v   ours_ms   tfjs_ms   copy_ms     GB/s  roofline  vs_tfjs   error';
+
+export function formatRow(r: Row): string {
+  const f = (v: number | null, d = 3) => (v === null ? '-' : v.toFixed(d));
+  return `${r.op.padEnd(15)} ${r.layout.padEnd(6)} ${r.shape.padEnd(16)} ${String(r.version).padStart(1)} ${f(r.ours_ms).padStart(9)} ${f(r.tfjs_ms).padStart(9)} ${f(r.copy_ms).padStart(9)} ${r.gbps.toFixed(1).padStart(8)} ${(r.roofline_fraction * 100).toFixed(0).padStart(8)}% ${(r.speedup_vs_tfjs === null ? '-' : r.speedup_vs_tfjs.toFixed(1) + 'x').padStart(8)} ${r.max_error.toExponential(0).padStart(7)}`;
+}

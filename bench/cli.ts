@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+/**
+ * npm run bench -- [--runtime browser|node] [--quick] [--json OUT.json] [--svg OUT.svg]
+ *                  [--ops a,b] [--shapes s,t] [--versions 1,2] [--reps N] [--iters N] [--no-tfjs]
+ *
+ * Times forward-train, inference, backward and renorm forward in NHWC, NCHW and [N,C], each kernel
+ * version, beside an in-run vec4 copy and TF.js's WebGPU backend (browser runtime). Prints a table,
+ * writes the JSON report and an SVG chart.
+ */
+import { writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { inBrowser } from '../src/cli/browserPage';
+import { nodeGpu } from '../src/cli/nodeGpu';
+import { FULL_SHAPES, HEADER, OPS, QUICK_SHAPES, type BenchConfig, type Op, type Report } from './bench';
+import { chart } from './svg';
+
+const { values } = parseArgs({
+  options: {
+    runtime: { type: 'string', default: 'browser' }, quick: { type: 'boolean', default: false }, json: { type: 'string' }, svg: { type: 'string' },
+    ops: { type: 'string' }, shapes: { type: 'string' }, versions: { type: 'string', default: '1,2' },
+    reps: { type: 'string' }, iters: { type: 'string' }, 'no-tfjs': { type: 'boolean', default: false },
+  },
+});
+
+const list = (s: string | undefined) => s?.split(',').map((v) => v.trim()).filter(Boolean);
+const ops = (list(values.ops) ?? OPS) as Op[];
+for (const o of ops) if (!OPS.includes(o)) throw new Error(`unknown op ${o}; ops are ${OPS.join(', ')}`);
+if (values.runtime !== 'browser' && values.runtime !== 'node') throw new Error(`--runtime must be browser or node; got ${values.runtime}`);
+const cfg: BenchConfig = {
+  ops,
+  shapes: list(values.shapes) ?? (values.quick ? QUICK_SHAPES : FULL_SHAPES),
+  versions: (list(values.versions) ?? ['1', '2']).map(Number) as BenchConfig['versions'],
+  reps: Number(values.reps ?? (values.quick ? 20 : 30)),
+  iters: Number(values.iters ?? (values.quick ? 3 : 20)),
+  runtime: values.runtime,
+};
+if (cfg.reps < 20) throw new Error('--reps must be at least 20 (the median of at least 20 timed runs)');
+
+let report: Report;
+console.log(`bench: runtime=${cfg.runtime} shapes=${cfg.shapes.join(',')} ops=${cfg.ops.join(',')} versions=${cfg.versions.join(',')} reps=${cfg.reps} iters=${cfg.iters}`);
+if (cfg.runtime === 'browser') {
+  const dist = dirname(fileURLToPath(import.meta.url));
+  const r = await inBrowser(dist, { bench: '/page.js' }, async ({ cfg, tfjs }) => {
+    const { bench } = (window as unknown as { bench: unknown; bn: { bench: typeof import('./page') } }).bn;
+    return bench.run(cfg, tfjs);
+  }, { cfg, tfjs: !values['no-tfjs'] });
+  report = r;
+  console.log(`adapter: ${report.adapter}\n${HEADER}`);
+  for (const l of r.log) console.log(l);
+} else {
+  const { requestBatchNormDevice } = await import('../src/device');
+  const { runBench } = await import('./bench');
+  const device = await requestBatchNormDevice({ gpu: await nodeGpu(), optionalFeatures: ['timestamp-query'] });
+  console.log(`adapter: ${device.adapterInfo.vendor} ${device.adapterInfo.architecture} ${device.adapterInfo.device}\n${HEADER}`);
+  report = await runBench(device, cfg, null, (s) => console.log(s));
+  device.destroy();
+}
+const { log: _log, ...clean } = report as Report & { log?: string[] };
+const out = values.json ?? resolve('bench-results.json');
+writeFileSync(out, JSON.stringify(clean, null, 2));
+writeFileSync(values.svg ?? out.replace(/\.json$/, '') + '.svg', chart(clean));
+console.log(`wrote ${out} and its SVG chart`);
