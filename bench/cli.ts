@@ -19,7 +19,7 @@ import { chart } from './svg';
 const { values } = parseArgs({
   options: {
     runtime: { type: 'string', default: 'browser' }, quick: { type: 'boolean', default: false }, json: { type: 'string' }, svg: { type: 'string' },
-    ops: { type: 'string' }, shapes: { type: 'string' }, versions: { type: 'string', default: '1,2' },
+    ops: { type: 'string' }, shapes: { type: 'string' }, versions: { type: 'string', default: '1,2,3' },
     reps: { type: 'string' }, iters: { type: 'string' }, 'no-tfjs': { type: 'boolean', default: false },
   },
 });
@@ -31,7 +31,7 @@ if (values.runtime !== 'browser' && values.runtime !== 'node') throw new Error(`
 const cfg: BenchConfig = {
   ops,
   shapes: list(values.shapes) ?? (values.quick ? QUICK_SHAPES : FULL_SHAPES),
-  versions: (list(values.versions) ?? ['1', '2']).map(Number) as BenchConfig['versions'],
+  versions: (list(values.versions) ?? ['1', '2', '3']).map(Number) as BenchConfig['versions'],
   reps: Number(values.reps ?? (values.quick ? 20 : 30)),
   iters: Number(values.iters ?? (values.quick ? 3 : 20)),
   runtime: values.runtime,

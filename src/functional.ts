@@ -19,12 +19,14 @@ import { encodeBackwardDx } from './kernels/backwardDx';
 import { encodeBackwardPartial } from './kernels/backwardPartial';
 import { EvalFlags, encodeEvalCoeffs } from './kernels/evalCoeffs';
 import { encodeForwardFinalize, FinalizeFlags } from './kernels/forwardFinalize';
-import { elementwiseIsVec4, KERNEL_VERSIONS, reductionIsVec4, reductionPlan, type KernelVersion, type Plan } from './kernels/plan';
+import { elementwiseIsVec4, KERNEL_VERSIONS, reductionKind, reductionPlan, threadPlan, type KernelVersion, type Plan } from './kernels/plan';
 import { encodeStatsPartial, statsPartial } from './kernels/statsPartial';
 import { encodeStatsPartialV2, statsPartialV2 } from './kernels/statsPartialV2';
 import { encodeApplyV2 } from './kernels/applyV2';
 import { encodeBackwardPartialV2 } from './kernels/backwardPartialV2';
 import { encodeBackwardDxV2 } from './kernels/backwardDxV2';
+import { encodeStatsPartialV3 } from './kernels/statsPartialV3';
+import { encodeBackwardPartialV3 } from './kernels/backwardPartialV3';
 import { geometry, type Geometry, type Layout } from './layout';
 import type { RenormClip } from './options';
 
@@ -37,22 +39,27 @@ export function statsByteLength(C: number): number {
 }
 
 /** The newest kernel set; the default. */
-export const LATEST_KERNEL_VERSION: KernelVersion = 2;
+export const LATEST_KERNEL_VERSION: KernelVersion = KERNEL_VERSIONS[KERNEL_VERSIONS.length - 1];
 
 function checkVersion(v: unknown): KernelVersion {
   if (!KERNEL_VERSIONS.includes(v as KernelVersion)) throw new OptionError(`kernelVersion must be one of ${KERNEL_VERSIONS.join(', ')}; got ${String(v)}`);
   return v as KernelVersion;
 }
 
-/** The reduction plan; the vec4 kernel's thread counts come from its WGSL (LANES x ROWS). */
+/** The reduction plan; workgroup shapes come from the kernels' WGSL. */
 function planFor(device: GPUDevice, g: Geometry, version: KernelVersion): Plan {
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
-  if (reductionIsVec4(g, version)) {
+  const kind = reductionKind(g, version);
+  if (kind === 'thread') return threadPlan(g, maxDim);
+  if (kind === 'vec4') {
     const [lanes, rows] = statsPartialV2.reflection().workgroupSize;
-    return reductionPlan(g, true, rows, 4 * lanes, maxDim);
+    return reductionPlan(g, kind, rows, 4 * lanes, maxDim);
   }
-  return reductionPlan(g, false, statsPartial.threadsPerWorkgroup(), 1, maxDim);
+  return reductionPlan(g, kind, statsPartial.threadsPerWorkgroup(), 1, maxDim);
 }
+
+const STATS_PARTIAL = { workgroup: encodeStatsPartial, vec4: encodeStatsPartialV2, thread: encodeStatsPartialV3 };
+const BACKWARD_PARTIAL = { workgroup: encodeBackwardPartial, vec4: encodeBackwardPartialV2, thread: encodeBackwardPartialV3 };
 
 /** Bytes of the optional workspace for a tensor of `shape` in `layout` with kernel `version`. */
 export function workspaceByteLength(device: GPUDevice, layout: Layout, shape: readonly number[], version: KernelVersion = LATEST_KERNEL_VERSION): number {
@@ -144,7 +151,7 @@ export function encodeForwardTrain(device: GPUDevice, encoder: GPUCommandEncoder
   const flags = (tracked ? FinalizeFlags.UPDATE : 0) | (p.unbiased ?? true ? FinalizeFlags.UNBIASED : 0)
     | (p.renorm ? FinalizeFlags.RENORM : 0) | (affine ? FinalizeFlags.AFFINE : 0);
   const pass = encoder.beginComputePass({ label: 'bn.forward_train' });
-  (plan.vec4 ? encodeStatsPartialV2 : encodeStatsPartial)(device, pass, plan, { x, partials: ws });
+  STATS_PARTIAL[plan.kind](device, pass, plan, { x, partials: ws });
   encodeForwardFinalize(device, pass, plan, { eps, factor: momentum, rmax: p.renorm?.rmax ?? 1, dmax: p.renorm?.dmax ?? 0, flags },
     { partials: ws, gamma, beta, running_mean: rm, running_spread: rv, stats });
   (elementwiseIsVec4(g, version) ? encodeApplyV2 : encodeApply)(device, pass, g, { stats, x, y });
@@ -227,7 +234,7 @@ export function encodeBackward(device: GPUDevice, encoder: GPUCommandEncoder, p:
   checkSharing({ dx }, { stats, workspace: ws, x, dy });
   const flags = (batchStats ? BackwardFlags.BATCH_STATS : 0) | (affine ? BackwardFlags.AFFINE : 0);
   const pass = encoder.beginComputePass({ label: 'bn.backward' });
-  (plan.vec4 ? encodeBackwardPartialV2 : encodeBackwardPartial)(device, pass, plan, { stats, x, dy, partials: ws });
+  BACKWARD_PARTIAL[plan.kind](device, pass, plan, { stats, x, dy, partials: ws });
   encodeBackwardFinalize(device, pass, plan, flags, { partials: ws, stats, gamma, dgamma, dbeta });
   (elementwiseIsVec4(g, version) ? encodeBackwardDxV2 : encodeBackwardDx)(device, pass, g, { stats, coef: ws, x, dy, dx });
   pass.end();

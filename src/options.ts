@@ -3,6 +3,7 @@
  * warm-up schedule. Validation lives here so the GPU and CPU modules refuse the same things.
  */
 import { OptionError } from './errors';
+import { KERNEL_VERSIONS, type KernelVersion } from './kernels/plan';
 
 export type Convention = 'pytorch' | 'keras';
 
@@ -54,8 +55,8 @@ export interface BatchNormOptions {
   trackRunningStats?: boolean;
   /** Batch Renormalization (Ioffe 2017) instead of plain batch norm. */
   renorm?: RenormOptions | boolean;
-  /** GPU kernel set (1 or 2, see KernelVersion); default the latest. The CPU path ignores it. */
-  kernelVersion?: 1 | 2;
+  /** GPU kernel set (see KernelVersion); default the latest. The CPU path ignores it. */
+  kernelVersion?: KernelVersion;
 }
 
 export interface ResolvedOptions {
@@ -66,7 +67,7 @@ export interface ResolvedOptions {
   readonly affine: boolean;
   readonly trackRunningStats: boolean;
   readonly renorm: RenormSchedule | null;
-  readonly kernelVersion: 1 | 2;
+  readonly kernelVersion: KernelVersion;
 }
 
 function finite(name: string, v: unknown, fix: string): number {
@@ -137,8 +138,8 @@ export function resolveOptions(o: BatchNormOptions = {}): ResolvedOptions {
       renorm = () => clip;
     }
   }
-  const kernelVersion = o.kernelVersion ?? 2;
-  if (kernelVersion !== 1 && kernelVersion !== 2) throw new OptionError(`kernelVersion must be 1 or 2; got ${String(kernelVersion)}`);
+  const kernelVersion = o.kernelVersion ?? KERNEL_VERSIONS[KERNEL_VERSIONS.length - 1];
+  if (!KERNEL_VERSIONS.includes(kernelVersion)) throw new OptionError(`kernelVersion must be one of ${KERNEL_VERSIONS.join(', ')}; got ${String(kernelVersion)}`);
   return {
     kernelVersion,
     eps,

@@ -10,8 +10,10 @@ import { evalCoeffs } from './evalCoeffs';
 import { forwardFinalize } from './forwardFinalize';
 import { statsPartial } from './statsPartial';
 import { statsPartialV2 } from './statsPartialV2';
+import { statsPartialV3 } from './statsPartialV3';
+import { backwardPartialV3 } from './backwardPartialV3';
 
 export const KERNELS = [
-  statsPartial, statsPartialV2, forwardFinalize, evalCoeffs, apply, applyV2,
-  backwardPartial, backwardPartialV2, backwardFinalize, backwardDx, backwardDxV2,
+  statsPartial, statsPartialV2, statsPartialV3, forwardFinalize, evalCoeffs, apply, applyV2,
+  backwardPartial, backwardPartialV2, backwardPartialV3, backwardFinalize, backwardDx, backwardDxV2,
 ] as const;

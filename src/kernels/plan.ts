@@ -11,14 +11,18 @@ import type { Geometry } from '../layout';
  * 2: vec4 kernels where the layout allows (channels-last with C % 4 == 0 for the reductions; groups
  *    of four elements sharing a channel or spanning four channels for the elementwise passes),
  *    version 1 elsewhere.
+ * 3: version 2's elementwise passes, and reductions with one thread per (channel, slice) and no
+ *    workgroup memory or barriers, in every layout.
  */
-export type KernelVersion = 1 | 2;
-export const KERNEL_VERSIONS: readonly KernelVersion[] = [1, 2];
+export type KernelVersion = 1 | 2 | 3;
+export const KERNEL_VERSIONS: readonly KernelVersion[] = [1, 2, 3];
+
+/** Which reduction kernels a plan uses: workgroup trees (v1), vec4 workgroup trees (v2), or threads (v3). */
+export type ReductionKind = 'workgroup' | 'vec4' | 'thread';
 
 export interface Plan {
   geom: Geometry;
-  /** Whether the reductions use the vec4 channels-last kernels (version 2). */
-  vec4: boolean;
+  kind: ReductionKind;
   /** Values (rows for vec4) of one channel per workgroup. */
   chunk: number;
   /** Workgroups per channel (group). */
@@ -30,9 +34,15 @@ export interface Plan {
 /** Workgroups the reductions aim for in all: enough to fill a large GPU, few enough for a CPU. */
 const TARGET_WORKGROUPS = 2048;
 
-/** The vec4 channels-last reductions apply: channels innermost and a multiple of four. */
-export function reductionIsVec4(g: Geometry, version: KernelVersion): boolean {
-  return version >= 2 && g.inner === 1 && g.C % 4 === 0;
+/** Threads the barrier-free reductions aim for: enough to fill a large GPU. */
+const TARGET_THREADS = 65536;
+/** Fewest values one barrier-free thread reduces, so the finalize pass has little to merge. */
+const MIN_PER_THREAD = 16;
+
+/** The reduction kernels for a shape and version. */
+export function reductionKind(g: Geometry, version: KernelVersion): ReductionKind {
+  if (version === 3) return 'thread';
+  return version === 2 && g.inner === 1 && g.C % 4 === 0 ? 'vec4' : 'workgroup';
 }
 
 /** The vec4 elementwise passes apply: each group of four shares a channel or spans four. */
@@ -45,12 +55,23 @@ export function elementwiseIsVec4(g: Geometry, version: KernelVersion): boolean 
  * workgroup covers. Both come from the kernel's WGSL. Each thread gets at least 4 values, and the
  * slices spread TARGET_WORKGROUPS over the channel groups.
  */
-export function reductionPlan(geom: Geometry, vec4: boolean, threads: number, channelsPerGroup: number, maxPerDimension: number): Plan {
+export function reductionPlan(geom: Geometry, kind: ReductionKind, threads: number, channelsPerGroup: number, maxPerDimension: number): Plan {
   const groups = Math.ceil(geom.C / channelsPerGroup);
   const bySize = Math.ceil(geom.M / (threads * 4));
   const byTarget = Math.max(1, Math.floor(TARGET_WORKGROUPS / groups));
-  let slices = Math.max(1, Math.min(bySize, byTarget, maxPerDimension));
+  return withSlices(geom, kind, Math.min(bySize, byTarget, maxPerDimension), maxPerDimension);
+}
+
+/** Plan for the barrier-free reductions: slices·C threads of at least MIN_PER_THREAD values. */
+export function threadPlan(geom: Geometry, maxPerDimension: number): Plan {
+  const byTarget = Math.ceil(TARGET_THREADS / geom.C);
+  const bySize = Math.ceil(geom.M / MIN_PER_THREAD);
+  return withSlices(geom, 'thread', Math.min(byTarget, bySize), maxPerDimension);
+}
+
+function withSlices(geom: Geometry, kind: ReductionKind, want: number, maxPerDimension: number): Plan {
+  let slices = Math.max(1, want);
   const chunk = Math.ceil(geom.M / slices);
   slices = Math.ceil(geom.M / chunk);
-  return { geom, vec4, chunk, slices, cFold: Math.min(geom.C, maxPerDimension) };
+  return { geom, kind, chunk, slices, cFold: Math.min(geom.C, maxPerDimension) };
 }

@@ -1,0 +1,56 @@
+// stats_partial_v3.wgsl — per-channel batch statistics, first stage, with no workgroup memory and
+// no barriers. Version 3: one thread per (channel, slice), any layout.
+//
+// Computes: for channel c and slice s of its M values, the Welford triple (n, mean, M2) of
+//   v = x - pivot_c, pivot_c = x[c·inner] (exact subtraction near the channel's values). Output is
+//   version 1's format, so forward_finalize.wgsl merges it unchanged.
+// Bindings (group 0):
+//   0 params   uniform  Params
+//   1 x        storage, read        [outer, C, inner] f32
+//   2 partials storage, read_write  vec4 per (slice, channel): (n, mean, M2, pivot), index s·C + c
+// Dispatch: one thread per (slice, channel), thread index t = s·C + c, over workgroups (gx, gy)
+//   with gx ≤ 65535 and index gid.y·(gx·WG) + gid.x; threads past slices·C do nothing.
+//   Channels-last: neighbouring threads read neighbouring channels of the same row (coalesced).
+// Method: each thread runs Welford's update sequentially over its slice. Without barriers, CPU
+//   implementations (SwiftShader) run workgroups as plain SIMD loops instead of coroutines, and
+//   GPUs need no workgroup memory; the finalize pass does all merging (Chan, fixed order).
+
+override WG: u32 = 64;
+
+struct Params {
+  C: u32,
+  inner: u32,
+  M: u32,
+  chunk: u32,
+  slices: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> partials: array<vec4<f32>>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = gid.y * (nwg.x * WG) + gid.x;
+  if (t >= params.slices * params.C) { return; }
+  let c = t % params.C;
+  let s = t / params.C;
+  let pivot = x[c * params.inner];
+  let start = s * params.chunk;
+  let end = min(start + params.chunk, params.M);
+  var n = 0.0;
+  var mean = 0.0;
+  var m2 = 0.0;
+  var o = start / params.inner;
+  var i = start - o * params.inner;
+  for (var m = start; m < end; m++) {
+    let v = x[(o * params.C + c) * params.inner + i] - pivot;
+    n += 1.0;
+    let d = v - mean;
+    mean += d / n;
+    m2 += d * (v - mean);
+    i += 1u;
+    if (i == params.inner) { i = 0u; o += 1u; }
+  }
+  partials[t] = vec4<f32>(n, mean, m2, pivot);
+}
