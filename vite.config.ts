@@ -18,6 +18,7 @@ const nodeBuild = (outDir: string, input: Record<string, string>): BuildEnvironm
  * - lib: the browser-ready ESM library (index, cpu, conformance) into dist/;
  * - cli: the Node CLIs into dist/cli/;
  * - bench / bench-cli: the benchmark page (with TF.js) and its Node driver, into dist-bench/;
+ * - check / check-cli: the demo's headless check (every variant, fixed seeds), into dist-check/;
  * - test (Vitest): a Node project and a headless-Chromium WebGPU project.
  */
 const builds: Record<string, BuildEnvironmentOptions> = {
@@ -28,6 +29,8 @@ const builds: Record<string, BuildEnvironmentOptions> = {
   cli: nodeBuild('dist/cli', { 'bn-conformance': 'src/cli/bn-conformance.ts' }),
   bench: { outDir: 'dist-bench', emptyOutDir: false, lib: { entry: { page: 'bench/page.ts' }, formats: ['es'] } },
   'bench-cli': nodeBuild('dist-bench', { cli: 'bench/cli.ts' }),
+  check: { outDir: 'dist-check', emptyOutDir: false, lib: { entry: { check: 'demo/check.ts' }, formats: ['es'] } },
+  'check-cli': nodeBuild('dist-check', { cli: 'demo/check-cli.ts' }),
 };
 
 export default defineConfig(({ mode }) => ({

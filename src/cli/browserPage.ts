@@ -49,7 +49,7 @@ export async function inBrowser<A, R>(root: string, modules: Record<string, stri
     const tab = await browser.newPage();
     const errors: string[] = [];
     tab.on('pageerror', (e) => errors.push(e.message));
-    tab.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    tab.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); if (process.env.BN_PAGE_LOG) console.log(m.text()); });
     const port = (server.address() as { port: number }).port;
     await tab.goto(`http://127.0.0.1:${port}/`);
     await tab.waitForFunction(() => (window as unknown as { bnReady?: boolean }).bnReady === true, null, { timeout: 30_000 })

@@ -1,0 +1,45 @@
+/** The headless check's browser entry: trains every variant with fixed seeds and reports the numbers. */
+import { requestBatchNormDevice } from '../src/device';
+import { loadDataset } from './engine/data';
+import { Run } from './engine/trainer';
+import { DEFAULTS, variants, type Settings } from './engine/variants';
+
+export interface VariantResult {
+  name: string;
+  note: string;
+  batchSize: number;
+  lr: number;
+  steps: number;
+  trainLoss: number[];
+  testAccuracy: number;
+  paramNorm: number;
+  /** Parameter norm at every logged step, and the watched unit's input percentiles. */
+  paramNormHistory: { step: number; value: number }[];
+  percentiles: { step: number; p15: number; p50: number; p85: number }[];
+  seconds: number;
+}
+
+export interface CheckReport { adapter: string; settings: Settings; variants: VariantResult[] }
+
+export async function runCheck(overrides: Partial<Settings>, only?: string[]): Promise<CheckReport> {
+  const settings = { ...DEFAULTS, ...overrides };
+  const device = await requestBatchNormDevice();
+  const data = await loadDataset();
+  const out: VariantResult[] = [];
+  for (const v of variants(settings)) {
+    if (only && !only.some((o) => v.name.includes(o))) continue;
+    const t0 = performance.now();
+    const run = new Run(device, data, v, settings);
+    for (let s = 0; s < settings.steps; s++) await run.trainStep();
+    const acc = await run.evaluate();
+    out.push({
+      name: v.name, note: v.note, batchSize: v.batchSize, lr: v.lr, steps: settings.steps,
+      trainLoss: run.history.loss, testAccuracy: acc, paramNorm: await run.paramNorm(),
+      paramNormHistory: run.history.paramNorm, percentiles: run.history.percentiles, seconds: (performance.now() - t0) / 1000,
+    });
+    run.destroy();
+  }
+  const i = device.adapterInfo;
+  device.destroy();
+  return { adapter: [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' '), settings, variants: out };
+}
