@@ -21,7 +21,7 @@ export async function requestBatchNormDevice(o: DeviceRequest = {}): Promise<GPU
   if (!adapter) throw new UnsupportedError('requestAdapter() returned null: no WebGPU adapter is available on this system');
   const l = adapter.limits;
   const requiredFeatures = (o.optionalFeatures ?? []).filter((f) => adapter.features.has(f));
-  return adapter.requestDevice({
+  const device = await adapter.requestDevice({
     label: 'webgpu-batchnorm',
     requiredFeatures,
     requiredLimits: {
@@ -30,7 +30,17 @@ export async function requestBatchNormDevice(o: DeviceRequest = {}): Promise<GPU
       maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
     },
   });
+  keepAlive.set(device, gpu);
+  return device;
 }
+
+/**
+ * dawn.node (the `webgpu` package) frees its Dawn instance when the GPU object from create() is
+ * garbage-collected, yet devices made from it keep pumping events through that instance: a
+ * use-after-free that kills the process (docs/node-runtime.md). Each device made here keeps its GPU
+ * object reachable for as long as the device is.
+ */
+const keepAlive = new WeakMap<GPUDevice, GPU>();
 
 interface Watch { lost: GPUDeviceLostInfo | null; promise: Promise<GPUDeviceLostInfo> }
 const watches = new WeakMap<GPUDevice, Watch>();

@@ -44,7 +44,7 @@ export function rng(seed: number): () => number {
   };
 }
 
-/** 'iid': uniform over the training set; 'noniid': each batch from one or two random classes. */
+/** 'iid': uniform over the training set; 'noniid': each batch holds two random classes, half each. */
 export type Sampling = 'iid' | 'noniid';
 
 export class Sampler {
@@ -56,7 +56,8 @@ export class Sampler {
   /** Fills x [B, 784] and y [B] (labels as floats, as the loss kernel reads them). */
   next(B: number, x: Float32Array, y: Float32Array): void {
     const n = this.data.trainY.length;
-    const classes = this.mode === 'noniid' ? [Math.floor(this.random() * 10), Math.floor(this.random() * 10)] : [];
+    const first = Math.floor(this.random() * 10);
+    const classes = this.mode === 'noniid' ? [first, (first + 1 + Math.floor(this.random() * 9)) % 10] : [];
     for (let b = 0; b < B; b++) {
       let i: number;
       if (this.mode === 'noniid') {

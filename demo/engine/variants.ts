@@ -55,8 +55,8 @@ export function variants(s: Settings): Variant[] {
     v('mlp BN moving-avg', 'normalising with moving averages in training (seed §5)', 'mlp', 'moving', false, s.batchSize, s.lr),
     v('mlp BN tiny-batch', `BN with ${s.tinyBatch} examples per batch`, 'mlp', 'batch', false, s.tinyBatch, s.tinyLr),
     v('mlp renorm tiny-batch', `Batch Renorm with ${s.tinyBatch} examples per batch`, 'mlp', 'batch', true, s.tinyBatch, s.tinyLr),
-    v('mlp BN non-iid', 'BN, each batch from 1-2 classes', 'mlp', 'batch', false, s.batchSize, s.lr, 'noniid'),
-    v('mlp renorm non-iid', 'Batch Renorm, each batch from 1-2 classes', 'mlp', 'batch', true, s.batchSize, s.lr, 'noniid'),
+    v('mlp BN non-iid', 'BN, each batch from two classes', 'mlp', 'batch', false, s.batchSize, s.lr, 'noniid'),
+    v('mlp renorm non-iid', 'Batch Renorm, each batch from two classes', 'mlp', 'batch', true, s.batchSize, s.lr, 'noniid'),
     v('cnn no-BN', 'small conv net without BN', 'cnn', null, false, s.batchSize, s.cnnLr),
     v('cnn BN', 'small conv net with NHWC batch norm', 'cnn', 'batch', false, s.batchSize, s.cnnLr),
   ];

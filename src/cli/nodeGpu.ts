@@ -7,6 +7,9 @@ import { UnsupportedError } from '../errors';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
+/** One Dawn instance per process; requestBatchNormDevice keeps it alive while its devices live. */
+let gpu: GPU | null = null;
+
 export async function nodeGpu(): Promise<GPU> {
   if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER_ICD) && !existsSync('/dev/nvidia0')) {
     process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
@@ -19,5 +22,6 @@ export async function nodeGpu(): Promise<GPU> {
     throw new UnsupportedError("the Node runtime needs the 'webgpu' package (Dawn): npm install webgpu");
   }
   Object.assign(globalThis, mod.globals);
-  return mod.create([]);
+  gpu ??= mod.create([]);
+  return gpu;
 }
