@@ -1,5 +1,6 @@
 /** Getting a device whose limits fit large tensors, and watching it for loss. */
 import { DeviceLostError, GpuError, UnsupportedError } from './errors';
+import { collectTransients } from './gpu/kernel';
 
 export interface DeviceRequest {
   /** Passed to requestAdapter; default high-performance. */
@@ -71,13 +72,23 @@ export async function submitChecked(device: GPUDevice, label: string, encode: (e
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
   let refused: unknown = null;
+  const transients: GPUBuffer[] = [];
   try {
     const encoder = device.createCommandEncoder({ label });
-    encode(encoder);
+    collectTransients(transients, () => encode(encoder));
     device.queue.submit([encoder.finish({ label })]);
   } catch (e) {
     refused = e;
   }
+  try {
+    await settle(device, label, w, refused);
+  } finally {
+    // Per-call uniforms and workspaces: the GPU is done with them (or never got them).
+    for (const b of transients) b.destroy();
+  }
+}
+
+async function settle(device: GPUDevice, label: string, w: Watch, refused: unknown): Promise<void> {
   // The scopes are popped whatever happened, so a refusal never leaves them unbalanced.
   const lost = w.promise.then((info): never => { throw lostError(info); });
   lost.catch(() => {}); // only raced; a loss after this call is reported by the next one

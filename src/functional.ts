@@ -12,7 +12,7 @@
  */
 import { BatchSizeError, OptionError } from './errors';
 import { checkSharing, placeholder, storageRange, type TensorArg } from './gpu/buffers';
-import type { BufferSlice } from './gpu/kernel';
+import { transient, type BufferSlice } from './gpu/kernel';
 import { encodeApply } from './kernels/apply';
 import { BackwardFlags, encodeBackwardFinalize } from './kernels/backwardFinalize';
 import { encodeBackwardDx } from './kernels/backwardDx';
@@ -58,8 +58,8 @@ function planFor(device: GPUDevice, g: Geometry, version: KernelVersion): Plan {
   return reductionPlan(g, kind, statsPartial.threadsPerWorkgroup(), 1, maxDim);
 }
 
-const STATS_PARTIAL = { workgroup: encodeStatsPartial, vec4: encodeStatsPartialV2, thread: encodeStatsPartialV3 };
-const BACKWARD_PARTIAL = { workgroup: encodeBackwardPartial, vec4: encodeBackwardPartialV2, thread: encodeBackwardPartialV3 };
+const STATS_PARTIAL = { workgroup: encodeStatsPartial, vec4: encodeStatsPartialV2 };
+const BACKWARD_PARTIAL = { workgroup: encodeBackwardPartial, vec4: encodeBackwardPartialV2 };
 
 /** Bytes of the optional workspace for a tensor of `shape` in `layout` with kernel `version`. */
 export function workspaceByteLength(device: GPUDevice, layout: Layout, shape: readonly number[], version: KernelVersion = LATEST_KERNEL_VERSION): number {
@@ -72,7 +72,14 @@ export function workspaceByteLength(device: GPUDevice, layout: Layout, shape: re
 function workspace(device: GPUDevice, layout: Layout, g: Geometry, version: KernelVersion, arg: TensorArg | undefined): Required<BufferSlice> {
   const bytes = workspaceByteLength(device, layout, g.shape, version);
   return arg ? storageRange(device, 'workspace', arg, bytes)
-    : { buffer: device.createBuffer({ label: 'bn.workspace', size: bytes, usage: GPUBufferUsage.STORAGE }), offset: 0, size: bytes };
+    : { buffer: transient(device.createBuffer({ label: 'bn.workspace', size: bytes, usage: GPUBufferUsage.STORAGE })), offset: 0, size: bytes };
+}
+
+function checkWorkgroupSize(device: GPUDevice, wg: number | undefined): number | undefined {
+  if (wg === undefined) return undefined;
+  const max = Math.min(device.limits.maxComputeWorkgroupSizeX, device.limits.maxComputeInvocationsPerWorkgroup);
+  if (!Number.isSafeInteger(wg) || wg < 1 || wg > max) throw new OptionError(`workgroupSize must be an integer in [1, ${max}] on this device; got ${String(wg)}`);
+  return wg;
 }
 
 function checkEps(eps: number): void {
@@ -103,6 +110,8 @@ export interface ForwardParams {
   kernelVersion?: KernelVersion;
   /** workspaceByteLength(...) bytes for the reductions; allocated per call when omitted. */
   workspace?: TensorArg;
+  /** Threads per workgroup of the elementwise passes and of version 3's reductions (default from the WGSL); results do not depend on it. */
+  workgroupSize?: number;
 }
 
 export interface ForwardTrainParams extends ForwardParams {
@@ -142,6 +151,7 @@ export function encodeForwardTrain(device: GPUDevice, encoder: GPUCommandEncoder
   const rm = tracked ? storageRange(device, 'runningMean', p.runningMean, g.C * 4) : placeholder(device, 2);
   const rv = tracked ? storageRange(device, 'runningVar', p.runningVar, g.C * 4) : placeholder(device, 3);
   const version = checkVersion(p.kernelVersion ?? LATEST_KERNEL_VERSION);
+  const wg = checkWorkgroupSize(device, p.workgroupSize);
   const plan = planFor(device, g, version);
   const ws = workspace(device, p.layout, g, version, p.workspace);
   checkSharing({ workspace: ws }, { x });
@@ -151,10 +161,11 @@ export function encodeForwardTrain(device: GPUDevice, encoder: GPUCommandEncoder
   const flags = (tracked ? FinalizeFlags.UPDATE : 0) | (p.unbiased ?? true ? FinalizeFlags.UNBIASED : 0)
     | (p.renorm ? FinalizeFlags.RENORM : 0) | (affine ? FinalizeFlags.AFFINE : 0);
   const pass = encoder.beginComputePass({ label: 'bn.forward_train' });
-  STATS_PARTIAL[plan.kind](device, pass, plan, { x, partials: ws });
+  if (plan.kind === 'thread') encodeStatsPartialV3(device, pass, plan, { x, partials: ws }, wg);
+  else STATS_PARTIAL[plan.kind](device, pass, plan, { x, partials: ws });
   encodeForwardFinalize(device, pass, plan, { eps, factor: momentum, rmax: p.renorm?.rmax ?? 1, dmax: p.renorm?.dmax ?? 0, flags },
     { partials: ws, gamma, beta, running_mean: rm, running_spread: rv, stats });
-  (elementwiseIsVec4(g, version) ? encodeApplyV2 : encodeApply)(device, pass, g, { stats, x, y });
+  (elementwiseIsVec4(g, version) ? encodeApplyV2 : encodeApply)(device, pass, g, { stats, x, y }, wg);
   pass.end();
 }
 
@@ -173,6 +184,7 @@ export function encodeForwardEval(device: GPUDevice, encoder: GPUCommandEncoder,
   const eps = p.eps ?? 1e-5;
   checkEps(eps);
   const version = checkVersion(p.kernelVersion ?? LATEST_KERNEL_VERSION);
+  const wg = checkWorkgroupSize(device, p.workgroupSize);
   const bytes = g.count * 4;
   const x = storageRange(device, 'x', p.x, bytes);
   const y = storageRange(device, 'y', p.y, bytes);
@@ -185,7 +197,7 @@ export function encodeForwardEval(device: GPUDevice, encoder: GPUCommandEncoder,
   const flags = (affine ? EvalFlags.AFFINE : 0) | (p.runningIsStd ? EvalFlags.SPREAD_IS_STD : 0);
   const pass = encoder.beginComputePass({ label: 'bn.forward_eval' });
   encodeEvalCoeffs(device, pass, { C: g.C, eps, flags }, { gamma, beta, running_mean: rm, running_spread: rv, stats });
-  (elementwiseIsVec4(g, version) ? encodeApplyV2 : encodeApply)(device, pass, g, { stats, x, y });
+  (elementwiseIsVec4(g, version) ? encodeApplyV2 : encodeApply)(device, pass, g, { stats, x, y }, wg);
   pass.end();
 }
 
@@ -209,6 +221,7 @@ export interface BackwardParams {
   batchStats?: boolean;
   kernelVersion?: KernelVersion;
   workspace?: TensorArg;
+  workgroupSize?: number;
 }
 
 /** Backward: dx, and dweight/dbias when affine. */
@@ -227,6 +240,7 @@ export function encodeBackward(device: GPUDevice, encoder: GPUCommandEncoder, p:
   const dgamma = affine ? storageRange(device, 'dweight', p.dweight, g.C * 4) : placeholder(device, 4);
   const dbeta = affine ? storageRange(device, 'dbias', p.dbias, g.C * 4) : placeholder(device, 5);
   const version = checkVersion(p.kernelVersion ?? LATEST_KERNEL_VERSION);
+  const wg = checkWorkgroupSize(device, p.workgroupSize);
   const plan = planFor(device, g, version);
   const ws = workspace(device, p.layout, g, version, p.workspace);
   checkSharing({ workspace: ws }, { stats, x, dy });
@@ -234,8 +248,9 @@ export function encodeBackward(device: GPUDevice, encoder: GPUCommandEncoder, p:
   checkSharing({ dx }, { stats, workspace: ws, x, dy });
   const flags = (batchStats ? BackwardFlags.BATCH_STATS : 0) | (affine ? BackwardFlags.AFFINE : 0);
   const pass = encoder.beginComputePass({ label: 'bn.backward' });
-  BACKWARD_PARTIAL[plan.kind](device, pass, plan, { stats, x, dy, partials: ws });
+  if (plan.kind === 'thread') encodeBackwardPartialV3(device, pass, plan, { stats, x, dy, partials: ws }, wg);
+  else BACKWARD_PARTIAL[plan.kind](device, pass, plan, { stats, x, dy, partials: ws });
   encodeBackwardFinalize(device, pass, plan, flags, { partials: ws, stats, gamma, dgamma, dbeta });
-  (elementwiseIsVec4(g, version) ? encodeBackwardDxV2 : encodeBackwardDx)(device, pass, g, { stats, coef: ws, x, dy, dx });
+  (elementwiseIsVec4(g, version) ? encodeBackwardDxV2 : encodeBackwardDx)(device, pass, g, { stats, coef: ws, x, dy, dx }, wg);
   pass.end();
 }

@@ -14,6 +14,7 @@ export interface BufferSlice {
 
 interface Reflection {
   bindings: Map<string, number>;
+  overrides: string[];
   uniform: { name: string; size: number; members: { name: string; offset: number; type: string }[] };
   workgroupSize: [number, number, number];
 }
@@ -26,12 +27,36 @@ export interface Kernel<B extends string, P extends string> {
   /** Uniform members the wrapper sets; checked against the WGSL at first use. */
   readonly params: readonly P[];
   reflection(): Reflection;
-  /** Threads per workgroup, from the shader's @workgroup_size (overrides at their defaults). */
-  threadsPerWorkgroup(): number;
-  pipeline(device: GPUDevice): GPUComputePipeline;
+  /** Threads per workgroup, from the shader's @workgroup_size, with WG = `wg` when given. */
+  threadsPerWorkgroup(wg?: number): number;
+  /** The pipeline on `device`, with the WG override set to `wg` when given; cached per device. */
+  pipeline(device: GPUDevice, wg?: number): GPUComputePipeline;
 }
 
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+let transients: GPUBuffer[] | null = null;
+
+/**
+ * Runs `encode`, adding to `sink` the per-call buffers that dispatches make meanwhile (uniforms, an
+ * implicit workspace), even if it throws, so a caller that knows when the GPU is done can destroy
+ * them at once rather than leave them to the garbage collector.
+ */
+export function collectTransients(sink: GPUBuffer[], encode: () => void): void {
+  const outer = transients;
+  transients = sink;
+  try {
+    encode();
+  } finally {
+    transients = outer;
+  }
+}
+
+/** Registers a per-call buffer with the enclosing collectTransients, if any. */
+export function transient(buffer: GPUBuffer): GPUBuffer {
+  transients?.push(buffer);
+  return buffer;
+}
 
 export function reflectWgsl(source: string): Reflection {
   const r = new WgslReflect(source);
@@ -45,6 +70,7 @@ export function reflectWgsl(source: string): Reflection {
   const struct = u.type as unknown as { size: number; members: { name: string; offset: number; type: { name: string } }[] };
   return {
     bindings,
+    overrides: r.overrides.map((o) => o.name),
     uniform: { name: u.name, size: struct.size, members: struct.members.map((m) => ({ name: m.name, offset: m.offset, type: m.type.name })) },
     workgroupSize: entry.workgroupSize as [number, number, number],
   };
@@ -69,19 +95,23 @@ export function defineKernel<B extends string, P extends string>(
       }
       return reflected;
     },
-    threadsPerWorkgroup() {
+    threadsPerWorkgroup(wg) {
       const [x, y, z] = kernel.reflection().workgroupSize;
-      return x * y * z;
+      if (wg === undefined) return x * y * z;
+      if (!kernel.reflection().overrides.includes('WG') || y * z !== 1) throw new Error(`${label} has no 1-D WG override`);
+      return wg;
     },
-    pipeline(device) {
+    pipeline(device, wg) {
       let cache = pipelines.get(device);
       if (!cache) pipelines.set(device, (cache = new Map()));
-      let p = cache.get(label);
+      const key = wg === undefined ? label : `${label}:WG=${wg}`;
+      let p = cache.get(key);
       if (!p) {
-        kernel.reflection();
+        kernel.threadsPerWorkgroup(wg);
         const module = device.createShaderModule({ label: `${label}.wgsl`, code: source });
-        p = device.createComputePipeline({ label, layout: 'auto', compute: { module, entryPoint: 'main' } });
-        cache.set(label, p);
+        const constants = wg === undefined ? undefined : { WG: wg };
+        p = device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint: 'main', constants } });
+        cache.set(key, p);
       }
       return p;
     },
@@ -103,14 +133,14 @@ export function packUniform(r: Reflection, values: Record<string, number>): Arra
   return buf;
 }
 
-/** Encodes one dispatch of `kernel` into `pass`. */
+/** Encodes one dispatch of `kernel` into `pass`; `wg` sets the kernel's WG override. */
 export function dispatch<B extends string, P extends string>(
   device: GPUDevice, pass: GPUComputePassEncoder, kernel: Kernel<B, P>,
-  params: Record<P, number>, buffers: Record<Exclude<B, 'params'>, BufferSlice>, groups: [number, number?, number?],
+  params: Record<P, number>, buffers: Record<Exclude<B, 'params'>, BufferSlice>, groups: [number, number?, number?], wg?: number,
 ): void {
   const r = kernel.reflection();
   const data = packUniform(r, params);
-  const uniform = device.createBuffer({ label: `${kernel.label}.params`, size: data.byteLength, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
+  const uniform = transient(device.createBuffer({ label: `${kernel.label}.params`, size: data.byteLength, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true }));
   new Uint8Array(uniform.getMappedRange()).set(new Uint8Array(data));
   uniform.unmap();
   const entries: GPUBindGroupEntry[] = [{ binding: r.bindings.get(r.uniform.name)!, resource: { buffer: uniform } }];
@@ -119,7 +149,7 @@ export function dispatch<B extends string, P extends string>(
     const s = buffers[name as Exclude<B, 'params'>];
     entries.push({ binding: r.bindings.get(name)!, resource: { buffer: s.buffer, offset: s.offset ?? 0, size: s.size } });
   }
-  const pipeline = kernel.pipeline(device);
+  const pipeline = kernel.pipeline(device, wg);
   const bindGroup = device.createBindGroup({ label: `${kernel.label}.bindings`, layout: pipeline.getBindGroupLayout(0), entries });
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bindGroup);

@@ -7,8 +7,8 @@ export const apply = defineKernel('bn.apply', source, ['params', 'stats', 'x', '
 
 export function encodeApply(
   device: GPUDevice, pass: GPUComputePassEncoder, g: Geometry,
-  b: { stats: BufferSlice; x: BufferSlice; y: BufferSlice },
+  b: { stats: BufferSlice; x: BufferSlice; y: BufferSlice }, wg?: number,
 ): void {
-  const groups = gridFor(device, Math.ceil(g.count / apply.threadsPerWorkgroup()));
-  dispatch(device, pass, apply, { C: g.C, inner: g.inner, count: g.count }, b, groups);
+  const groups = gridFor(device, Math.ceil(g.count / apply.threadsPerWorkgroup(wg)));
+  dispatch(device, pass, apply, { C: g.C, inner: g.inner, count: g.count }, b, groups, wg);
 }

@@ -7,8 +7,8 @@ export const backwardDx = defineKernel('bn.backward_dx', source, ['params', 'sta
 
 export function encodeBackwardDx(
   device: GPUDevice, pass: GPUComputePassEncoder, g: Geometry,
-  b: { stats: BufferSlice; coef: BufferSlice; x: BufferSlice; dy: BufferSlice; dx: BufferSlice },
+  b: { stats: BufferSlice; coef: BufferSlice; x: BufferSlice; dy: BufferSlice; dx: BufferSlice }, wg?: number,
 ): void {
-  const groups = gridFor(device, Math.ceil(g.count / backwardDx.threadsPerWorkgroup()));
-  dispatch(device, pass, backwardDx, { C: g.C, inner: g.inner, count: g.count }, b, groups);
+  const groups = gridFor(device, Math.ceil(g.count / backwardDx.threadsPerWorkgroup(wg)));
+  dispatch(device, pass, backwardDx, { C: g.C, inner: g.inner, count: g.count }, b, groups, wg);
 }

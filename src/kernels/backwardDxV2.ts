@@ -7,8 +7,8 @@ export const backwardDxV2 = defineKernel('bn.backward_dx_v2', source, ['params',
 
 export function encodeBackwardDxV2(
   device: GPUDevice, pass: GPUComputePassEncoder, g: Geometry,
-  b: { stats: BufferSlice; coef: BufferSlice; x: BufferSlice; dy: BufferSlice; dx: BufferSlice },
+  b: { stats: BufferSlice; coef: BufferSlice; x: BufferSlice; dy: BufferSlice; dx: BufferSlice }, wg?: number,
 ): void {
   const count4 = g.count / 4;
-  dispatch(device, pass, backwardDxV2, { C: g.C, inner: g.inner, count4 }, b, gridFor(device, Math.ceil(count4 / backwardDxV2.threadsPerWorkgroup())));
+  dispatch(device, pass, backwardDxV2, { C: g.C, inner: g.inner, count4 }, b, gridFor(device, Math.ceil(count4 / backwardDxV2.threadsPerWorkgroup(wg))), wg);
 }

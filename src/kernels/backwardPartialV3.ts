@@ -9,9 +9,9 @@ export const backwardPartialV3 = defineKernel(
 
 export function encodeBackwardPartialV3(
   device: GPUDevice, pass: GPUComputePassEncoder, p: Plan,
-  b: { stats: BufferSlice; x: BufferSlice; dy: BufferSlice; partials: BufferSlice },
+  b: { stats: BufferSlice; x: BufferSlice; dy: BufferSlice; partials: BufferSlice }, wg?: number,
 ): void {
   const { C, inner, M } = p.geom;
-  const groups = gridFor(device, Math.ceil((p.slices * C) / backwardPartialV3.threadsPerWorkgroup()));
-  dispatch(device, pass, backwardPartialV3, { C, inner, M, chunk: p.chunk, slices: p.slices }, b, groups);
+  const groups = gridFor(device, Math.ceil((p.slices * C) / backwardPartialV3.threadsPerWorkgroup(wg)));
+  dispatch(device, pass, backwardPartialV3, { C, inner, M, chunk: p.chunk, slices: p.slices }, b, groups, wg);
 }
