@@ -19,6 +19,7 @@ const nodeBuild = (outDir: string, input: Record<string, string>): BuildEnvironm
  * - cli: the Node CLIs into dist/cli/;
  * - bench / bench-cli: the benchmark page (with TF.js) and its Node driver, into dist-bench/;
  * - check / check-cli: the demo's headless check (every variant, fixed seeds), into dist-check/;
+ * - soak: the Node soak run, into dist-soak/;
  * - test (Vitest): a Node project and a headless-Chromium WebGPU project.
  */
 const builds: Record<string, BuildEnvironmentOptions> = {
@@ -31,11 +32,17 @@ const builds: Record<string, BuildEnvironmentOptions> = {
   'bench-cli': nodeBuild('dist-bench', { cli: 'bench/cli.ts' }),
   check: { outDir: 'dist-check', emptyOutDir: false, lib: { entry: { check: 'demo/check.ts' }, formats: ['es'] } },
   'check-cli': nodeBuild('dist-check', { cli: 'demo/check-cli.ts' }),
+  soak: nodeBuild('dist-soak', { soak: 'soak/soak.ts' }),
 };
 
 export default defineConfig(({ mode }) => ({
   server: { fs: { allow: [root, shared] } },
-  define: { __SHARED_DIR__: JSON.stringify(shared) },
+  define: {
+    __SHARED_DIR__: JSON.stringify(shared),
+    // Randomised GPU-vs-CPU cases per test run: BN_PROPERTY_CASES=2000 npm test for a long run.
+    __PROPERTY_CASES__: JSON.stringify(Number(process.env.BN_PROPERTY_CASES ?? 40)),
+    __PROPERTY_SEED__: JSON.stringify(Number(process.env.BN_PROPERTY_SEED ?? 20261126)),
+  },
   build: builds[mode] ?? { outDir: 'dist-demo' },
   test: {
     projects: [

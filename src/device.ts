@@ -43,18 +43,36 @@ export async function requestBatchNormDevice(o: DeviceRequest = {}): Promise<GPU
  */
 const keepAlive = new WeakMap<GPUDevice, GPU>();
 
-interface Watch { lost: GPUDeviceLostInfo | null; promise: Promise<GPUDeviceLostInfo> }
+interface Watch { lost: GPUDeviceLostInfo | null; waiters: Set<(info: GPUDeviceLostInfo) => void> }
 const watches = new WeakMap<GPUDevice, Watch>();
 
-/** Records a device's loss once, for every module on it. */
+/** Records a device's loss once, for every module on it, and tells whoever waits. */
 export function watchDevice(device: GPUDevice): Watch {
   let w = watches.get(device);
   if (!w) {
-    const watch: Watch = { lost: null, promise: device.lost };
-    device.lost.then((info) => { watch.lost = info; });
+    const watch: Watch = { lost: null, waiters: new Set() };
+    device.lost.then((info) => {
+      watch.lost = info;
+      for (const f of watch.waiters) f(info);
+      watch.waiters.clear();
+    });
     watches.set(device, (w = watch));
   }
   return w;
+}
+
+/**
+ * A promise that rejects with DeviceLostError if the device is lost before `done` is called.
+ * Racing each call against device.lost itself would leave one reaction per call on that
+ * long-pending promise, a leak in a long training loop; a waiter is removed when its call ends.
+ */
+function untilLost(w: Watch): { promise: Promise<never>; done: () => void } {
+  let fail!: (info: GPUDeviceLostInfo) => void;
+  const promise = new Promise<never>((_, reject) => { fail = (info) => reject(lostError(info)); });
+  promise.catch(() => {}); // only raced
+  if (w.lost) fail(w.lost);
+  else w.waiters.add(fail);
+  return { promise, done: () => { w.waiters.delete(fail); } };
 }
 
 export function lostError(info: GPUDeviceLostInfo): DeviceLostError {
@@ -89,12 +107,15 @@ export async function submitChecked(device: GPUDevice, label: string, encode: (e
 }
 
 async function settle(device: GPUDevice, label: string, w: Watch, refused: unknown): Promise<void> {
-  // The scopes are popped whatever happened, so a refusal never leaves them unbalanced.
-  const lost = w.promise.then((info): never => { throw lostError(info); });
-  lost.catch(() => {}); // only raced; a loss after this call is reported by the next one
-  const [validation, oom] = await Promise.race([Promise.all([device.popErrorScope(), device.popErrorScope()]), lost]);
-  if (refused) throw refused;
-  const err = validation ?? oom;
-  if (err) throw new GpuError(`${label}: the WebGPU implementation refused the commands: ${err.message}`);
-  await Promise.race([device.queue.onSubmittedWorkDone(), lost]);
+  const lost = untilLost(w);
+  try {
+    // The scopes are popped whatever happened, so a refusal never leaves them unbalanced.
+    const [validation, oom] = await Promise.race([Promise.all([device.popErrorScope(), device.popErrorScope()]), lost.promise]);
+    if (refused) throw refused;
+    const err = validation ?? oom;
+    if (err) throw new GpuError(`${label}: the WebGPU implementation refused the commands: ${err.message}`);
+    await Promise.race([device.queue.onSubmittedWorkDone(), lost.promise]);
+  } finally {
+    lost.done();
+  }
 }

@@ -18,6 +18,7 @@ export const cpuBackend: ConformanceBackend = {
         return { running_mean: Float64Array.from(bn.runningMean), [bn.spreadKey]: Float64Array.from(bn.runningSpread) };
       },
       correction: async () => bn.lastCorrection(),
+      stateDict: async () => bn.stateDict(),
       destroy: () => {},
     };
     return m;

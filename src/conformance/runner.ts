@@ -19,6 +19,8 @@ export interface ConformanceModule {
   runningStats(): Promise<Record<string, Float64Array>>;
   /** r and d of the last forward step (renorm). */
   correction(): Promise<{ r: Float64Array; d: Float64Array } | null>;
+  /** The module's whole state, as its stateDict() gives it. */
+  stateDict(): Promise<StateDict>;
   destroy(): void;
 }
 

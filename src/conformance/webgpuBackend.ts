@@ -58,6 +58,7 @@ export function webgpuBackend(device: GPUDevice, adapter: Record<string, unknown
           const sd = await bn.stateDict();
           return { running_mean: f64(sd.running_mean as Float32Array), [bn.spreadKey]: f64(sd[bn.spreadKey] as Float32Array) };
         },
+        stateDict: () => bn.stateDict(),
         async correction() {
           const c = await bn.lastCorrection();
           return c && { r: f64(c.r), d: f64(c.d) };

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { BatchNorm } from '../../src/batchnorm';
 import {
-  BatchNormError, BatchSizeError, BufferError, DestroyedError, DeviceLostError, LayoutError, LimitError, OptionError, ShapeError, StateDictError,
+  BatchNormError, BatchSizeError, BufferError, DestroyedError, DeviceLostError, GpuError, LayoutError, LimitError, OptionError, ShapeError, StateDictError,
 } from '../../src/errors';
 import { encodeForwardTrain, statsByteLength } from '../../src/functional';
 import { requestBatchNormDevice } from '../../src/device';
@@ -69,6 +69,37 @@ describe('BatchNorm module refusals leave the state bit-identical', () => {
       expect(await snapshot(m.bn)).toBe(before);
       // The module still works after a refusal.
       await m.bn.forward(m.x, m.y, [4, 3, 2, 2]);
+    });
+  }
+});
+
+describe('faults the WebGPU implementation reports leave the state bit-identical', () => {
+  const faults: [string, (m: Awaited<ReturnType<typeof trained>>) => Promise<GPUBuffer>][] = [
+    // Encoding: the bind group refers to a buffer of another device.
+    ['encoding: x from another device', async () => {
+      const other = await requestBatchNormDevice();
+      return buffer(other, 48);
+    }],
+    // Submission: x was destroyed before the command buffer was submitted.
+    ['submission: x destroyed', async ({ bn }) => {
+      const x = buffer(bn.device, 48);
+      x.destroy();
+      return x;
+    }],
+  ];
+  for (const [name, makeX] of faults) {
+    it(`${name} -> GpuError, nothing changed`, async () => {
+      const device = await gpuDevice();
+      const m = await trained(device);
+      const before = await snapshot(m.bn);
+      const steps = m.bn.numBatchesTracked;
+      const err = await m.bn.forward(await makeX(m), m.y, [4, 3, 2, 2]).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(GpuError);
+      expect((err as GpuError).code).toBe('E_GPU');
+      expect(m.bn.numBatchesTracked).toBe(steps);
+      expect(await snapshot(m.bn)).toBe(before);
+      await m.bn.forward(m.x, m.y, [4, 3, 2, 2]);
+      expect(m.bn.numBatchesTracked).toBe(steps + 1);
     });
   }
 });
