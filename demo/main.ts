@@ -81,7 +81,7 @@ async function train(device: GPUDevice, data: Dataset): Promise<void> {
     chart: new LineChart(box(figRow), n === 'mlp BN' ? 'with batch norm (1c)' : 'without batch norm (1b)', ['p15', 'p50', 'p85'].map((p, i) => ({ label: p, color: ['#888', '#000', '#888'][i], dash: i === 1 ? undefined : [4, 3] })), 'sigmoid input'),
   }));
   const normRow = section('Parameter norm ‖θ‖₂: normalising with moving averages lets parameters grow (seed §5)');
-  const normChart = new LineChart(box(normRow), 'parameter norm', GROUPS[0].names.map((n) => ({ label: n, color: byName.get(n)!.color })), '‖θ‖₂');
+  const normChart = new LineChart(box(normRow), 'parameter norm (log scale)', GROUPS[0].names.map((n) => ({ label: n, color: byName.get(n)!.color })), '‖θ‖₂', { log: true });
 
   const draw = () => {
     for (const { g, loss, acc } of groupCharts) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The whole test suite, as `npm test` runs it: type check, Vitest (a Node project and a headless-
-// Chromium WebGPU project), the package build, then bn-conformance over both shared golden files,
-// both backends and both layouts. Ends with one "total: N passed, M failed" line.
+// Chromium WebGPU project), the package build, bn-conformance over both shared golden files, both
+// backends and both layouts, and a 30-second soak in Node. Ends with one "total: N passed,
+// M failed" line.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 
@@ -41,6 +42,10 @@ if (run('npm', ['run', 'build']).status !== 0) { console.log('build failed'); fa
     }
   }
 }
+
+const soak = run('npm', ['run', 'soak', '--', '--minutes', '0.5'], true);
+const sm = /^soak: (\d+) passed, (\d+) failed$/m.exec(soak.stdout ?? '');
+if (sm) { passed += Number(sm[1]); failed += Number(sm[2]); } else failed += 1;
 
 console.log(`\ntotal: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

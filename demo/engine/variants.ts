@@ -28,8 +28,8 @@ export interface Settings {
 }
 
 export const DEFAULTS: Settings = {
-  lr: 0.5, highLr: 10, cnnLr: 0.2, batchSize: 64, tinyBatch: 4, tinyLr: 0.05, momentum: 0.1,
-  rmax: 3, dmax: 5, warmupStart: 20, warmupEnd: 200, steps: 400, seed: 2015,
+  lr: 0.5, highLr: 10, cnnLr: 0.5, batchSize: 64, tinyBatch: 4, tinyLr: 0.05, momentum: 0.1,
+  rmax: 3, dmax: 5, warmupStart: 20, warmupEnd: 200, steps: 300, seed: 2015,
 };
 
 export interface Variant {
@@ -52,7 +52,7 @@ export function variants(s: Settings): Variant[] {
     v('mlp BN', 'Figure 1 with batch norm', 'mlp', 'batch', false, s.batchSize, s.lr),
     v('mlp no-BN high-lr', 'the same rate without BN fails', 'mlp', null, false, s.batchSize, s.highLr),
     v('mlp BN high-lr', 'BN trains at a high rate', 'mlp', 'batch', false, s.batchSize, s.highLr),
-    v('mlp BN moving-avg', 'normalising with moving averages in training (seed §5)', 'mlp', 'moving', false, s.batchSize, s.lr),
+    v('mlp BN moving-avg', 'BN high-lr, but normalising with the moving averages (seed §5)', 'mlp', 'moving', false, s.batchSize, s.highLr),
     v('mlp BN tiny-batch', `BN with ${s.tinyBatch} examples per batch`, 'mlp', 'batch', false, s.tinyBatch, s.tinyLr),
     v('mlp renorm tiny-batch', `Batch Renorm with ${s.tinyBatch} examples per batch`, 'mlp', 'batch', true, s.tinyBatch, s.tinyLr),
     v('mlp BN non-iid', 'BN, each batch from two classes', 'mlp', 'batch', false, s.batchSize, s.lr, 'noniid'),
