@@ -7,7 +7,7 @@
  * version, beside an in-run vec4 copy and TF.js's WebGPU backend (browser runtime). Prints a table,
  * writes the JSON report and an SVG chart.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -59,6 +59,7 @@ if (cfg.runtime === 'browser') {
 }
 const { log: _log, ...clean } = report as Report & { log?: string[] };
 const out = values.json ?? resolve('bench-results.json');
+mkdirSync(dirname(resolve(out)), { recursive: true });
 writeFileSync(out, JSON.stringify(clean, null, 2));
 writeFileSync(values.svg ?? out.replace(/\.json$/, '') + '.svg', chart(clean));
 console.log(`wrote ${out} and its SVG chart`);
