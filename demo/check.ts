@@ -2,7 +2,7 @@
 import { requestBatchNormDevice } from '../src/device';
 import { loadDataset } from './engine/data';
 import { Run } from './engine/trainer';
-import { DEFAULTS, variants, type Settings } from './engine/variants';
+import { DEFAULTS, EVAL_EVERY, variants, type Settings } from './engine/variants';
 
 export interface VariantResult {
   name: string;
@@ -11,7 +11,11 @@ export interface VariantResult {
   lr: number;
   steps: number;
   trainLoss: number[];
+  /** Test accuracy after the last step. */
   testAccuracy: number;
+  /** Test accuracy every `evalEvery` steps (the page's schedule), and the mean of the last four. */
+  testAccuracyHistory: { step: number; accuracy: number }[];
+  testAccuracyLast4: number;
   paramNorm: number;
   /** Parameter norm at every logged step, and the watched unit's input percentiles. */
   paramNormHistory: { step: number; value: number }[];
@@ -30,11 +34,18 @@ export async function runCheck(overrides: Partial<Settings>, only?: string[]): P
     if (only && !only.some((o) => v.name.includes(o))) continue;
     const t0 = performance.now();
     const run = new Run(device, data, v, settings);
-    for (let s = 0; s < settings.steps; s++) await run.trainStep();
-    const acc = await run.evaluate();
+    for (let s = 1; s <= settings.steps; s++) {
+      await run.trainStep();
+      if (s % EVAL_EVERY === 0 || s === settings.steps) await run.evaluate();
+    }
+    const h = run.history;
+    const acc = h.testAccuracy[h.testAccuracy.length - 1];
+    const last4 = h.testAccuracy.slice(-4);
     out.push({
       name: v.name, note: v.note, batchSize: v.batchSize, lr: v.lr, steps: settings.steps,
-      trainLoss: run.history.loss, testAccuracy: acc, paramNorm: await run.paramNorm(),
+      trainLoss: h.loss, testAccuracy: acc, paramNorm: await run.paramNorm(),
+      testAccuracyHistory: h.testSteps.map((step, i) => ({ step, accuracy: h.testAccuracy[i] })),
+      testAccuracyLast4: last4.reduce((a, b) => a + b, 0) / last4.length,
       paramNormHistory: run.history.paramNorm, percentiles: run.history.percentiles, seconds: (performance.now() - t0) / 1000,
     });
     run.destroy();

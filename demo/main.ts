@@ -7,7 +7,7 @@ import { requestBatchNormDevice } from '../src/device';
 import { LineChart, PALETTE, ema } from './charts';
 import { loadDataset, type Dataset } from './engine/data';
 import { Run } from './engine/trainer';
-import { DEFAULTS, variants, type Settings, type Variant } from './engine/variants';
+import { DEFAULTS, EVAL_EVERY, variants, type Settings, type Variant } from './engine/variants';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = $('status');
@@ -19,7 +19,7 @@ const GROUPS: { title: string; names: string[] }[] = [
   { title: 'Convolutional network, NHWC batch norm', names: ['cnn no-BN', 'cnn BN'] },
 ];
 
-const FIELDS: (keyof Settings)[] = ['lr', 'highLr', 'cnnLr', 'batchSize', 'tinyBatch', 'tinyLr', 'momentum', 'rmax', 'dmax', 'warmupStart', 'warmupEnd', 'steps'];
+const FIELDS: (keyof Settings)[] = ['lr', 'highLr', 'cnnLr', 'batchSize', 'tinyBatch', 'tinyLr', 'momentum', 'noniidMomentum', 'rmax', 'dmax', 'warmupStart', 'warmupEnd', 'steps'];
 
 function readSettings(): Settings {
   const s = { ...DEFAULTS };
@@ -34,7 +34,7 @@ function controls(): void {
   const form = $('controls');
   const labels: Record<string, string> = {
     lr: 'learning rate', highLr: 'high learning rate', cnnLr: 'CNN learning rate', batchSize: 'batch size', tinyBatch: 'tiny batch',
-    tinyLr: 'tiny-batch learning rate', momentum: 'BN momentum', rmax: 'renorm rmax', dmax: 'renorm dmax', warmupStart: 'renorm warm-up from step',
+    tinyLr: 'tiny-batch learning rate', momentum: 'BN momentum', noniidMomentum: 'BN momentum, non-i.i.d. pair', rmax: 'renorm rmax', dmax: 'renorm dmax', warmupStart: 'renorm warm-up from step',
     warmupEnd: 'renorm warm-up to step', steps: 'steps',
   };
   // Settings may also come from the URL, e.g. ?steps=50&lr=0.2&autostart
@@ -109,7 +109,7 @@ async function train(device: GPUDevice, data: Dataset): Promise<void> {
   for (let step = 1; step <= settings.steps && !stopRequested; step++) {
     for (const l of live) await l.run.trainStep();
     done += live.length;
-    if (step % 25 === 0 || step === settings.steps) for (const l of live) await l.run.evaluate();
+    if (step % EVAL_EVERY === 0 || step === settings.steps) for (const l of live) await l.run.evaluate();
     progress.value = step;
     $('rate').textContent = `${(done / ((performance.now() - t0) / 1000)).toFixed(1)} steps/s over ${live.length} networks · step ${step} of ${settings.steps}`;
     draw();

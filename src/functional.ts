@@ -75,6 +75,14 @@ function workspace(device: GPUDevice, layout: Layout, g: Geometry, version: Kern
     : { buffer: transient(device.createBuffer({ label: 'bn.workspace', size: bytes, usage: GPUBufferUsage.STORAGE })), offset: 0, size: bytes };
 }
 
+/** Kernel version, workgroup size, reduction plan and workspace of a call with reductions. */
+function reductionSetup(device: GPUDevice, g: Geometry, p: { kernelVersion?: KernelVersion; workgroupSize?: number; workspace?: TensorArg }) {
+  const version = checkVersion(p.kernelVersion ?? LATEST_KERNEL_VERSION);
+  const wg = checkWorkgroupSize(device, p.workgroupSize);
+  const plan = planFor(device, g, version);
+  return { version, wg, plan, ws: workspace(device, g.layout, g, version, p.workspace) };
+}
+
 function checkWorkgroupSize(device: GPUDevice, wg: number | undefined): number | undefined {
   if (wg === undefined) return undefined;
   const max = Math.min(device.limits.maxComputeWorkgroupSizeX, device.limits.maxComputeInvocationsPerWorkgroup);
@@ -150,10 +158,7 @@ export function encodeForwardTrain(device: GPUDevice, encoder: GPUCommandEncoder
   const tracked = !!p.runningMean;
   const rm = tracked ? storageRange(device, 'runningMean', p.runningMean, g.C * 4) : placeholder(device, 2);
   const rv = tracked ? storageRange(device, 'runningVar', p.runningVar, g.C * 4) : placeholder(device, 3);
-  const version = checkVersion(p.kernelVersion ?? LATEST_KERNEL_VERSION);
-  const wg = checkWorkgroupSize(device, p.workgroupSize);
-  const plan = planFor(device, g, version);
-  const ws = workspace(device, p.layout, g, version, p.workspace);
+  const { version, wg, plan, ws } = reductionSetup(device, g, p);
   checkSharing({ workspace: ws }, { x });
   checkSharing({ stats, runningMean: rm, runningVar: rv }, { workspace: ws, weight: gamma, bias: beta });
   checkSharing({ y }, { x, stats });
@@ -239,10 +244,7 @@ export function encodeBackward(device: GPUDevice, encoder: GPUCommandEncoder, p:
   const gamma = affine ? storageRange(device, 'weight', p.weight, g.C * 4) : placeholder(device, 0);
   const dgamma = affine ? storageRange(device, 'dweight', p.dweight, g.C * 4) : placeholder(device, 4);
   const dbeta = affine ? storageRange(device, 'dbias', p.dbias, g.C * 4) : placeholder(device, 5);
-  const version = checkVersion(p.kernelVersion ?? LATEST_KERNEL_VERSION);
-  const wg = checkWorkgroupSize(device, p.workgroupSize);
-  const plan = planFor(device, g, version);
-  const ws = workspace(device, p.layout, g, version, p.workspace);
+  const { version, wg, plan, ws } = reductionSetup(device, g, p);
   checkSharing({ workspace: ws }, { stats, x, dy });
   checkSharing({ workspace: ws, dweight: dgamma, dbias: dbeta }, { stats, weight: gamma });
   checkSharing({ dx }, { stats, workspace: ws, x, dy });

@@ -29,7 +29,7 @@ export class Run {
 
   constructor(private device: GPUDevice, private data: Dataset, readonly variant: Variant, settings: Settings, readonly logEvery = 10) {
     const seed = settings.seed;
-    this.model = buildModel(device, { arch: variant.arch, norm: variant.norm, bnOptions: bnOptions(settings, variant.renorm), seed }, variant.name.replace(/\s+/g, '_'));
+    this.model = buildModel(device, { arch: variant.arch, norm: variant.norm, bnOptions: bnOptions(settings, variant), seed }, variant.name.replace(/\s+/g, '_'));
     // The same data stream for every variant with the same sampling and batch size.
     this.sampler = new Sampler(data, variant.sampling, rng(seed + 1));
     const B = variant.batchSize;

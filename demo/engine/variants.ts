@@ -18,6 +18,11 @@ export interface Settings {
   tinyLr: number;
   /** Batch-norm momentum (PyTorch convention: weight of the new statistic). */
   momentum: number;
+  /**
+   * Momentum of the non-i.i.d. pair: with two classes per batch, the moving averages must span many
+   * batches (about 1/momentum) to approach the population's statistics.
+   */
+  noniidMomentum: number;
   rmax: number;
   dmax: number;
   /** Renorm warm-up: rmax and dmax rise from 1 and 0 over these steps. */
@@ -28,9 +33,12 @@ export interface Settings {
 }
 
 export const DEFAULTS: Settings = {
-  lr: 0.5, highLr: 10, cnnLr: 0.5, batchSize: 64, tinyBatch: 4, tinyLr: 0.05, momentum: 0.1,
+  lr: 0.5, highLr: 10, cnnLr: 0.5, batchSize: 64, tinyBatch: 4, tinyLr: 0.05, momentum: 0.1, noniidMomentum: 0.01,
   rmax: 3, dmax: 5, warmupStart: 20, warmupEnd: 200, steps: 300, seed: 2015,
 };
+
+/** Test-set evaluations every this many steps, on the page and in the headless check. */
+export const EVAL_EVERY = 25;
 
 export interface Variant {
   name: string;
@@ -42,11 +50,12 @@ export interface Variant {
   batchSize: number;
   lr: number;
   sampling: Sampling;
+  momentum: number;
 }
 
 export function variants(s: Settings): Variant[] {
   const v = (name: string, note: string, arch: Arch, norm: NormMode | null, renorm: boolean, batchSize: number, lr: number, sampling: Sampling = 'iid'): Variant =>
-    ({ name, note, arch, norm, renorm, batchSize, lr, sampling });
+    ({ name, note, arch, norm, renorm, batchSize, lr, sampling, momentum: sampling === 'noniid' ? s.noniidMomentum : s.momentum });
   return [
     v('mlp no-BN', 'Figure 1 baseline', 'mlp', null, false, s.batchSize, s.lr),
     v('mlp BN', 'Figure 1 with batch norm', 'mlp', 'batch', false, s.batchSize, s.lr),
@@ -62,9 +71,9 @@ export function variants(s: Settings): Variant[] {
   ];
 }
 
-export function bnOptions(s: Settings, renorm: boolean): BatchNormOptions {
+export function bnOptions(s: Settings, v: Variant): BatchNormOptions {
   return {
-    momentum: s.momentum,
-    renorm: renorm ? { schedule: renormSchedule({ rmaxEnd: s.rmax, dmaxEnd: s.dmax, rmaxSteps: [s.warmupStart, s.warmupEnd], dmaxSteps: [s.warmupStart, s.warmupEnd] }) } : false,
+    momentum: v.momentum,
+    renorm: v.renorm ? { schedule: renormSchedule({ rmaxEnd: s.rmax, dmaxEnd: s.dmax, rmaxSteps: [s.warmupStart, s.warmupEnd], dmaxSteps: [s.warmupStart, s.warmupEnd] }) } : false,
   };
 }

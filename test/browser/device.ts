@@ -7,8 +7,3 @@ export function gpuDevice(): Promise<GPUDevice> {
   device ??= requestBatchNormDevice();
   return device;
 }
-
-export async function adapterInfo(d: GPUDevice): Promise<Record<string, unknown>> {
-  const i = d.adapterInfo;
-  return { vendor: i?.vendor, architecture: i?.architecture, device: i?.device, description: i?.description };
-}

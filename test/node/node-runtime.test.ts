@@ -10,7 +10,7 @@ import { nodeGpu } from '../../src/cli/nodeGpu';
 import { requestBatchNormDevice } from '../../src/device';
 import { BatchNorm } from '../../src/batchnorm';
 import { CpuBatchNorm } from '../../src/cpu/batchnorm';
-import { DeviceLostError } from '../../src/errors';
+import { DestroyedError, DeviceLostError } from '../../src/errors';
 import { readFloats } from '../../src/gpu/buffers';
 import { scaledError, type GoldenFile } from '../../src/conformance/golden';
 import { runGolden } from '../../src/conformance/runner';
@@ -81,6 +81,15 @@ describe('Node runtime (dawn.node)', () => {
     gpuBn.destroy();
     for (const b of [x, y, dy, dx]) b.destroy();
   }, 300_000);
+
+  it('use after destroy() rejects with DestroyedError', async () => {
+    const bn = new BatchNorm(device, 3);
+    const b = (label: string) => device.createBuffer({ label, size: 48, usage: GPUBufferUsage.STORAGE });
+    await bn.forward(b('destroy.x'), b('destroy.y'), [4, 3]);
+    bn.destroy();
+    await expect(bn.forward(b('destroy.x2'), b('destroy.y2'), [4, 3])).rejects.toBeInstanceOf(DestroyedError);
+    await expect(bn.stateDict()).rejects.toBeInstanceOf(DestroyedError);
+  });
 
   it('a destroyed device rejects pending and later calls with DeviceLostError', async () => {
     const d = await requestBatchNormDevice({ gpu: await unheldGpu() });
