@@ -25,11 +25,17 @@ export function parseDataset(bytes: Uint8Array): Dataset {
   return { trainX, trainY, testX, testY, classes: meta.classes };
 }
 
-/** Fetches and decompresses the embedded data set in the browser (no network beyond the page's own origin). */
+/**
+ * Fetches the embedded data set from the page's own origin (no other network) and decompresses it.
+ * Some servers (Vite's dev server among them) send a .gz file with Content-Encoding: gzip, and the
+ * browser then hands over the decompressed bytes; the gzip magic number tells which arrived.
+ */
 export async function loadDataset(): Promise<Dataset> {
   const res = await fetch(new URL('../data/fashion-mnist.bin.gz', import.meta.url));
-  if (!res.ok || !res.body) throw new Error(`could not load the embedded data set (${res.status})`);
-  const stream = res.body.pipeThrough(new DecompressionStream('gzip'));
+  if (!res.ok) throw new Error(`could not load the embedded data set (HTTP ${res.status})`);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return parseDataset(bytes);
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
   return parseDataset(new Uint8Array(await new Response(stream).arrayBuffer()));
 }
 
