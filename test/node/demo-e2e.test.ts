@@ -22,9 +22,10 @@ beforeAll(async () => {
   await build({ root, logLevel: 'warn', build: { outDir, emptyOutDir: true } });
   server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    const file = path === '/' ? 'index.html' : path;
     try {
-      const body = readFileSync(join(outDir, path === '/' ? 'index.html' : path));
-      res.writeHead(200, { 'content-type': TYPES[extname(path || '.html')] ?? 'application/octet-stream' }).end(body);
+      const body = readFileSync(join(outDir, file));
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
     } catch {
       res.writeHead(404).end();
     }
