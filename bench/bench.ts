@@ -219,7 +219,7 @@ export async function runBench(device: GPUDevice, cfg: BenchConfig, tf: Tf | nul
           const v = device.createCommandEncoder({ label: 'bench.validate' });
           if (op === 'backward') encoders['forward-train'](v);
           encoders[op](v);
-          device.queue.submit([v.finish()]);
+          device.queue.submit([v.finish({ label: 'bench.validate' })]);
           const got = await readFloats(device, { buffer: op === 'backward' ? dx : y }, n);
           const ref = op === 'backward' ? gRef.dx : op === 'inference' ? yEvalRef : op === 'renorm-forward' ? yRenormRef : yRef;
           const maxError = scaledError(Array.from(got), ref);

@@ -22,7 +22,7 @@ export function submit(device: GPUDevice, label: string, f: (pass: GPUComputePas
   const pass = enc.beginComputePass({ label });
   f(pass);
   pass.end();
-  device.queue.submit([enc.finish()]);
+  device.queue.submit([enc.finish({ label })]);
 }
 
 export interface Param { name: string; value: GPUBuffer; grad: GPUBuffer; count: number }

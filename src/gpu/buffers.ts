@@ -84,7 +84,7 @@ export async function readFloats(device: GPUDevice, src: BufferSlice, count: num
   const staging = device.createBuffer({ label: 'bn.readback', size: Math.ceil(size / 4) * 4, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
   const enc = device.createCommandEncoder({ label: 'bn.readback' });
   enc.copyBufferToBuffer(src.buffer, src.offset ?? 0, staging, 0, count * 4);
-  device.queue.submit([enc.finish()]);
+  device.queue.submit([enc.finish({ label: 'bn.readback' })]);
   try {
     await staging.mapAsync(GPUMapMode.READ);
     return new Float32Array(staging.getMappedRange().slice(0));

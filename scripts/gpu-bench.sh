@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The GPU-machine benchmark of BENCHMARKS.md, as one prepared script (../shared/docs/platform.md §4).
+#   Here:            bash scripts/gpu-bench.sh pack
+#   On the machine:  bash scripts/gpu-bench.sh run      (device tool: carry [".gpu"], results in $OUT)
+# `pack` builds the Node bench driver and packs Node, the Vulkan loader, the driver and its two
+# runtime packages (webgpu, wgsl_reflect) into .gpu/ with ../shared/tools/gpu-pack.sh. `run` times
+# PyTorch (tools/torch_bn_bench.py) and this library (every kernel version, through Dawn) in the
+# same call, so the ratios compare like with like.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+case "${1:-}" in
+  pack)
+    npx vite build --mode bench-cli --logLevel warn
+    bash ../shared/tools/gpu-pack.sh dist-bench node_modules/webgpu node_modules/wgsl_reflect
+    mkdir -p .gpu/tools && cp ../shared/tools/torch_bn_bench.py .gpu/tools/
+    ;;
+  run)
+    out="${OUT:-gpu-results}"
+    mkdir -p "$out"
+    nvidia-smi --query-gpu=name,driver_version --format=csv > "$out/gpu.txt" 2>&1 || true
+    (python3 .gpu/tools/torch_bn_bench.py > "$out/torch.txt" 2>&1 || echo "torch bench failed: $?" >> "$out/torch.txt") &
+    torch=$!
+    wait "$torch"
+    bash .gpu/run.sh node dist-bench/cli.js --runtime node --versions 1,2,3 --reps 20 --iters 20 \
+      --json "$out/ours.json" --svg "$out/ours.svg" > "$out/ours.txt" 2>&1 || echo "bench failed: $?" >> "$out/ours.txt"
+    tail -n 60 "$out/torch.txt" "$out/ours.txt"
+    ;;
+  *)
+    echo "usage: bash scripts/gpu-bench.sh pack|run" >&2
+    exit 2
+    ;;
+esac
