@@ -61,16 +61,17 @@ function planFor(device: GPUDevice, g: Geometry, version: KernelVersion): Plan {
 const STATS_PARTIAL = { workgroup: encodeStatsPartial, vec4: encodeStatsPartialV2 };
 const BACKWARD_PARTIAL = { workgroup: encodeBackwardPartial, vec4: encodeBackwardPartialV2 };
 
+/** A vec4 of partials per (slice, channel), and room for the 2·C vec2 coefficients backward writes. */
+const workspaceBytes = (p: Plan) => Math.max(2, p.slices) * p.geom.C * 16;
+
 /** Bytes of the optional workspace for a tensor of `shape` in `layout` with kernel `version`. */
 export function workspaceByteLength(device: GPUDevice, layout: Layout, shape: readonly number[], version: KernelVersion = LATEST_KERNEL_VERSION): number {
-  const g = geometry(layout, shape);
-  const p = planFor(device, g, checkVersion(version));
-  return Math.max(2, p.slices) * g.C * 16;
+  return workspaceBytes(planFor(device, geometry(layout, shape), checkVersion(version)));
 }
 
 /** The reductions' partials; backward_finalize overwrites its first 2·C vec2 with coefficients. */
-function workspace(device: GPUDevice, layout: Layout, g: Geometry, version: KernelVersion, arg: TensorArg | undefined): Required<BufferSlice> {
-  const bytes = workspaceByteLength(device, layout, g.shape, version);
+function workspace(device: GPUDevice, plan: Plan, arg: TensorArg | undefined): Required<BufferSlice> {
+  const bytes = workspaceBytes(plan);
   return arg ? storageRange(device, 'workspace', arg, bytes)
     : { buffer: transient(device.createBuffer({ label: 'bn.workspace', size: bytes, usage: GPUBufferUsage.STORAGE })), offset: 0, size: bytes };
 }
@@ -80,7 +81,7 @@ function reductionSetup(device: GPUDevice, g: Geometry, p: { kernelVersion?: Ker
   const version = checkVersion(p.kernelVersion ?? LATEST_KERNEL_VERSION);
   const wg = checkWorkgroupSize(device, p.workgroupSize);
   const plan = planFor(device, g, version);
-  return { version, wg, plan, ws: workspace(device, g.layout, g, version, p.workspace) };
+  return { version, wg, plan, ws: workspace(device, plan, p.workspace) };
 }
 
 function checkWorkgroupSize(device: GPUDevice, wg: number | undefined): number | undefined {
