@@ -16,7 +16,13 @@ import { nodeGpu } from '../src/cli/nodeGpu';
 import { FULL_SHAPES, HEADER, OPS, QUICK_SHAPES, type BenchConfig, type Op, type Report } from './bench';
 import { chart } from './svg';
 
+// `--json` alone writes bench-results.json.
+const argv = process.argv.slice(2);
+const j = argv.indexOf('--json');
+if (j >= 0 && (j === argv.length - 1 || argv[j + 1].startsWith('--'))) argv.splice(j + 1, 0, 'bench-results.json');
+
 const { values } = parseArgs({
+  args: argv,
   options: {
     runtime: { type: 'string', default: 'browser' }, quick: { type: 'boolean', default: false }, json: { type: 'string' }, svg: { type: 'string' },
     ops: { type: 'string' }, shapes: { type: 'string' }, versions: { type: 'string', default: '1,2,3' },
