@@ -99,7 +99,7 @@ export function permute<T extends ArrayLike<number>>(
   const s = nchwShape.slice(2).reduce((a, b) => a * b, 1);
   const out = new Float64Array(data.length);
   if (!LAYOUTS[layout]?.channelsLast) {
-    out.set(Array.from(data));
+    out.set(data);
     return out;
   }
   for (let b = 0; b < n; b++) {
