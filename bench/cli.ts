@@ -58,8 +58,9 @@ if (cfg.runtime === 'browser') {
 } else {
   const { requestBatchNormDevice } = await import('../src/device');
   const { runBench } = await import('./bench');
-  const device = await requestBatchNormDevice({ gpu: await nodeGpu(), optionalFeatures: ['timestamp-query'] });
-  console.log(`adapter: ${device.adapterInfo.vendor} ${device.adapterInfo.architecture} ${device.adapterInfo.device}\n${HEADER}`);
+  const device = await requestBatchNormDevice({ gpu: await nodeGpu(), optionalFeatures: ['timestamp-query', 'shader-f16', 'subgroups'] });
+  const info = device.adapterInfo;
+  console.log(`adapter: ${info.vendor} ${info.architecture} ${info.device} ${info.description}; features: ${[...device.features].sort().join(' ')}\n${HEADER}`);
   report = await runBench(device, cfg, null, (s) => console.log(s));
   device.destroy();
 }

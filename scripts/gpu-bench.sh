@@ -15,15 +15,16 @@ case "${1:-}" in
     mkdir -p .gpu/tools && cp ../shared/tools/torch_bn_bench.py .gpu/tools/
     ;;
   run)
+    # Extra arguments go to the bench (default: every kernel version, 20 reps of 20 ops).
+    shift
     out="${OUT:-gpu-results}"
     mkdir -p "$out"
-    nvidia-smi --query-gpu=name,driver_version --format=csv > "$out/gpu.txt" 2>&1 || true
-    (python3 .gpu/tools/torch_bn_bench.py > "$out/torch.txt" 2>&1 || echo "torch bench failed: $?" >> "$out/torch.txt") &
-    torch=$!
-    wait "$torch"
-    bash .gpu/run.sh node dist-bench/cli.js --runtime node --versions 1,2,3 --reps 20 --iters 20 \
-      --json "$out/ours.json" --svg "$out/ours.svg" > "$out/ours.txt" 2>&1 || echo "bench failed: $?" >> "$out/ours.txt"
-    tail -n 60 "$out/torch.txt" "$out/ours.txt"
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv > "$out/gpu.txt" 2>&1 || true
+    PYTHONUNBUFFERED=1 python3 .gpu/tools/torch_bn_bench.py > "$out/torch.txt" 2>&1 || echo "torch bench failed: $?" >> "$out/torch.txt"
+    set -o pipefail
+    bash .gpu/run.sh node dist-bench/cli.js --runtime node --reps 20 --iters 20 --json "$out/ours.json" --svg "$out/ours.svg" "$@" \
+      2>&1 | tee "$out/ours.txt" || echo "bench failed: $?" >> "$out/ours.txt"
+    cat "$out/gpu.txt"; tail -n 25 "$out/torch.txt"
     ;;
   *)
     echo "usage: bash scripts/gpu-bench.sh pack|run" >&2

@@ -27,6 +27,9 @@ import { encodeBackwardPartialV2 } from './kernels/backwardPartialV2';
 import { encodeBackwardDxV2 } from './kernels/backwardDxV2';
 import { encodeStatsPartialV3 } from './kernels/statsPartialV3';
 import { encodeBackwardPartialV3 } from './kernels/backwardPartialV3';
+import { encodeStatsPartialV4 } from './kernels/statsPartialV4';
+import { encodeBackwardPartialV4 } from './kernels/backwardPartialV4';
+import { encodeMerges } from './kernels/merge';
 import { geometry, type Geometry, type Layout } from './layout';
 import type { RenormClip } from './options';
 
@@ -50,7 +53,7 @@ function checkVersion(v: unknown): KernelVersion {
 function planFor(device: GPUDevice, g: Geometry, version: KernelVersion): Plan {
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
   const kind = reductionKind(g, version);
-  if (kind === 'thread') return threadPlan(g, maxDim);
+  if (kind === 'thread' || kind === 'rows' || kind === 'runs') return threadPlan(g, kind, maxDim, version === 4);
   if (kind === 'vec4') {
     const [lanes, rows] = statsPartialV2.reflection().workgroupSize;
     return reductionPlan(g, kind, rows, 4 * lanes, maxDim);
@@ -61,8 +64,13 @@ function planFor(device: GPUDevice, g: Geometry, version: KernelVersion): Plan {
 const STATS_PARTIAL = { workgroup: encodeStatsPartial, vec4: encodeStatsPartialV2 };
 const BACKWARD_PARTIAL = { workgroup: encodeBackwardPartial, vec4: encodeBackwardPartialV2 };
 
-/** A vec4 of partials per (slice, channel), and room for the 2·C vec2 coefficients backward writes. */
-const workspaceBytes = (p: Plan) => Math.max(2, p.slices) * p.geom.C * 16;
+/**
+ * A vec4 of partials per (slice, channel), and room for the 2·C vec2 coefficients backward writes;
+ * with merge levels, a second region (256-byte aligned) for the levels to ping-pong with.
+ */
+const regionBytes = (slices: number, C: number) => Math.max(2, slices) * C * 16;
+const firstRegionBytes = (p: Plan) => (p.levels.length ? Math.ceil(regionBytes(p.slices, p.geom.C) / 256) * 256 : regionBytes(p.slices, p.geom.C));
+const workspaceBytes = (p: Plan) => firstRegionBytes(p) + (p.levels.length ? regionBytes(p.levels[0], p.geom.C) : 0);
 
 /** Bytes of the optional workspace for a tensor of `shape` in `layout` with kernel `version`. */
 export function workspaceByteLength(device: GPUDevice, layout: Layout, shape: readonly number[], version: KernelVersion = LATEST_KERNEL_VERSION): number {
@@ -74,6 +82,13 @@ function workspace(device: GPUDevice, plan: Plan, arg: TensorArg | undefined): R
   const bytes = workspaceBytes(plan);
   return arg ? storageRange(device, 'workspace', arg, bytes)
     : { buffer: transient(device.createBuffer({ label: 'bn.workspace', size: bytes, usage: GPUBufferUsage.STORAGE })), offset: 0, size: bytes };
+}
+
+/** Runs the plan's merge levels on the workspace; the finalize pass then reads `partials`. */
+function merges(device: GPUDevice, pass: GPUComputePassEncoder, which: 'stats' | 'sums', plan: Plan, ws: Required<BufferSlice>, wg?: number) {
+  if (!plan.levels.length) return { plan, partials: ws as BufferSlice };
+  const out = encodeMerges(device, pass, which, plan.geom.C, plan.slices, ws, firstRegionBytes(plan), wg);
+  return { plan: { ...plan, slices: out.slices }, partials: { buffer: ws.buffer, offset: ws.offset + out.offset, size: ws.size - out.offset } };
 }
 
 /** Kernel version, workgroup size, reduction plan and workspace of a call with reductions. */
@@ -168,9 +183,11 @@ export function encodeForwardTrain(device: GPUDevice, encoder: GPUCommandEncoder
     | (p.renorm ? FinalizeFlags.RENORM : 0) | (affine ? FinalizeFlags.AFFINE : 0);
   const pass = encoder.beginComputePass({ label: 'bn.forward_train' });
   if (plan.kind === 'thread') encodeStatsPartialV3(device, pass, plan, { x, partials: ws }, wg);
+  else if (plan.kind === 'rows' || plan.kind === 'runs') encodeStatsPartialV4(device, pass, plan, { x, partials: ws }, wg);
   else STATS_PARTIAL[plan.kind](device, pass, plan, { x, partials: ws });
-  encodeForwardFinalize(device, pass, plan, { eps, factor: momentum, rmax: p.renorm?.rmax ?? 1, dmax: p.renorm?.dmax ?? 0, flags },
-    { partials: ws, gamma, beta, running_mean: rm, running_spread: rv, stats });
+  const merged = merges(device, pass, 'stats', plan, ws, wg);
+  encodeForwardFinalize(device, pass, merged.plan, { eps, factor: momentum, rmax: p.renorm?.rmax ?? 1, dmax: p.renorm?.dmax ?? 0, flags },
+    { partials: merged.partials, gamma, beta, running_mean: rm, running_spread: rv, stats });
   (elementwiseIsVec4(g, version) ? encodeApplyV2 : encodeApply)(device, pass, g, { stats, x, y }, wg);
   pass.end();
 }
@@ -252,8 +269,10 @@ export function encodeBackward(device: GPUDevice, encoder: GPUCommandEncoder, p:
   const flags = (batchStats ? BackwardFlags.BATCH_STATS : 0) | (affine ? BackwardFlags.AFFINE : 0);
   const pass = encoder.beginComputePass({ label: 'bn.backward' });
   if (plan.kind === 'thread') encodeBackwardPartialV3(device, pass, plan, { stats, x, dy, partials: ws }, wg);
+  else if (plan.kind === 'rows' || plan.kind === 'runs') encodeBackwardPartialV4(device, pass, plan, { stats, x, dy, partials: ws }, wg);
   else BACKWARD_PARTIAL[plan.kind](device, pass, plan, { stats, x, dy, partials: ws });
-  encodeBackwardFinalize(device, pass, plan, flags, { partials: ws, stats, gamma, dgamma, dbeta });
-  (elementwiseIsVec4(g, version) ? encodeBackwardDxV2 : encodeBackwardDx)(device, pass, g, { stats, coef: ws, x, dy, dx }, wg);
+  const merged = merges(device, pass, 'sums', plan, ws, wg);
+  encodeBackwardFinalize(device, pass, merged.plan, flags, { partials: merged.partials, stats, gamma, dgamma, dbeta });
+  (elementwiseIsVec4(g, version) ? encodeBackwardDxV2 : encodeBackwardDx)(device, pass, g, { stats, coef: merged.partials, x, dy, dx }, wg);
   pass.end();
 }

@@ -22,6 +22,6 @@ export async function nodeGpu(): Promise<GPU> {
     throw new UnsupportedError("the Node runtime needs the 'webgpu' package (Dawn): npm install webgpu");
   }
   Object.assign(globalThis, mod.globals);
-  gpu ??= mod.create([]);
+  gpu ??= mod.create(['disable-dawn-features=timestamp_quantization']);
   return gpu;
 }

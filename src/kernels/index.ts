@@ -12,8 +12,12 @@ import { statsPartial } from './statsPartial';
 import { statsPartialV2 } from './statsPartialV2';
 import { statsPartialV3 } from './statsPartialV3';
 import { backwardPartialV3 } from './backwardPartialV3';
+import { statsPartialV4Rows, statsPartialV4Runs } from './statsPartialV4';
+import { backwardPartialV4Rows, backwardPartialV4Runs } from './backwardPartialV4';
+import { mergeStats, mergeSums } from './merge';
 
 export const KERNELS = [
   statsPartial, statsPartialV2, statsPartialV3, forwardFinalize, evalCoeffs, apply, applyV2,
   backwardPartial, backwardPartialV2, backwardPartialV3, backwardFinalize, backwardDx, backwardDxV2,
+  statsPartialV4Rows, statsPartialV4Runs, backwardPartialV4Rows, backwardPartialV4Runs, mergeStats, mergeSums,
 ] as const;

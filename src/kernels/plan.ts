@@ -4,6 +4,7 @@
  * fold onto dispatch dimensions.
  */
 import type { Geometry } from '../layout';
+import { mergeLevels } from './merge';
 
 /**
  * Kernel sets, numbered as they were written; each is validated by the same tests.
@@ -13,12 +14,19 @@ import type { Geometry } from '../layout';
  *    version 1 elsewhere.
  * 3: version 2's elementwise passes, and reductions with one thread per (channel, slice) and no
  *    workgroup memory or barriers, in every layout.
+ * 4: version 2's elementwise passes; barrier-free reductions on 16-byte loads with several in
+ *    flight per thread, across channels of a row (channels-last, C % 4 == 0) or along contiguous
+ *    runs (channels-first, inner % 4 == 0), version 3's elsewhere; then merge levels, so no pass
+ *    merges more than MERGE_GROUP partials per channel serially.
  */
-export type KernelVersion = 1 | 2 | 3;
-export const KERNEL_VERSIONS: readonly KernelVersion[] = [1, 2, 3];
+export type KernelVersion = 1 | 2 | 3 | 4;
+export const KERNEL_VERSIONS: readonly KernelVersion[] = [1, 2, 3, 4];
 
-/** Which reduction kernels a plan uses: workgroup trees (v1), vec4 workgroup trees (v2), or threads (v3). */
-export type ReductionKind = 'workgroup' | 'vec4' | 'thread';
+/**
+ * Which reduction kernels a plan uses: workgroup trees (v1), vec4 workgroup trees (v2), threads
+ * (v3, and v4's fallback), or v4's vec4 threads across a row's channels ('rows') or along runs.
+ */
+export type ReductionKind = 'workgroup' | 'vec4' | 'thread' | 'rows' | 'runs';
 
 export interface Plan {
   geom: Geometry;
@@ -29,6 +37,8 @@ export interface Plan {
   slices: number;
   /** Channels per dispatch row (the x dimension), within the device's per-dimension limit. */
   cFold: number;
+  /** Partials per channel after each merge level (version 4; empty otherwise). */
+  levels: number[];
 }
 
 /** Workgroups the reductions aim for in all: enough to fill a large GPU, few enough for a CPU. */
@@ -41,6 +51,7 @@ const MIN_PER_THREAD = 16;
 
 /** The reduction kernels for a shape and version. */
 export function reductionKind(g: Geometry, version: KernelVersion): ReductionKind {
+  if (version === 4) return g.inner === 1 && g.C % 4 === 0 ? 'rows' : g.inner % 4 === 0 ? 'runs' : 'thread';
   if (version === 3) return 'thread';
   return version === 2 && g.inner === 1 && g.C % 4 === 0 ? 'vec4' : 'workgroup';
 }
@@ -62,16 +73,22 @@ export function reductionPlan(geom: Geometry, kind: ReductionKind, threads: numb
   return withSlices(geom, kind, Math.min(bySize, byTarget, maxPerDimension), maxPerDimension);
 }
 
-/** Plan for the barrier-free reductions: slices·C threads of at least MIN_PER_THREAD values. */
-export function threadPlan(geom: Geometry, maxPerDimension: number): Plan {
-  const byTarget = Math.ceil(TARGET_THREADS / geom.C);
-  const bySize = Math.ceil(geom.M / MIN_PER_THREAD);
-  return withSlices(geom, 'thread', Math.min(byTarget, bySize), maxPerDimension);
+/**
+ * Plan for the barrier-free reductions: slices·(threads per slice) threads, each with at least
+ * MIN_PER_THREAD loads (values, or vec4s for 'rows' and 'runs'). Version 4 adds merge levels.
+ */
+export function threadPlan(geom: Geometry, kind: 'thread' | 'rows' | 'runs', maxPerDimension: number, merge: boolean): Plan {
+  const perSlice = kind === 'rows' ? geom.C / 4 : geom.C;
+  const loads = kind === 'runs' ? geom.M / 4 : geom.M;
+  const byTarget = Math.ceil(TARGET_THREADS / perSlice);
+  const bySize = Math.ceil(loads / MIN_PER_THREAD);
+  const plan = withSlices(geom, kind, Math.min(byTarget, bySize), maxPerDimension);
+  return merge ? { ...plan, levels: mergeLevels(plan.slices) } : plan;
 }
 
 function withSlices(geom: Geometry, kind: ReductionKind, want: number, maxPerDimension: number): Plan {
   let slices = Math.max(1, want);
   const chunk = Math.ceil(geom.M / slices);
   slices = Math.ceil(geom.M / chunk);
-  return { geom, kind, chunk, slices, cFold: Math.min(geom.C, maxPerDimension) };
+  return { geom, kind, chunk, slices, cFold: Math.min(geom.C, maxPerDimension), levels: [] };
 }

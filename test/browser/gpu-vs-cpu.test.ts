@@ -110,6 +110,8 @@ for (const version of KERNEL_VERSIONS) describe(`v${version} hard cases`, () => 
     it(`large values 1e6 scale ${layout}`, () => check(scenario(layout, [4, 3, 4, 4], train, () => data([4, 3, 4, 4], (v) => v * 1e6))));
     it(`eval at offset 1e4 ${layout}`, () => check(scenario(layout, [2, 4, 5, 5], { options: { kernelVersion: version }, steps: [false], mean: [9999, 10001] }, () => data([2, 4, 5, 5], (v) => 1e4 + v))));
     it(`vec4 path, C = 8, odd rows ${layout}`, () => check(scenario(layout, [3, 8, 7, 5], train)));
+    it(`vec4 in both layouts (C = 8, H·W = 64), offset 1e4 ${layout}`, () => check(scenario(layout, [4, 8, 8, 8], train, () => data([4, 8, 8, 8], (v) => 1e4 + v))));
+    it(`many slices (M = 20000, C = 4: two v4 merge levels in NHWC) ${layout}`, () => check(scenario(layout, [8, 4, 50, 50], train)));
     it(`vec4 path, C = 68 (lanes not filled), offset 1e4 ${layout}`, () => check(scenario(layout, [5, 68, 3, 3], train, () => data([5, 68, 3, 3], (v) => 1e4 + v))));
   }
 });

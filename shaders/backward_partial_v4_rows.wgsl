@@ -1,0 +1,76 @@
+// backward_partial_v4_rows.wgsl — per-channel gradient sums, first stage, channels-last with
+// C % 4 == 0. Version 4: one thread per (slice, 4 channels), 16-byte loads, four rows in flight.
+//
+// Computes: for channels 4·c4 .. 4·c4+3 and slice s (rows [s·chunk, min((s+1)·chunk, M))), the
+//   sums of dy and of dy·(x - mean), with x - mean = (x - pivot) - mean_v from the saved
+//   statistics. Output is version 1's format.
+// Bindings (group 0):
+//   0 params   uniform  Params
+//   1 stats    storage, read        2 vec4 per channel; [2c] = (pivot, mean_v, scale, shift)
+//   2 x        storage, read        [M, C] f32 read as vec4, the forward input
+//   3 dy       storage, read        same shape
+//   4 partials storage, read_write  vec2 per (slice, channel): (Σdy, Σdy·(x - mean)), index s·C + c
+// Dispatch: one thread per (slice, c4), t = s·C4 + c4, over workgroups (gx, gy) with gx ≤ 65535
+//   and index gid.y·(gx·WG) + gid.x; threads past slices·C4 do nothing (coalesced as in
+//   stats_partial_v4_rows.wgsl).
+// Method: sequential sums per thread, four rows of x and dy (eight loads) in flight at a time;
+//   merge_sums.wgsl and backward_finalize.wgsl add the slices in order. Deterministic, no atomics.
+
+override WG: u32 = 256;
+
+struct Params {
+  C4: u32,
+  M: u32,
+  chunk: u32,
+  slices: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> dy: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> partials: array<vec2<f32>>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = gid.y * (nwg.x * WG) + gid.x;
+  if (t >= params.slices * params.C4) { return; }
+  let C4 = params.C4;
+  let c4 = t % C4;
+  let s = t / C4;
+  let k0 = stats[8u * c4];
+  let k1 = stats[8u * c4 + 2u];
+  let k2 = stats[8u * c4 + 4u];
+  let k3 = stats[8u * c4 + 6u];
+  let pivot = vec4<f32>(k0.x, k1.x, k2.x, k3.x);
+  let mean_v = vec4<f32>(k0.y, k1.y, k2.y, k3.y);
+  let start = s * params.chunk;
+  let end = min(start + params.chunk, params.M);
+  var sdy = vec4<f32>(0.0);
+  var sdyx = vec4<f32>(0.0);
+  var row = start;
+  for (; row + 4u <= end; row += 4u) {
+    let i = row * C4 + c4;
+    let g0 = dy[i];
+    let g1 = dy[i + C4];
+    let g2 = dy[i + 2u * C4];
+    let g3 = dy[i + 3u * C4];
+    let x0 = x[i];
+    let x1 = x[i + C4];
+    let x2 = x[i + 2u * C4];
+    let x3 = x[i + 3u * C4];
+    sdy += (g0 + g1) + (g2 + g3);
+    sdyx += (g0 * ((x0 - pivot) - mean_v) + g1 * ((x1 - pivot) - mean_v)) + (g2 * ((x2 - pivot) - mean_v) + g3 * ((x3 - pivot) - mean_v));
+  }
+  for (; row < end; row++) {
+    let i = row * C4 + c4;
+    let g = dy[i];
+    sdy += g;
+    sdyx += g * ((x[i] - pivot) - mean_v);
+  }
+  let base = s * 4u * C4 + 4u * c4;
+  partials[base] = vec2<f32>(sdy.x, sdyx.x);
+  partials[base + 1u] = vec2<f32>(sdy.y, sdyx.y);
+  partials[base + 2u] = vec2<f32>(sdy.z, sdyx.z);
+  partials[base + 3u] = vec2<f32>(sdy.w, sdyx.w);
+}
