@@ -64,6 +64,9 @@ export function layoutsFor(shape: string): [Layout, number[]][] {
   return [['NHWC', [b, h, w, c]], ['NCHW', [b, c, h, w]]];
 }
 
+/** Milliseconds of back-to-back GPU work before a timed batch. */
+const WARM_MS = 300;
+
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
 class Timer {
@@ -113,7 +116,10 @@ class Timer {
     };
     if (this.qs) {
       this.ensureCapacity(reps);
-      await batch(); // warm-up: pipelines, caches and clocks
+      // Warm up until the GPU has been busy for WARM_MS in a row: a GPU that idled while the CPU
+      // reference ran needs that long to raise its clocks (seen on an H200: the same copy took
+      // 0.099 ms or 0.246 ms depending on what ran before it).
+      for (let busy = 0, k = 0; busy < WARM_MS && k < 50; k++) busy += (await batch())[0].reduce((a, b) => a + b, 0) * iters;
       const [ms, wall] = await batch();
       return { ms: median(ms), wallMs: wall };
     }
@@ -219,7 +225,7 @@ export async function runBench(device: GPUDevice, cfg: BenchConfig, tf: Tf | nul
       const ws = tensor(device, 'bench.workspace', Math.max(...cfg.versions.map((v) => workspaceByteLength(device, layout, shape, v))) / 4);
       const trm = tensor(device, 'bench.train_running_mean', C), trv = tensor(device, 'bench.train_running_var', new Float32Array(C).fill(1));
       const mu = tensor(device, 'bench.renorm_mu', C), sigma = tensor(device, 'bench.renorm_sigma', new Float32Array(C).fill(1));
-      const copyMs = (await timer.time((e) => encodeCopy(device, e, x, y, Math.floor(n / 4)), cfg.iters, cfg.reps)).ms;
+      const copy = (e: GPUCommandEncoder) => encodeCopy(device, e, x, y, Math.floor(n / 4));
 
       const cpu = new CpuBatchNorm(C);
       const yRef = cpu.forward(xh, shape, layout);
@@ -252,6 +258,8 @@ export async function runBench(device: GPUDevice, cfg: BenchConfig, tf: Tf | nul
           const maxError = scaledError(got, ref);
           if (!(maxError <= 1e-4)) throw new Error(`${op} ${layout} ${shapeName} v${version}: GPU result differs from the CPU path (scaled error ${maxError}); not timing it`);
 
+          // The yardstick is timed right before the op, in the same (warmed-up) state of the GPU.
+          const copyMs = (await timer.time(copy, cfg.iters, cfg.reps)).ms;
           const { ms, wallMs } = await timer.time(encoders[op], cfg.iters, cfg.reps);
           let tfMs: number | null = null;
           if (tf && version === cfg.versions[0]) {

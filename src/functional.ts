@@ -30,6 +30,8 @@ import { encodeBackwardPartialV3 } from './kernels/backwardPartialV3';
 import { encodeStatsPartialV4 } from './kernels/statsPartialV4';
 import { encodeBackwardPartialV4 } from './kernels/backwardPartialV4';
 import { encodeMerges } from './kernels/merge';
+import { encodeApplyV4Rows } from './kernels/applyV4';
+import { encodeBackwardDxV4Rows } from './kernels/backwardDxV4';
 import { geometry, type Geometry, type Layout } from './layout';
 import type { RenormClip } from './options';
 
@@ -82,6 +84,12 @@ function workspace(device: GPUDevice, plan: Plan, arg: TensorArg | undefined): R
   const bytes = workspaceBytes(plan);
   return arg ? storageRange(device, 'workspace', arg, bytes)
     : { buffer: transient(device.createBuffer({ label: 'bn.workspace', size: bytes, usage: GPUBufferUsage.STORAGE })), offset: 0, size: bytes };
+}
+
+/** The normalisation pass: per-thread coefficients on version 4's rows, else vec4 or scalar. */
+function encodeNormalise(device: GPUDevice, pass: GPUComputePassEncoder, g: Geometry, version: KernelVersion, plan: Plan, b: { stats: BufferSlice; x: BufferSlice; y: BufferSlice }, wg?: number) {
+  if (plan.kind === 'rows') encodeApplyV4Rows(device, pass, plan, b, wg);
+  else (elementwiseIsVec4(g, version) ? encodeApplyV2 : encodeApply)(device, pass, g, b, wg);
 }
 
 /** Runs the plan's merge levels on the workspace; the finalize pass then reads `partials`. */
@@ -188,7 +196,7 @@ export function encodeForwardTrain(device: GPUDevice, encoder: GPUCommandEncoder
   const merged = merges(device, pass, 'stats', plan, ws, wg);
   encodeForwardFinalize(device, pass, merged.plan, { eps, factor: momentum, rmax: p.renorm?.rmax ?? 1, dmax: p.renorm?.dmax ?? 0, flags },
     { partials: merged.partials, gamma, beta, running_mean: rm, running_spread: rv, stats });
-  (elementwiseIsVec4(g, version) ? encodeApplyV2 : encodeApply)(device, pass, g, { stats, x, y }, wg);
+  encodeNormalise(device, pass, g, version, plan, { stats, x, y }, wg);
   pass.end();
 }
 
@@ -220,7 +228,7 @@ export function encodeForwardEval(device: GPUDevice, encoder: GPUCommandEncoder,
   const flags = (affine ? EvalFlags.AFFINE : 0) | (p.runningIsStd ? EvalFlags.SPREAD_IS_STD : 0);
   const pass = encoder.beginComputePass({ label: 'bn.forward_eval' });
   encodeEvalCoeffs(device, pass, { C: g.C, eps, flags }, { gamma, beta, running_mean: rm, running_spread: rv, stats });
-  (elementwiseIsVec4(g, version) ? encodeApplyV2 : encodeApply)(device, pass, g, { stats, x, y }, wg);
+  encodeNormalise(device, pass, g, version, planFor(device, g, version), { stats, x, y }, wg);
   pass.end();
 }
 
@@ -273,6 +281,8 @@ export function encodeBackward(device: GPUDevice, encoder: GPUCommandEncoder, p:
   else BACKWARD_PARTIAL[plan.kind](device, pass, plan, { stats, x, dy, partials: ws });
   const merged = merges(device, pass, 'sums', plan, ws, wg);
   encodeBackwardFinalize(device, pass, merged.plan, flags, { partials: merged.partials, stats, gamma, dgamma, dbeta });
-  (elementwiseIsVec4(g, version) ? encodeBackwardDxV2 : encodeBackwardDx)(device, pass, g, { stats, coef: merged.partials, x, dy, dx }, wg);
+  const dxBuffers = { stats, coef: merged.partials, x, dy, dx };
+  if (plan.kind === 'rows') encodeBackwardDxV4Rows(device, pass, plan, dxBuffers, wg);
+  else (elementwiseIsVec4(g, version) ? encodeBackwardDxV2 : encodeBackwardDx)(device, pass, g, dxBuffers, wg);
   pass.end();
 }

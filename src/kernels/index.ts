@@ -15,9 +15,11 @@ import { backwardPartialV3 } from './backwardPartialV3';
 import { statsPartialV4Rows, statsPartialV4Runs } from './statsPartialV4';
 import { backwardPartialV4Rows, backwardPartialV4Runs } from './backwardPartialV4';
 import { mergeStats, mergeSums } from './merge';
+import { applyV4Rows } from './applyV4';
+import { backwardDxV4Rows } from './backwardDxV4';
 
 export const KERNELS = [
   statsPartial, statsPartialV2, statsPartialV3, forwardFinalize, evalCoeffs, apply, applyV2,
   backwardPartial, backwardPartialV2, backwardPartialV3, backwardFinalize, backwardDx, backwardDxV2,
-  statsPartialV4Rows, statsPartialV4Runs, backwardPartialV4Rows, backwardPartialV4Runs, mergeStats, mergeSums,
+  statsPartialV4Rows, statsPartialV4Runs, backwardPartialV4Rows, backwardPartialV4Runs, mergeStats, mergeSums, applyV4Rows, backwardDxV4Rows,
 ] as const;

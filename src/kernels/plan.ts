@@ -14,7 +14,8 @@ import { mergeLevels } from './merge';
  *    version 1 elsewhere.
  * 3: version 2's elementwise passes, and reductions with one thread per (channel, slice) and no
  *    workgroup memory or barriers, in every layout.
- * 4: version 2's elementwise passes; barrier-free reductions on 16-byte loads with several in
+ * 4: elementwise passes that keep four channels' coefficients per thread over a slice of rows
+ *    (channels-last, C % 4 == 0), version 2's elsewhere; barrier-free reductions on 16-byte loads with several in
  *    flight per thread, across channels of a row (channels-last, C % 4 == 0) or along contiguous
  *    runs (channels-first, inner % 4 == 0), version 3's elsewhere; then merge levels, so no pass
  *    merges more than MERGE_GROUP partials per channel serially.

@@ -1,0 +1,64 @@
+// apply_v4_rows.wgsl — the normalisation pass for channels-last tensors with C % 4 == 0.
+// Version 4: each thread keeps the coefficients of its four channels in registers for a slice of
+// rows, instead of gathering them per element.
+//
+// Computes: y = ((x - pivot_c) - mean_v_c)·scale_c + shift_c, as apply.wgsl does.
+// Bindings (group 0):
+//   0 params uniform  Params
+//   1 stats  storage, read        2 vec4 per channel; [2c] = (pivot, mean_v, scale, shift)
+//   2 x      storage, read        [M, C] f32 read as vec4 (C4 = C/4 per row)
+//   3 y      storage, read_write  same shape
+// Dispatch: one thread per (slice, c4), t = s·C4 + c4, rows [s·chunk, min((s+1)·chunk, M)), over
+//   workgroups (gx, gy) with gx ≤ 65535 and index gid.y·(gx·WG) + gid.x (the geometry of
+//   stats_partial_v4_rows.wgsl). Neighbouring threads touch neighbouring 16 bytes of a row.
+// Method: four 16-byte coefficient gathers per thread, not per vec4 (in apply_v2.wgsl they cost
+//   more cache traffic than x itself when C4 ≥ 8); four rows in flight per iteration.
+
+override WG: u32 = 256;
+
+struct Params {
+  C4: u32,
+  M: u32,
+  chunk: u32,
+  slices: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = gid.y * (nwg.x * WG) + gid.x;
+  if (t >= params.slices * params.C4) { return; }
+  let C4 = params.C4;
+  let c4 = t % C4;
+  let s = t / C4;
+  let k0 = stats[8u * c4];
+  let k1 = stats[8u * c4 + 2u];
+  let k2 = stats[8u * c4 + 4u];
+  let k3 = stats[8u * c4 + 6u];
+  let pivot = vec4<f32>(k0.x, k1.x, k2.x, k3.x);
+  let mean_v = vec4<f32>(k0.y, k1.y, k2.y, k3.y);
+  let scale = vec4<f32>(k0.z, k1.z, k2.z, k3.z);
+  let shift = vec4<f32>(k0.w, k1.w, k2.w, k3.w);
+  let start = s * params.chunk;
+  let end = min(start + params.chunk, params.M);
+  var row = start;
+  for (; row + 4u <= end; row += 4u) {
+    let i = row * C4 + c4;
+    let a = x[i];
+    let b = x[i + C4];
+    let c = x[i + 2u * C4];
+    let d = x[i + 3u * C4];
+    y[i] = ((a - pivot) - mean_v) * scale + shift;
+    y[i + C4] = ((b - pivot) - mean_v) * scale + shift;
+    y[i + 2u * C4] = ((c - pivot) - mean_v) * scale + shift;
+    y[i + 3u * C4] = ((d - pivot) - mean_v) * scale + shift;
+  }
+  for (; row < end; row++) {
+    let i = row * C4 + c4;
+    y[i] = ((x[i] - pivot) - mean_v) * scale + shift;
+  }
+}

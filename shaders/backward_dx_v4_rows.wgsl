@@ -1,0 +1,68 @@
+// backward_dx_v4_rows.wgsl — the input gradient for channels-last tensors with C % 4 == 0.
+// Version 4: each thread keeps its four channels' coefficients in registers for a slice of rows.
+//
+// Computes: dx = A_c·dy + B_c·((x - pivot_c) - mean_v_c) + D_c, as backward_dx.wgsl does.
+// Bindings (group 0):
+//   0 params uniform  Params
+//   1 stats  storage, read        2 vec4 per channel; [2c] = (pivot, mean_v, scale, shift)
+//   2 coef   storage, read        (A, B) at index c, (D, 0) at index C + c (backward_finalize.wgsl)
+//   3 x      storage, read        [M, C] f32 read as vec4 (C4 = C/4 per row)
+//   4 dy     storage, read        same shape
+//   5 dx     storage, read_write  same shape
+// Dispatch: one thread per (slice, c4), t = s·C4 + c4, rows [s·chunk, min((s+1)·chunk, M)), over
+//   workgroups (gx, gy) with gx ≤ 65535 and index gid.y·(gx·WG) + gid.x (the geometry of
+//   stats_partial_v4_rows.wgsl).
+// Method: the coefficient gathers happen once per thread, not per vec4; two rows of x and dy
+//   (four loads) in flight per iteration.
+
+override WG: u32 = 256;
+
+struct Params {
+  C4: u32,
+  M: u32,
+  chunk: u32,
+  slices: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> coef: array<vec2<f32>>;
+@group(0) @binding(3) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> dy: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> dx: array<vec4<f32>>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = gid.y * (nwg.x * WG) + gid.x;
+  if (t >= params.slices * params.C4) { return; }
+  let C4 = params.C4;
+  let C = 4u * C4;
+  let c4 = t % C4;
+  let s = t / C4;
+  let c = 4u * c4;
+  let k0 = stats[2u * c];
+  let k1 = stats[2u * c + 2u];
+  let k2 = stats[2u * c + 4u];
+  let k3 = stats[2u * c + 6u];
+  let centre = vec4<f32>(k0.x, k1.x, k2.x, k3.x);
+  let mean_v = vec4<f32>(k0.y, k1.y, k2.y, k3.y);
+  let a = vec4<f32>(coef[c].x, coef[c + 1u].x, coef[c + 2u].x, coef[c + 3u].x);
+  let b = vec4<f32>(coef[c].y, coef[c + 1u].y, coef[c + 2u].y, coef[c + 3u].y);
+  let d = vec4<f32>(coef[C + c].x, coef[C + c + 1u].x, coef[C + c + 2u].x, coef[C + c + 3u].x);
+  let start = s * params.chunk;
+  let end = min(start + params.chunk, params.M);
+  var row = start;
+  for (; row + 2u <= end; row += 2u) {
+    let i = row * C4 + c4;
+    let g0 = dy[i];
+    let g1 = dy[i + C4];
+    let x0 = x[i];
+    let x1 = x[i + C4];
+    dx[i] = a * g0 + b * ((x0 - centre) - mean_v) + d;
+    dx[i + C4] = a * g1 + b * ((x1 - centre) - mean_v) + d;
+  }
+  if (row < end) {
+    let i = row * C4 + c4;
+    dx[i] = a * dy[i] + b * ((x[i] - centre) - mean_v) + d;
+  }
+}
