@@ -11,8 +11,10 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import { CpuBatchNorm } from '../src/cpu/batchnorm';
 import { scaledError } from '../src/conformance/golden';
-import { encodeBackward, encodeForwardEval, encodeForwardTrain, statsByteLength, workspaceByteLength, type KernelVersion } from '../src/functional';
-import { readFloats } from '../src/gpu/buffers';
+import { encodeBackward, encodeForwardEval, encodeForwardTrain, statsByteLength, tensorByteLength, workspaceByteLength, type KernelVersion } from '../src/functional';
+import { readFloats, readHalfs } from '../src/gpu/buffers';
+import { toHalfArray } from '../src/cpu/f16';
+import { F16_OUTPUT_TOLERANCE } from '../src/conformance/f16';
 import type { Layout } from '../src/layout';
 import { encodeCopy } from './copy';
 
@@ -30,6 +32,8 @@ export interface BenchConfig {
   ops: Op[];
   shapes: string[];
   versions: KernelVersion[];
+  /** Tensor element types; f16 runs kernel version 4 where the adapter has shader-f16. */
+  dtypes: ('f32' | 'f16')[];
   iters: number;
   reps: number;
   runtime: 'browser' | 'node';
@@ -39,7 +43,7 @@ export interface Row {
   op: Op;
   layout: Layout;
   shape: string;
-  dtype: 'f32';
+  dtype: 'f32' | 'f16';
   version: KernelVersion;
   ours_ms: number;
   /** Wall clock per op, submit to completion: what speedup_vs_tfjs compares, as TF.js is timed so. */
@@ -146,13 +150,17 @@ class Timer {
   }
 }
 
-function tensor(device: GPUDevice, label: string, data: Float32Array | number): GPUBuffer {
-  const n = typeof data === 'number' ? data : data.length;
-  const b = device.createBuffer({ label, size: n * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
-  if (typeof data !== 'number') new Float32Array(b.getMappedRange()).set(data);
+/** A storage buffer holding `data`, or `data` zero bytes. */
+function upload(device: GPUDevice, label: string, data: Float32Array | Uint16Array | number): GPUBuffer {
+  const bytes = typeof data === 'number' ? data : data.byteLength;
+  const b = device.createBuffer({ label, size: Math.ceil(bytes / 4) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+  if (typeof data !== 'number') new Uint8Array(b.getMappedRange(), 0, bytes).set(new Uint8Array(data.buffer, data.byteOffset, bytes));
   b.unmap();
   return b;
 }
+
+/** A float32 buffer of `data`, or of `data` zeros. */
+const tensor = (device: GPUDevice, label: string, data: Float32Array | number) => upload(device, label, typeof data === 'number' ? data * 4 : data);
 
 /** Deterministic data with per-channel offsets and scales, so validation means something. */
 function makeData(n: number, channelOf: (i: number) => number, seed: number): Float32Array {
@@ -206,6 +214,94 @@ async function timeTfjs(tf: Tf, f: () => TF.Tensor[], iters: number, reps: numbe
   return batch();
 }
 
+interface Case {
+  shapeName: string;
+  layout: Layout;
+  shape: number[];
+  C: number;
+  xh: Float32Array;
+  dyh: Float32Array;
+  dtype: 'f32' | 'f16';
+  versions: KernelVersion[];
+}
+
+/** Validates and times every op and version on one tensor shape, layout and dtype. */
+async function benchTensors(device: GPUDevice, timer: Timer, cfg: BenchConfig, tf: Tf | null, k: Case, log: (s: string) => void): Promise<Row[]> {
+  const { shapeName, layout, shape, C, xh, dyh, dtype } = k;
+  const rows: Row[] = [];
+  const n = xh.length;
+  const half = dtype === 'f16';
+  const api = half ? 'float16' : 'float32';
+  const elem = half ? 2 : 4;
+  const data = (label: string, v: Float32Array) => upload(device, label, half ? toHalfArray(v) : v);
+  const empty = (label: string) => upload(device, label, tensorByteLength(n, api));
+  const x = data('bench.x', xh), y = empty('bench.y'), dy = data('bench.dy', dyh), dx = empty('bench.dx');
+  const stats = tensor(device, 'bench.stats', statsByteLength(C) / 4);
+  const w = tensor(device, 'bench.weight', new Float32Array(C).fill(1)), b = tensor(device, 'bench.bias', C);
+  const dw = tensor(device, 'bench.dweight', C), db = tensor(device, 'bench.dbias', C);
+  const rm = tensor(device, 'bench.running_mean', C), rv = tensor(device, 'bench.running_var', new Float32Array(C).fill(1));
+  const ws = tensor(device, 'bench.workspace', Math.max(...k.versions.map((v) => workspaceByteLength(device, layout, shape, v))) / 4);
+  const trm = tensor(device, 'bench.train_running_mean', C), trv = tensor(device, 'bench.train_running_var', new Float32Array(C).fill(1));
+  const mu = tensor(device, 'bench.renorm_mu', C), sigma = tensor(device, 'bench.renorm_sigma', new Float32Array(C).fill(1));
+  // The yardstick copies the same number of bytes as one tensor.
+  const copy = (e: GPUCommandEncoder) => encodeCopy(device, e, x, y, Math.floor((n * elem) / 16));
+
+  const cpu = new CpuBatchNorm(C, { dtype: api });
+  const yRef = cpu.forward(xh, shape, layout);
+  const gRef = cpu.backward(xh, dyh);
+  const yRenormRef = new CpuBatchNorm(C, { renorm: { rmax: 3, dmax: 5 }, dtype: api }).forward(xh, shape, layout);
+  cpu.eval();
+  const yEvalRef = cpu.forward(xh, shape, layout);
+  // Running stats as the CPU module holds them after one step, for the inference op.
+  device.queue.writeBuffer(rm, 0, Float32Array.from(cpu.runningMean));
+  device.queue.writeBuffer(rv, 0, Float32Array.from(cpu.runningSpread));
+  const tolerance = half ? F16_OUTPUT_TOLERANCE : 1e-4;
+
+  for (const version of k.versions) {
+    const common = { layout, shape, x, y, stats, weight: w, bias: b, workspace: ws, kernelVersion: version, dtype: api } as const;
+    const encoders: Record<Op, (e: GPUCommandEncoder) => void> = {
+      'forward-train': (e) => encodeForwardTrain(device, e, { ...common, runningMean: trm, runningVar: trv }),
+      // momentum 0 keeps mu and sigma fixed, so every timed run sees the validated state.
+      'renorm-forward': (e) => encodeForwardTrain(device, e, { ...common, runningMean: mu, runningVar: sigma, momentum: 0, renorm: { rmax: 3, dmax: 5 } }),
+      inference: (e) => encodeForwardEval(device, e, { ...common, runningMean: rm, runningVar: rv }),
+      backward: (e) => encodeBackward(device, e, { layout, shape, x, dy, dx, stats, weight: w, dweight: dw, dbias: db, workspace: ws, kernelVersion: version, dtype: api }),
+    };
+    for (const op of cfg.ops) {
+      // Validate first: run the op once (backward after a training forward) and compare.
+      const v = device.createCommandEncoder({ label: 'bench.validate' });
+      if (op === 'backward') encoders['forward-train'](v);
+      encoders[op](v);
+      device.queue.submit([v.finish({ label: 'bench.validate' })]);
+      const out = { buffer: op === 'backward' ? dx : y };
+      const got = half ? await readHalfs(device, out, n) : await readFloats(device, out, n);
+      const ref = op === 'backward' ? gRef.dx : op === 'inference' ? yEvalRef : op === 'renorm-forward' ? yRenormRef : yRef;
+      const maxError = scaledError(got, ref);
+      if (!(maxError <= tolerance)) throw new Error(`${op} ${layout} ${shapeName} ${dtype} v${version}: GPU result differs from the CPU path (scaled error ${maxError}); not timing it`);
+
+      // The yardstick is timed right before the op, in the same (warmed-up) state of the GPU.
+      const copyMs = (await timer.time(copy, cfg.iters, cfg.reps)).ms;
+      const { ms, wallMs } = await timer.time(encoders[op], cfg.iters, cfg.reps);
+      let tfMs: number | null = null;
+      if (tf && !half && version === k.versions[0]) {
+        const f = tfjsOp(tf, op, layout, shape, xh, dyh);
+        if (f) tfMs = await timeTfjs(tf, f, Math.max(1, Math.min(cfg.iters, 5)), cfg.reps);
+      } else if (tf && !half) {
+        tfMs = rows.find((r) => r.op === op)?.tfjs_ms ?? null;
+      }
+      const bytes = TRAFFIC[op] * n * elem;
+      const gbps = bytes / ms / 1e6;
+      const row: Row = {
+        op, layout, shape: shapeName, dtype, version, ours_ms: ms, ours_wall_ms: wallMs, tfjs_ms: tfMs, copy_ms: copyMs, bytes, gbps,
+        roofline_fraction: gbps / ((2 * n * elem) / copyMs / 1e6), speedup_vs_tfjs: tfMs === null ? null : tfMs / wallMs, max_error: maxError, timing: timer.method,
+      };
+      rows.push(row);
+      log(formatRow(row));
+    }
+  }
+  for (const t of [x, y, dy, dx, stats, w, b, dw, db, rm, rv, ws, mu, sigma, trm, trv]) t.destroy();
+  return rows;
+}
+
 export async function runBench(device: GPUDevice, cfg: BenchConfig, tf: Tf | null, log: (s: string) => void = () => {}): Promise<Report> {
   const timer = new Timer(device);
   const info = device.adapterInfo;
@@ -217,68 +313,15 @@ export async function runBench(device: GPUDevice, cfg: BenchConfig, tf: Tf | nul
       const inner = layout === 'NCHW' ? shape[2] * shape[3] : 1;
       const channelOf = (i: number) => Math.floor(i / inner) % C;
       const xh = makeData(n, channelOf, 1), dyh = makeData(n, channelOf, 2);
-      const x = tensor(device, 'bench.x', xh), y = tensor(device, 'bench.y', n), dy = tensor(device, 'bench.dy', dyh), dx = tensor(device, 'bench.dx', n);
-      const stats = tensor(device, 'bench.stats', statsByteLength(C) / 4);
-      const w = tensor(device, 'bench.weight', new Float32Array(C).fill(1)), b = tensor(device, 'bench.bias', C);
-      const dw = tensor(device, 'bench.dweight', C), db = tensor(device, 'bench.dbias', C);
-      const rm = tensor(device, 'bench.running_mean', C), rv = tensor(device, 'bench.running_var', new Float32Array(C).fill(1));
-      const ws = tensor(device, 'bench.workspace', Math.max(...cfg.versions.map((v) => workspaceByteLength(device, layout, shape, v))) / 4);
-      const trm = tensor(device, 'bench.train_running_mean', C), trv = tensor(device, 'bench.train_running_var', new Float32Array(C).fill(1));
-      const mu = tensor(device, 'bench.renorm_mu', C), sigma = tensor(device, 'bench.renorm_sigma', new Float32Array(C).fill(1));
-      const copy = (e: GPUCommandEncoder) => encodeCopy(device, e, x, y, Math.floor(n / 4));
-
-      const cpu = new CpuBatchNorm(C);
-      const yRef = cpu.forward(xh, shape, layout);
-      const gRef = cpu.backward(xh, dyh);
-      const cpuR = new CpuBatchNorm(C, { renorm: { rmax: 3, dmax: 5 } });
-      const yRenormRef = cpuR.forward(xh, shape, layout);
-      cpu.eval();
-      const yEvalRef = cpu.forward(xh, shape, layout);
-      // Running stats as the CPU module holds them after one step, for the inference op.
-      device.queue.writeBuffer(rm, 0, Float32Array.from(cpu.runningMean));
-      device.queue.writeBuffer(rv, 0, Float32Array.from(cpu.runningSpread));
-
-      for (const version of cfg.versions) {
-        const common = { layout, shape, x, y, stats, weight: w, bias: b, workspace: ws, kernelVersion: version };
-        const encoders: Record<Op, (e: GPUCommandEncoder) => void> = {
-          'forward-train': (e) => encodeForwardTrain(device, e, { ...common, runningMean: trm, runningVar: trv }),
-          // momentum 0 keeps mu and sigma fixed, so every timed run sees the validated state.
-          'renorm-forward': (e) => encodeForwardTrain(device, e, { ...common, runningMean: mu, runningVar: sigma, momentum: 0, renorm: { rmax: 3, dmax: 5 } }),
-          inference: (e) => encodeForwardEval(device, e, { ...common, runningMean: rm, runningVar: rv }),
-          backward: (e) => encodeBackward(device, e, { layout, shape, x, dy, dx, stats, weight: w, dweight: dw, dbias: db, workspace: ws, kernelVersion: version }),
-        };
-        for (const op of cfg.ops) {
-          // Validate first: run the op once (backward after a training forward) and compare.
-          const v = device.createCommandEncoder({ label: 'bench.validate' });
-          if (op === 'backward') encoders['forward-train'](v);
-          encoders[op](v);
-          device.queue.submit([v.finish({ label: 'bench.validate' })]);
-          const got = await readFloats(device, { buffer: op === 'backward' ? dx : y }, n);
-          const ref = op === 'backward' ? gRef.dx : op === 'inference' ? yEvalRef : op === 'renorm-forward' ? yRenormRef : yRef;
-          const maxError = scaledError(got, ref);
-          if (!(maxError <= 1e-4)) throw new Error(`${op} ${layout} ${shapeName} v${version}: GPU result differs from the CPU path (scaled error ${maxError}); not timing it`);
-
-          // The yardstick is timed right before the op, in the same (warmed-up) state of the GPU.
-          const copyMs = (await timer.time(copy, cfg.iters, cfg.reps)).ms;
-          const { ms, wallMs } = await timer.time(encoders[op], cfg.iters, cfg.reps);
-          let tfMs: number | null = null;
-          if (tf && version === cfg.versions[0]) {
-            const f = tfjsOp(tf, op, layout, shape, xh, dyh);
-            if (f) tfMs = await timeTfjs(tf, f, Math.max(1, Math.min(cfg.iters, 5)), cfg.reps);
-          } else if (tf) {
-            tfMs = rows.find((r) => r.op === op && r.layout === layout && r.shape === shapeName)?.tfjs_ms ?? null;
-          }
-          const bytes = TRAFFIC[op] * n * 4;
-          const gbps = bytes / ms / 1e6;
-          const row: Row = {
-            op, layout, shape: shapeName, dtype: 'f32', version, ours_ms: ms, ours_wall_ms: wallMs, tfjs_ms: tfMs, copy_ms: copyMs, bytes, gbps,
-            roofline_fraction: gbps / ((2 * n * 4) / copyMs / 1e6), speedup_vs_tfjs: tfMs === null ? null : tfMs / wallMs, max_error: maxError, timing: timer.method,
-          };
-          rows.push(row);
-          log(formatRow(row));
+      for (const dtype of cfg.dtypes) {
+        const versions = dtype === 'f16' ? cfg.versions.filter((v) => v === 4) : cfg.versions;
+        if (!versions.length) continue;
+        if (dtype === 'f16' && !device.features.has('shader-f16')) {
+          log(`(f16 ${layout} ${shapeName}: not run, the adapter lacks shader-f16)`);
+          continue;
         }
+        rows.push(...await benchTensors(device, timer, cfg, tf, { shapeName, layout, shape, C, xh, dyh, dtype, versions }, log));
       }
-      for (const t of [x, y, dy, dx, stats, w, b, dw, db, rm, rv, ws, mu, sigma, trm, trv]) t.destroy();
     }
   }
   return {
@@ -287,9 +330,9 @@ export async function runBench(device: GPUDevice, cfg: BenchConfig, tf: Tf | nul
   };
 }
 
-export const HEADER = 'op              layout shape            v   ours_ms  wall_ms   tfjs_ms   copy_ms     GB/s  roofline  vs_tfjs   error';
+export const HEADER = 'op              layout shape            dtype v   ours_ms  wall_ms   tfjs_ms   copy_ms     GB/s  roofline  vs_tfjs   error';
 
 export function formatRow(r: Row): string {
   const f = (v: number | null, d = 3) => (v === null ? '-' : v.toFixed(d));
-  return `${r.op.padEnd(15)} ${r.layout.padEnd(6)} ${r.shape.padEnd(16)} ${String(r.version).padStart(1)} ${f(r.ours_ms).padStart(9)} ${f(r.ours_wall_ms).padStart(8)} ${f(r.tfjs_ms).padStart(9)} ${f(r.copy_ms).padStart(9)} ${r.gbps.toFixed(1).padStart(8)} ${(r.roofline_fraction * 100).toFixed(0).padStart(8)}% ${(r.speedup_vs_tfjs === null ? '-' : r.speedup_vs_tfjs.toFixed(1) + 'x').padStart(8)} ${r.max_error.toExponential(0).padStart(7)}`;
+  return `${r.op.padEnd(15)} ${r.layout.padEnd(6)} ${r.shape.padEnd(16)} ${r.dtype.padEnd(5)} ${String(r.version).padStart(1)} ${f(r.ours_ms).padStart(9)} ${f(r.ours_wall_ms).padStart(8)} ${f(r.tfjs_ms).padStart(9)} ${f(r.copy_ms).padStart(9)} ${r.gbps.toFixed(1).padStart(8)} ${(r.roofline_fraction * 100).toFixed(0).padStart(8)}% ${(r.speedup_vs_tfjs === null ? '-' : r.speedup_vs_tfjs.toFixed(1) + 'x').padStart(8)} ${r.max_error.toExponential(0).padStart(7)}`;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * npm run bench -- [--runtime browser|node] [--quick] [--json OUT.json] [--svg OUT.svg]
- *                  [--ops a,b] [--shapes s,t] [--versions 1,2] [--reps N] [--iters N] [--no-tfjs]
+ *                  [--ops a,b] [--shapes s,t] [--versions 1,2] [--dtypes f32,f16] [--reps N] [--iters N] [--no-tfjs]
  *
  * Times forward-train, inference, backward and renorm forward in NHWC, NCHW and [N,C], each kernel
  * version, beside an in-run vec4 copy and TF.js's WebGPU backend (browser runtime). Prints a table,
@@ -25,19 +25,21 @@ const { values } = parseArgs({
   args: argv,
   options: {
     runtime: { type: 'string', default: 'browser' }, quick: { type: 'boolean', default: false }, json: { type: 'string' }, svg: { type: 'string' },
-    ops: { type: 'string' }, shapes: { type: 'string' }, versions: { type: 'string', default: '1,2,3' },
+    ops: { type: 'string' }, shapes: { type: 'string' }, versions: { type: 'string', default: '1,2,3,4' }, dtypes: { type: 'string', default: 'f32,f16' },
     reps: { type: 'string' }, iters: { type: 'string' }, 'no-tfjs': { type: 'boolean', default: false },
   },
 });
 
 const list = (s: string | undefined) => s?.split(',').map((v) => v.trim()).filter(Boolean);
 const ops = (list(values.ops) ?? OPS) as Op[];
+for (const d of list(values.dtypes) ?? []) if (d !== 'f32' && d !== 'f16') throw new Error(`unknown dtype ${d}; dtypes are f32, f16`);
 for (const o of ops) if (!OPS.includes(o)) throw new Error(`unknown op ${o}; ops are ${OPS.join(', ')}`);
 if (values.runtime !== 'browser' && values.runtime !== 'node') throw new Error(`--runtime must be browser or node; got ${values.runtime}`);
 const cfg: BenchConfig = {
   ops,
   shapes: list(values.shapes) ?? (values.quick ? QUICK_SHAPES : FULL_SHAPES),
-  versions: (list(values.versions) ?? ['1', '2', '3']).map(Number) as BenchConfig['versions'],
+  versions: (list(values.versions) ?? ['1', '2', '3', '4']).map(Number) as BenchConfig['versions'],
+  dtypes: (list(values.dtypes) ?? ['f32', 'f16']) as BenchConfig['dtypes'],
   reps: Number(values.reps ?? (values.quick ? 20 : 30)),
   iters: Number(values.iters ?? (values.quick ? 3 : 20)),
   runtime: values.runtime,
@@ -58,7 +60,7 @@ if (cfg.runtime === 'browser') {
 } else {
   const { requestBatchNormDevice } = await import('../src/device');
   const { runBench } = await import('./bench');
-  const device = await requestBatchNormDevice({ gpu: await nodeGpu(), optionalFeatures: ['timestamp-query', 'shader-f16', 'subgroups'] });
+  const device = await requestBatchNormDevice({ gpu: await nodeGpu(), optionalFeatures: ['timestamp-query', 'shader-f16'] });
   const info = device.adapterInfo;
   console.log(`adapter: ${info.vendor} ${info.architecture} ${info.device} ${info.description}; features: ${[...device.features].sort().join(' ')}\n${HEADER}`);
   report = await runBench(device, cfg, null, (s) => console.log(s));

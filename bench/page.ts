@@ -13,7 +13,7 @@ export async function run(cfg: BenchConfig, withTfjs: boolean): Promise<Report &
     await tf.ready();
     tfjs = tf;
   }
-  const device = await requestBatchNormDevice({ optionalFeatures: ['timestamp-query'] });
+  const device = await requestBatchNormDevice({ optionalFeatures: ['timestamp-query', 'shader-f16'] });
   const report = await runBench(device, cfg, tfjs, (s) => log.push(s));
   device.destroy();
   return { ...report, log };

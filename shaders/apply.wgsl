@@ -13,6 +13,10 @@
 // Method: subtracting the pivot first is exact near the channel's values, so large offsets do not
 //   cost precision; then one multiply-add.
 
+// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
+// this alias); all arithmetic is f32.
+alias xf = f32;
+
 override WG: u32 = 256;
 
 struct Params {
@@ -23,8 +27,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<xf>;
+@group(0) @binding(3) var<storage, read_write> y: array<xf>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -32,5 +36,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (idx >= params.count) { return; }
   let c = (idx / params.inner) % params.C;
   let k = stats[2u * c];
-  y[idx] = ((x[idx] - k.x) - k.y) * k.z + k.w;
+  y[idx] = xf(((f32(x[idx]) - k.x) - k.y) * k.z + k.w);
 }

@@ -11,6 +11,10 @@
 // Dispatch: one thread per vec4; workgroups (gx, gy) with gx ≤ 65535, index gid.y·(gx·WG) + gid.x.
 // Method: 16-byte loads and stores; the four channels' coefficients gathered once per thread.
 
+// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
+// this alias); all arithmetic is f32.
+alias xf = f32;
+
 override WG: u32 = 256;
 
 struct Params {
@@ -21,8 +25,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> x: array<vec4<xf>>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4<xf>>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -38,5 +42,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let mean_v = vec4<f32>(k0.y, k1.y, k2.y, k3.y);
   let scale = vec4<f32>(k0.z, k1.z, k2.z, k3.z);
   let shift = vec4<f32>(k0.w, k1.w, k2.w, k3.w);
-  y[i] = ((x[i] - pivot) - mean_v) * scale + shift;
+  y[i] = vec4<xf>(((vec4<f32>(x[i]) - pivot) - mean_v) * scale + shift);
 }

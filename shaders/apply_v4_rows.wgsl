@@ -14,6 +14,10 @@
 // Method: four 16-byte coefficient gathers per thread, not per vec4 (in apply_v2.wgsl they cost
 //   more cache traffic than x itself when C4 ≥ 8); four rows in flight per iteration.
 
+// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
+// this alias); all arithmetic is f32.
+alias xf = f32;
+
 override WG: u32 = 256;
 
 struct Params {
@@ -25,8 +29,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> x: array<vec4<xf>>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4<xf>>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -48,17 +52,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var row = start;
   for (; row + 4u <= end; row += 4u) {
     let i = row * C4 + c4;
-    let a = x[i];
-    let b = x[i + C4];
-    let c = x[i + 2u * C4];
-    let d = x[i + 3u * C4];
-    y[i] = ((a - pivot) - mean_v) * scale + shift;
-    y[i + C4] = ((b - pivot) - mean_v) * scale + shift;
-    y[i + 2u * C4] = ((c - pivot) - mean_v) * scale + shift;
-    y[i + 3u * C4] = ((d - pivot) - mean_v) * scale + shift;
+    let a = vec4<f32>(x[i]);
+    let b = vec4<f32>(x[i + C4]);
+    let c = vec4<f32>(x[i + 2u * C4]);
+    let d = vec4<f32>(x[i + 3u * C4]);
+    y[i] = vec4<xf>(((a - pivot) - mean_v) * scale + shift);
+    y[i + C4] = vec4<xf>(((b - pivot) - mean_v) * scale + shift);
+    y[i + 2u * C4] = vec4<xf>(((c - pivot) - mean_v) * scale + shift);
+    y[i + 3u * C4] = vec4<xf>(((d - pivot) - mean_v) * scale + shift);
   }
   for (; row < end; row++) {
     let i = row * C4 + c4;
-    y[i] = ((x[i] - pivot) - mean_v) * scale + shift;
+    y[i] = vec4<xf>(((vec4<f32>(x[i]) - pivot) - mean_v) * scale + shift);
   }
 }

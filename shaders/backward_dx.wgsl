@@ -14,6 +14,10 @@
 //   gid.y·(gx·WG) + gid.x; threads past `count` do nothing.
 // Method: centred form, so large offsets cancel exactly in x - pivot rather than in B·x + D.
 
+// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
+// this alias); all arithmetic is f32.
+alias xf = f32;
+
 override WG: u32 = 256;
 
 struct Params {
@@ -25,9 +29,9 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> coef: array<vec2<f32>>;
-@group(0) @binding(3) var<storage, read> x: array<f32>;
-@group(0) @binding(4) var<storage, read> dy: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(3) var<storage, read> x: array<xf>;
+@group(0) @binding(4) var<storage, read> dy: array<xf>;
+@group(0) @binding(5) var<storage, read_write> dx: array<xf>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -36,5 +40,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let c = (idx / params.inner) % params.C;
   let k = stats[2u * c];
   let ab = coef[c];
-  dx[idx] = ab.x * dy[idx] + ab.y * ((x[idx] - k.x) - k.y) + coef[params.C + c].x;
+  dx[idx] = xf(ab.x * f32(dy[idx]) + ab.y * ((f32(x[idx]) - k.x) - k.y) + coef[params.C + c].x);
 }

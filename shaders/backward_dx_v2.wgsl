@@ -13,6 +13,10 @@
 // Dispatch: one thread per vec4; workgroups (gx, gy) with gx ≤ 65535, index gid.y·(gx·WG) + gid.x.
 // Method: centred form as in version 1; 16-byte loads and stores.
 
+// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
+// this alias); all arithmetic is f32.
+alias xf = f32;
+
 override WG: u32 = 256;
 
 struct Params {
@@ -24,9 +28,9 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> coef: array<vec2<f32>>;
-@group(0) @binding(3) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> dy: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> dx: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> x: array<vec4<xf>>;
+@group(0) @binding(4) var<storage, read> dy: array<vec4<xf>>;
+@group(0) @binding(5) var<storage, read_write> dx: array<vec4<xf>>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -48,5 +52,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let a = vec4<f32>(a0.x, a1.x, a2.x, a3.x);
   let b = vec4<f32>(a0.y, a1.y, a2.y, a3.y);
   let d = vec4<f32>(coef[params.C + ca.x].x, coef[params.C + ca.y].x, coef[params.C + ca.z].x, coef[params.C + ca.w].x);
-  dx[i] = a * dy[i] + b * ((x[i] - centre) - mean_v) + d;
+  dx[i] = vec4<xf>(a * vec4<f32>(dy[i]) + b * ((vec4<f32>(x[i]) - centre) - mean_v) + d);
 }

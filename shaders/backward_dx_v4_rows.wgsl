@@ -15,6 +15,10 @@
 // Method: the coefficient gathers happen once per thread, not per vec4; two rows of x and dy
 //   (four loads) in flight per iteration.
 
+// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
+// this alias); all arithmetic is f32.
+alias xf = f32;
+
 override WG: u32 = 256;
 
 struct Params {
@@ -27,9 +31,9 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> coef: array<vec2<f32>>;
-@group(0) @binding(3) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> dy: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> dx: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> x: array<vec4<xf>>;
+@group(0) @binding(4) var<storage, read> dy: array<vec4<xf>>;
+@group(0) @binding(5) var<storage, read_write> dx: array<vec4<xf>>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -54,15 +58,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var row = start;
   for (; row + 2u <= end; row += 2u) {
     let i = row * C4 + c4;
-    let g0 = dy[i];
-    let g1 = dy[i + C4];
-    let x0 = x[i];
-    let x1 = x[i + C4];
-    dx[i] = a * g0 + b * ((x0 - centre) - mean_v) + d;
-    dx[i + C4] = a * g1 + b * ((x1 - centre) - mean_v) + d;
+    let g0 = vec4<f32>(dy[i]);
+    let g1 = vec4<f32>(dy[i + C4]);
+    let x0 = vec4<f32>(x[i]);
+    let x1 = vec4<f32>(x[i + C4]);
+    dx[i] = vec4<xf>(a * g0 + b * ((x0 - centre) - mean_v) + d);
+    dx[i + C4] = vec4<xf>(a * g1 + b * ((x1 - centre) - mean_v) + d);
   }
   if (row < end) {
     let i = row * C4 + c4;
-    dx[i] = a * dy[i] + b * ((x[i] - centre) - mean_v) + d;
+    dx[i] = vec4<xf>(a * vec4<f32>(dy[i]) + b * ((vec4<f32>(x[i]) - centre) - mean_v) + d);
   }
 }

@@ -14,6 +14,10 @@
 // Method: sequential sums per thread (deterministic, no atomics, no barriers); the finalize pass
 //   adds the slices in order.
 
+// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
+// this alias); all arithmetic is f32.
+alias xf = f32;
+
 override WG: u32 = 64;
 
 struct Params {
@@ -26,8 +30,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<xf>;
+@group(0) @binding(3) var<storage, read> dy: array<xf>;
 @group(0) @binding(4) var<storage, read_write> partials: array<vec2<f32>>;
 
 @compute @workgroup_size(WG)
@@ -44,8 +48,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var i = start - o * params.inner;
   for (var m = start; m < end; m++) {
     let idx = (o * params.C + c) * params.inner + i;
-    let g = dy[idx];
-    acc += vec2<f32>(g, g * ((x[idx] - k.x) - k.y));
+    let g = f32(dy[idx]);
+    acc += vec2<f32>(g, g * ((f32(x[idx]) - k.x) - k.y));
     i += 1u;
     if (i == params.inner) { i = 0u; o += 1u; }
   }

@@ -16,6 +16,10 @@
 // Method: sequential sums per thread, four rows of x and dy (eight loads) in flight at a time;
 //   merge_sums.wgsl and backward_finalize.wgsl add the slices in order. Deterministic, no atomics.
 
+// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
+// this alias); all arithmetic is f32.
+alias xf = f32;
+
 override WG: u32 = 256;
 
 struct Params {
@@ -27,8 +31,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> dy: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> x: array<vec4<xf>>;
+@group(0) @binding(3) var<storage, read> dy: array<vec4<xf>>;
 @group(0) @binding(4) var<storage, read_write> partials: array<vec2<f32>>;
 
 @compute @workgroup_size(WG)
@@ -51,22 +55,22 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var row = start;
   for (; row + 4u <= end; row += 4u) {
     let i = row * C4 + c4;
-    let g0 = dy[i];
-    let g1 = dy[i + C4];
-    let g2 = dy[i + 2u * C4];
-    let g3 = dy[i + 3u * C4];
-    let x0 = x[i];
-    let x1 = x[i + C4];
-    let x2 = x[i + 2u * C4];
-    let x3 = x[i + 3u * C4];
+    let g0 = vec4<f32>(dy[i]);
+    let g1 = vec4<f32>(dy[i + C4]);
+    let g2 = vec4<f32>(dy[i + 2u * C4]);
+    let g3 = vec4<f32>(dy[i + 3u * C4]);
+    let x0 = vec4<f32>(x[i]);
+    let x1 = vec4<f32>(x[i + C4]);
+    let x2 = vec4<f32>(x[i + 2u * C4]);
+    let x3 = vec4<f32>(x[i + 3u * C4]);
     sdy += (g0 + g1) + (g2 + g3);
     sdyx += (g0 * ((x0 - pivot) - mean_v) + g1 * ((x1 - pivot) - mean_v)) + (g2 * ((x2 - pivot) - mean_v) + g3 * ((x3 - pivot) - mean_v));
   }
   for (; row < end; row++) {
     let i = row * C4 + c4;
-    let g = dy[i];
+    let g = vec4<f32>(dy[i]);
     sdy += g;
-    sdyx += g * ((x[i] - pivot) - mean_v);
+    sdyx += g * ((vec4<f32>(x[i]) - pivot) - mean_v);
   }
   let base = s * 4u * C4 + 4u * c4;
   partials[base] = vec2<f32>(sdy.x, sdyx.x);

@@ -16,6 +16,10 @@
 // Method: sequential sums per thread with two vec4s of x and dy (four loads) in flight;
 //   merge_sums.wgsl and backward_finalize.wgsl add the slices in order. Deterministic, no atomics.
 
+// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
+// this alias); all arithmetic is f32.
+alias xf = f32;
+
 override WG: u32 = 256;
 
 struct Params {
@@ -27,8 +31,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> dy: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> x: array<vec4<xf>>;
+@group(0) @binding(3) var<storage, read> dy: array<vec4<xf>>;
 @group(0) @binding(4) var<storage, read_write> partials: array<vec2<f32>>;
 
 fn at(c: u32, q: u32) -> u32 {
@@ -52,18 +56,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   for (; q + S < params.M4; q += 2u * S) {
     let i0 = at(c, q);
     let i1 = at(c, q + S);
-    let g0 = dy[i0];
-    let g1 = dy[i1];
-    let x0 = x[i0];
-    let x1 = x[i1];
+    let g0 = vec4<f32>(dy[i0]);
+    let g1 = vec4<f32>(dy[i1]);
+    let x0 = vec4<f32>(x[i0]);
+    let x1 = vec4<f32>(x[i1]);
     sdy += g0 + g1;
     sdyx += g0 * ((x0 - pivot) - mean_v) + g1 * ((x1 - pivot) - mean_v);
   }
   if (q < params.M4) {
     let i = at(c, q);
-    let g = dy[i];
+    let g = vec4<f32>(dy[i]);
     sdy += g;
-    sdyx += g * ((x[i] - pivot) - mean_v);
+    sdyx += g * ((vec4<f32>(x[i]) - pivot) - mean_v);
   }
   let ones = vec4<f32>(1.0);
   partials[s * params.C + c] = vec2<f32>(dot(sdy, ones), dot(sdyx, ones));

@@ -15,6 +15,10 @@
 //   implementations (SwiftShader) run workgroups as plain SIMD loops instead of coroutines, and
 //   GPUs need no workgroup memory; the finalize pass does all merging (Chan, fixed order).
 
+// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
+// this alias); all arithmetic is f32.
+alias xf = f32;
+
 override WG: u32 = 64;
 
 struct Params {
@@ -26,7 +30,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<xf>;
 @group(0) @binding(2) var<storage, read_write> partials: array<vec4<f32>>;
 
 @compute @workgroup_size(WG)
@@ -35,7 +39,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (t >= params.slices * params.C) { return; }
   let c = t % params.C;
   let s = t / params.C;
-  let pivot = x[c * params.inner];
+  let pivot = f32(x[c * params.inner]);
   let start = s * params.chunk;
   let end = min(start + params.chunk, params.M);
   var n = 0.0;
@@ -44,7 +48,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var o = start / params.inner;
   var i = start - o * params.inner;
   for (var m = start; m < end; m++) {
-    let v = x[(o * params.C + c) * params.inner + i] - pivot;
+    let v = f32(x[(o * params.C + c) * params.inner + i]) - pivot;
     n += 1.0;
     let d = v - mean;
     mean += d / n;

@@ -17,6 +17,10 @@
 //   and four loads in flight per thread to cover memory latency). Remaining rows use Welford's
 //   update. merge_stats.wgsl and forward_finalize.wgsl merge the slices in a fixed order.
 
+// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
+// this alias); all arithmetic is f32.
+alias xf = f32;
+
 override WG: u32 = 256;
 
 struct Params {
@@ -27,7 +31,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<xf>>;
 @group(0) @binding(2) var<storage, read_write> partials: array<vec4<f32>>;
 
 @compute @workgroup_size(WG)
@@ -37,7 +41,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let C4 = params.C4;
   let c4 = t % C4;
   let s = t / C4;
-  let pivot = x[c4];
+  let pivot = vec4<f32>(x[c4]);
   let start = s * params.chunk;
   let end = min(start + params.chunk, params.M);
   var n = 0.0;
@@ -46,10 +50,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var row = start;
   for (; row + 4u <= end; row += 4u) {
     let i = row * C4 + c4;
-    let a = x[i] - pivot;
-    let b = x[i + C4] - pivot;
-    let c = x[i + 2u * C4] - pivot;
-    let d = x[i + 3u * C4] - pivot;
+    let a = vec4<f32>(x[i]) - pivot;
+    let b = vec4<f32>(x[i + C4]) - pivot;
+    let c = vec4<f32>(x[i + 2u * C4]) - pivot;
+    let d = vec4<f32>(x[i + 3u * C4]) - pivot;
     let bm = (a + b + c + d) * 0.25;
     let bm2 = (a - bm) * (a - bm) + (b - bm) * (b - bm) + (c - bm) * (c - bm) + (d - bm) * (d - bm);
     let nab = n + 4.0;
@@ -59,7 +63,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     n = nab;
   }
   for (; row < end; row++) {
-    let v = x[row * C4 + c4] - pivot;
+    let v = vec4<f32>(x[row * C4 + c4]) - pivot;
     n += 1.0;
     let delta = v - mean;
     mean += delta / n;

@@ -17,6 +17,10 @@
 //   of the 16 values, one Chan merge into the running triple; the tail merges single vec4s the same
 //   way. merge_stats.wgsl and forward_finalize.wgsl merge the slices in a fixed order.
 
+// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
+// this alias); all arithmetic is f32.
+alias xf = f32;
+
 override WG: u32 = 256;
 
 struct Params {
@@ -27,7 +31,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<xf>>;
 @group(0) @binding(2) var<storage, read_write> partials: array<vec4<f32>>;
 
 var<private> n: f32;
@@ -59,19 +63,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (t >= S * params.C) { return; }
   let c = t / S;
   let s = t % S;
-  let pivot = vec4<f32>(x[c * params.inner4].x);
+  let pivot = vec4<f32>(f32(x[c * params.inner4].x));
   var q = s;
   for (; q + 3u * S < params.M4; q += 4u * S) {
-    let a = x[at(c, q)] - pivot;
-    let b = x[at(c, q + S)] - pivot;
-    let cc = x[at(c, q + 2u * S)] - pivot;
-    let d = x[at(c, q + 3u * S)] - pivot;
+    let a = vec4<f32>(x[at(c, q)]) - pivot;
+    let b = vec4<f32>(x[at(c, q + S)]) - pivot;
+    let cc = vec4<f32>(x[at(c, q + 2u * S)]) - pivot;
+    let d = vec4<f32>(x[at(c, q + 3u * S)]) - pivot;
     let bm = dot(a + b + cc + d, vec4<f32>(0.0625));
     let m = vec4<f32>(bm);
     merge(16.0, bm, sq(a - m) + sq(b - m) + sq(cc - m) + sq(d - m));
   }
   for (; q < params.M4; q += S) {
-    let a = x[at(c, q)] - pivot;
+    let a = vec4<f32>(x[at(c, q)]) - pivot;
     let bm = dot(a, vec4<f32>(0.25));
     merge(4.0, bm, sq(a - vec4<f32>(bm)));
   }

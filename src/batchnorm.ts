@@ -93,12 +93,12 @@ export class BatchNorm extends BatchNormBase {
             layout, shape, x, y, stats: this.stats, ...affine,
             ...(plan.updateRunning || plan.clip ? { runningMean: this.runningMean, runningVar: this.runningSpread } : {}),
             eps: o.eps, momentum: plan.updateRunning ? plan.factor : 0, unbiased: o.unbiased,
-            renorm: plan.clip ?? undefined, workspace: this.workspace(layout, shape), kernelVersion: o.kernelVersion,
+            renorm: plan.clip ?? undefined, workspace: this.workspace(layout, shape), kernelVersion: o.kernelVersion, dtype: o.dtype,
           });
         } else {
           encodeForwardEval(this.device, enc, {
             layout, shape, x, y, stats: this.stats, ...affine,
-            runningMean: this.runningMean, runningVar: this.runningSpread, eps: o.eps, runningIsStd: this.isRenorm, kernelVersion: o.kernelVersion,
+            runningMean: this.runningMean, runningVar: this.runningSpread, eps: o.eps, runningIsStd: this.isRenorm, kernelVersion: o.kernelVersion, dtype: o.dtype,
           });
         }
       });
@@ -120,7 +120,7 @@ export class BatchNorm extends BatchNormBase {
       await submitChecked(this.device, `${this.weight.label}.backward`, (enc) => {
         encodeBackward(this.device, enc, {
           layout, shape, x, dy, dx, stats: this.stats, ...affine, batchStats: s.batchStats,
-          workspace: this.workspace(layout, shape), kernelVersion: this.options.kernelVersion,
+          workspace: this.workspace(layout, shape), kernelVersion: this.options.kernelVersion, dtype: this.options.dtype,
         });
       });
     });

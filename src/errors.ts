@@ -67,3 +67,8 @@ export class DestroyedError extends BatchNormError {
 export class UnsupportedError extends BatchNormError {
   constructor(message: string) { super('E_UNSUPPORTED', message); }
 }
+
+/** The call needs a device feature (e.g. 'shader-f16') that the device was not created with. */
+export class FeatureError extends BatchNormError {
+  constructor(message: string) { super('E_FEATURE', message); }
+}

@@ -10,7 +10,7 @@
  * - an optional `workspace` of workspaceByteLength(...) bytes for the reductions' partials; one is
  *   allocated per call when it is omitted.
  */
-import { BatchSizeError, OptionError } from './errors';
+import { BatchSizeError, FeatureError, OptionError } from './errors';
 import { checkSharing, placeholder, storageRange, type TensorArg } from './gpu/buffers';
 import { transient, type BufferSlice } from './gpu/kernel';
 import { encodeApply } from './kernels/apply';
@@ -32,7 +32,7 @@ import { encodeBackwardPartialV4 } from './kernels/backwardPartialV4';
 import { encodeMerges } from './kernels/merge';
 import { encodeApplyV4Rows } from './kernels/applyV4';
 import { encodeBackwardDxV4Rows } from './kernels/backwardDxV4';
-import { geometry, type Geometry, type Layout } from './layout';
+import { geometry, type Geometry, type Layout, type StorageType, type TensorDtype } from './layout';
 import type { RenormClip } from './options';
 
 export type { TensorArg } from './gpu/buffers';
@@ -100,12 +100,39 @@ function merges(device: GPUDevice, pass: GPUComputePassEncoder, which: 'stats' |
 }
 
 /** Kernel version, workgroup size, reduction plan and workspace of a call with reductions. */
-function reductionSetup(device: GPUDevice, g: Geometry, p: { kernelVersion?: KernelVersion; workgroupSize?: number; workspace?: TensorArg }) {
-  const version = checkVersion(p.kernelVersion ?? LATEST_KERNEL_VERSION);
+function reductionSetup(device: GPUDevice, g: Geometry, version: KernelVersion, p: { workgroupSize?: number; workspace?: TensorArg }) {
   const wg = checkWorkgroupSize(device, p.workgroupSize);
   const plan = planFor(device, g, version);
   return { version, wg, plan, ws: workspace(device, plan, p.workspace) };
 }
+
+/** The storage type for `dtype`, refused where the device or the kernel version cannot run it. */
+function storageType(device: GPUDevice, dtype: TensorDtype | undefined, version: KernelVersion): StorageType {
+  if (dtype === undefined || dtype === 'float32') return 'f32';
+  if (dtype !== 'float16') throw new OptionError(`dtype must be 'float32' or 'float16'; got ${String(dtype)}`);
+  if (!device.features.has('shader-f16')) {
+    throw new FeatureError("dtype 'float16' needs the device feature 'shader-f16', which this device was not created with; request it (requestBatchNormDevice({ optionalFeatures: ['shader-f16'] })) on an adapter that has it, or use float32");
+  }
+  if (version !== 4) throw new OptionError(`float16 tensors need kernelVersion 4 (versions 1-3 are float32 only); got kernelVersion ${version}`);
+  return 'f16';
+}
+
+/** The view of a call's tensors, after checking kernel version and dtype. */
+function tensorView(device: GPUDevice, p: { layout: Layout; shape: readonly number[]; dtype?: TensorDtype; kernelVersion?: KernelVersion }): { g: Geometry; version: KernelVersion } {
+  const version = checkVersion(p.kernelVersion ?? LATEST_KERNEL_VERSION);
+  const st = storageType(device, p.dtype, version);
+  return { g: geometry(p.layout, p.shape, st), version };
+}
+
+/**
+ * Bytes of a tensor binding: 4 per float32 element, 2 per float16 element, rounded up to 4
+ * (WebGPU binds storage in 4-byte units, so an odd-length float16 tensor needs 2 spare bytes).
+ */
+export function tensorByteLength(count: number, dtype: TensorDtype = 'float32'): number {
+  return dtype === 'float16' ? Math.ceil(count / 2) * 4 : count * 4;
+}
+
+const tensorBytes = (g: Geometry) => tensorByteLength(g.count, g.dtype === 'f16' ? 'float16' : 'float32');
 
 function checkWorkgroupSize(device: GPUDevice, wg: number | undefined): number | undefined {
   if (wg === undefined) return undefined;
@@ -144,6 +171,11 @@ export interface ForwardParams {
   workspace?: TensorArg;
   /** Threads per workgroup of the elementwise passes and of version 3's reductions (default from the WGSL); results do not depend on it. */
   workgroupSize?: number;
+  /**
+   * Element type of x and y (default 'float32'). 'float16' needs a device created with
+   * 'shader-f16' and kernel version 4; statistics and parameters stay float32, arithmetic is f32.
+   */
+  dtype?: TensorDtype;
 }
 
 export interface ForwardTrainParams extends ForwardParams {
@@ -163,7 +195,7 @@ export interface ForwardTrainParams extends ForwardParams {
 
 /** Training-mode forward: batch statistics, running update, y = normalised x. */
 export function encodeForwardTrain(device: GPUDevice, encoder: GPUCommandEncoder, p: ForwardTrainParams): void {
-  const g = geometry(p.layout, p.shape);
+  const { g, version } = tensorView(device, p);
   if (g.M < 2) throw new BatchSizeError(`training needs more than one value per channel; shape ${JSON.stringify(p.shape)} gives M = ${g.M}. Use a larger batch, or inference mode.`);
   const eps = p.eps ?? 1e-5;
   checkEps(eps);
@@ -172,7 +204,7 @@ export function encodeForwardTrain(device: GPUDevice, encoder: GPUCommandEncoder
   if (p.renorm && (!(p.renorm.rmax >= 1) || !(p.renorm.dmax >= 0) || !Number.isFinite(p.renorm.rmax) || !Number.isFinite(p.renorm.dmax))) {
     throw new OptionError(`renorm needs finite rmax >= 1 and dmax >= 0; got rmax ${p.renorm.rmax}, dmax ${p.renorm.dmax}`);
   }
-  const bytes = g.count * 4;
+  const bytes = tensorBytes(g);
   const x = storageRange(device, 'x', p.x, bytes);
   const y = storageRange(device, 'y', p.y, bytes);
   const stats = storageRange(device, 'stats', p.stats, statsByteLength(g.C));
@@ -182,7 +214,7 @@ export function encodeForwardTrain(device: GPUDevice, encoder: GPUCommandEncoder
   const tracked = !!p.runningMean;
   const rm = tracked ? storageRange(device, 'runningMean', p.runningMean, g.C * 4) : placeholder(device, 2);
   const rv = tracked ? storageRange(device, 'runningVar', p.runningVar, g.C * 4) : placeholder(device, 3);
-  const { version, wg, plan, ws } = reductionSetup(device, g, p);
+  const { wg, plan, ws } = reductionSetup(device, g, version, p);
   checkSharing({ workspace: ws }, { x });
   checkSharing({ stats, runningMean: rm, runningVar: rv }, { workspace: ws, weight: gamma, bias: beta });
   checkSharing({ y }, { x, stats });
@@ -211,12 +243,11 @@ export interface ForwardEvalParams extends ForwardParams {
 
 /** Inference-mode forward: y = (x - running_mean)·gamma/sqrt(running_var + eps) + beta. */
 export function encodeForwardEval(device: GPUDevice, encoder: GPUCommandEncoder, p: ForwardEvalParams): void {
-  const g = geometry(p.layout, p.shape);
+  const { g, version } = tensorView(device, p);
   const eps = p.eps ?? 1e-5;
   checkEps(eps);
-  const version = checkVersion(p.kernelVersion ?? LATEST_KERNEL_VERSION);
   const wg = checkWorkgroupSize(device, p.workgroupSize);
-  const bytes = g.count * 4;
+  const bytes = tensorBytes(g);
   const x = storageRange(device, 'x', p.x, bytes);
   const y = storageRange(device, 'y', p.y, bytes);
   const stats = storageRange(device, 'stats', p.stats, statsByteLength(g.C));
@@ -253,14 +284,16 @@ export interface BackwardParams {
   kernelVersion?: KernelVersion;
   workspace?: TensorArg;
   workgroupSize?: number;
+  /** Element type of x, dy and dx, as in ForwardParams. */
+  dtype?: TensorDtype;
 }
 
 /** Backward: dx, and dweight/dbias when affine. */
 export function encodeBackward(device: GPUDevice, encoder: GPUCommandEncoder, p: BackwardParams): void {
-  const g = geometry(p.layout, p.shape);
+  const { g, version } = tensorView(device, p);
   const batchStats = p.batchStats ?? true;
   if (batchStats && g.M < 2) throw new BatchSizeError(`backward through batch statistics needs more than one value per channel; shape ${JSON.stringify(p.shape)} gives M = ${g.M}`);
-  const bytes = g.count * 4;
+  const bytes = tensorBytes(g);
   const x = storageRange(device, 'x', p.x, bytes);
   const dy = storageRange(device, 'dy', p.dy, bytes);
   const dx = storageRange(device, 'dx', p.dx, bytes);
@@ -270,7 +303,7 @@ export function encodeBackward(device: GPUDevice, encoder: GPUCommandEncoder, p:
   const gamma = affine ? storageRange(device, 'weight', p.weight, g.C * 4) : placeholder(device, 0);
   const dgamma = affine ? storageRange(device, 'dweight', p.dweight, g.C * 4) : placeholder(device, 4);
   const dbeta = affine ? storageRange(device, 'dbias', p.dbias, g.C * 4) : placeholder(device, 5);
-  const { version, wg, plan, ws } = reductionSetup(device, g, p);
+  const { wg, plan, ws } = reductionSetup(device, g, version, p);
   checkSharing({ workspace: ws }, { stats, x, dy });
   checkSharing({ workspace: ws, dweight: dgamma, dbias: dbeta }, { stats, weight: gamma });
   checkSharing({ dx }, { stats, workspace: ws, x, dy });

@@ -21,8 +21,16 @@ const LAYOUTS: Record<Layout, { channelsLast: boolean; rank?: number }> = {
   NDHWC: { channelsLast: true, rank: 5 },
 };
 
+/** Storage type of a tensor's elements; arithmetic is f32 (GPU) or f64 (CPU) either way. */
+export type StorageType = 'f32' | 'f16';
+
+/** Element type of x, y, dy and dx in the public API; parameters and statistics are float32 always. */
+export type TensorDtype = 'float32' | 'float16';
+
 export interface Geometry {
   readonly layout: Layout;
+  /** Element type in storage: 'f32', or 'f16' for the GPU path's float16 tensors. */
+  readonly dtype: StorageType;
   readonly shape: readonly number[];
   readonly channelsLast: boolean;
   /** Number of channels (features). */
@@ -41,8 +49,8 @@ export function isLayout(layout: unknown): layout is Layout {
   return typeof layout === 'string' && Object.prototype.hasOwnProperty.call(LAYOUTS, layout);
 }
 
-/** Validates `shape` for `layout` and returns its [outer, C, inner] view. */
-export function geometry(layout: Layout, shape: readonly number[]): Geometry {
+/** Validates `shape` for `layout` and returns its [outer, C, inner] view of `dtype` elements. */
+export function geometry(layout: Layout, shape: readonly number[], dtype: StorageType = 'f32'): Geometry {
   if (!isLayout(layout)) {
     throw new LayoutError(
       `layout ${JSON.stringify(layout)} is not supported; use one of ${Object.keys(LAYOUTS).join(', ')}`,
@@ -71,7 +79,7 @@ export function geometry(layout: Layout, shape: readonly number[]): Geometry {
   const outer = channelsLast ? shape[0] * S : shape[0];
   const inner = channelsLast ? 1 : S;
   const M = outer * inner;
-  return { layout, shape: [...shape], channelsLast, C, outer, inner, M, count: M * C };
+  return { layout, dtype, shape: [...shape], channelsLast, C, outer, inner, M, count: M * C };
 }
 
 /** The NCHW-ordered shape [N, C, ...spatial] of a tensor given in `layout`. */

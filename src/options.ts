@@ -4,6 +4,7 @@
  */
 import { OptionError } from './errors';
 import { KERNEL_VERSIONS, type KernelVersion } from './kernels/plan';
+import type { TensorDtype } from './layout';
 
 export type Convention = 'pytorch' | 'keras';
 
@@ -57,6 +58,12 @@ export interface BatchNormOptions {
   renorm?: RenormOptions | boolean;
   /** GPU kernel set (see KernelVersion); default the latest. The CPU path ignores it. */
   kernelVersion?: KernelVersion;
+  /**
+   * Element type of x, y, dy and dx: 'float32' (default) or 'float16' (GPU: a device with
+   * 'shader-f16'; CPU: values rounded to float16 where the GPU stores them). Parameters and running
+   * statistics stay float32.
+   */
+  dtype?: TensorDtype;
 }
 
 export interface ResolvedOptions {
@@ -68,6 +75,7 @@ export interface ResolvedOptions {
   readonly trackRunningStats: boolean;
   readonly renorm: RenormSchedule | null;
   readonly kernelVersion: KernelVersion;
+  readonly dtype: TensorDtype;
 }
 
 function finite(name: string, v: unknown, fix: string): number {
@@ -140,8 +148,11 @@ export function resolveOptions(o: BatchNormOptions = {}): ResolvedOptions {
   }
   const kernelVersion = o.kernelVersion ?? KERNEL_VERSIONS[KERNEL_VERSIONS.length - 1];
   if (!KERNEL_VERSIONS.includes(kernelVersion)) throw new OptionError(`kernelVersion must be one of ${KERNEL_VERSIONS.join(', ')}; got ${String(kernelVersion)}`);
+  const dtype = o.dtype ?? 'float32';
+  if (dtype !== 'float32' && dtype !== 'float16') throw new OptionError(`dtype must be 'float32' or 'float16'; got ${String(dtype)}`);
   return {
     kernelVersion,
+    dtype,
     eps,
     momentum,
     convention,

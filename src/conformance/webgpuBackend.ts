@@ -1,16 +1,25 @@
 /** The conformance backend for the GPU `BatchNorm` module on a given device. */
 import { BatchNorm } from '../batchnorm';
-import { readFloats } from '../gpu/buffers';
+import { toHalfArray } from '../cpu/f16';
+import { tensorByteLength } from '../functional';
+import { readFloats, readHalfs } from '../gpu/buffers';
+import type { TensorDtype } from '../layout';
 import type { ConformanceBackend, ConformanceModule } from './runner';
 
-function upload(device: GPUDevice, label: string, data: Float64Array): GPUBuffer {
+function upload(device: GPUDevice, label: string, data: Float64Array, dtype: TensorDtype): GPUBuffer {
   const b = device.createBuffer({
-    label, size: Math.max(4, data.length * 4), mappedAtCreation: true,
+    label, size: Math.max(4, tensorByteLength(data.length, dtype)), mappedAtCreation: true,
     usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
   });
-  new Float32Array(b.getMappedRange(), 0, data.length).set(data);
+  if (dtype === 'float16') new Uint16Array(b.getMappedRange(), 0, data.length).set(toHalfArray(data));
+  else new Float32Array(b.getMappedRange(), 0, data.length).set(data);
   b.unmap();
   return b;
+}
+
+/** A tensor's values, read as its dtype stores them. */
+async function readTensor(device: GPUDevice, buffer: GPUBuffer, count: number, dtype: TensorDtype): Promise<Float64Array> {
+  return dtype === 'float16' ? readHalfs(device, { buffer }, count) : f64(await readFloats(device, { buffer }, count));
 }
 
 const f64 = (a: Float32Array) => Float64Array.from(a);
@@ -29,7 +38,8 @@ export function webgpuBackend(device: GPUDevice, adapter: Record<string, unknown
     async createModule(numFeatures, options) {
       const bn = new BatchNorm(device, numFeatures, options);
       const temps: GPUBuffer[] = [];
-      const tmp = (label: string, data: Float64Array) => { const b = upload(device, label, data); temps.push(b); return b; };
+      const dtype = bn.options.dtype;
+      const tmp = (label: string, data: Float64Array) => { const b = upload(device, label, data, dtype); temps.push(b); return b; };
       let lastX: GPUBuffer | null = null;
       let count = 0;
       const m: ConformanceModule = {
@@ -40,7 +50,7 @@ export function webgpuBackend(device: GPUDevice, adapter: Record<string, unknown
           count = x.length;
           const y = tmp('conformance.y', new Float64Array(x.length));
           await bn.forward(lastX, y, shape, layout);
-          return f64(await readFloats(device, { buffer: y }, x.length));
+          return readTensor(device, y, x.length, dtype);
         },
         async backward(_x, dy) {
           const dyb = tmp('conformance.dy', dy);
@@ -48,7 +58,7 @@ export function webgpuBackend(device: GPUDevice, adapter: Record<string, unknown
           await bn.backward(lastX!, dyb, dx);
           const C = bn.numFeatures;
           return {
-            dx: f64(await readFloats(device, { buffer: dx }, count)),
+            dx: await readTensor(device, dx, count, dtype),
             dgamma: f64(await readFloats(device, { buffer: bn.weightGrad }, C)),
             dbeta: f64(await readFloats(device, { buffer: bn.biasGrad }, C)),
           };

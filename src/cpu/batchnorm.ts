@@ -2,6 +2,7 @@
  * `CpuBatchNorm`: the module semantics of `BatchNorm` in float64 on the CPU. It is the reference for
  * every GPU test and for the conformance runner, and usable on its own.
  */
+import { roundHalf } from './f16';
 import { ShapeError } from '../errors';
 import type { Geometry, Layout } from '../layout';
 import { BatchNormBase, type StateDict, type StepPlan } from '../moduleBase';
@@ -37,9 +38,15 @@ export class CpuBatchNorm extends BatchNormBase {
     }
   }
 
-  forward(x: ArrayLike<number>, shape: readonly number[], layout: Layout = 'NCHW'): Float64Array {
+  /** With dtype 'float16', tensors pass through float16 where the GPU stores them: inputs and outputs. */
+  private storage(a: ArrayLike<number>): ArrayLike<number> {
+    return this.options.dtype === 'float16' ? Float64Array.from(a, roundHalf) : a;
+  }
+
+  forward(input: ArrayLike<number>, shape: readonly number[], layout: Layout = 'NCHW'): Float64Array {
     const plan: StepPlan = this.plan(layout, shape);
-    this.checkLength('x', x, plan.geom);
+    this.checkLength('x', input, plan.geom);
+    const x = this.storage(input);
     const o = this.options;
     let k: ref.Coefficients;
     if (plan.batchStats) {
@@ -54,7 +61,8 @@ export class CpuBatchNorm extends BatchNormBase {
     }
     this.saved = { geom: plan.geom, batchStats: plan.batchStats, k };
     this.commit(plan);
-    return ref.applyCoefficients(x, plan.geom, k);
+    const y = ref.applyCoefficients(x, plan.geom, k);
+    return this.options.dtype === 'float16' ? y.map(roundHalf) : y;
   }
 
   /** Gradients of the last forward call; x must be that call's input. */
@@ -63,7 +71,8 @@ export class CpuBatchNorm extends BatchNormBase {
     if (!s) throw new ShapeError('backward needs a forward call first; call forward(x, shape) on the same input');
     this.checkLength('x', x, s.geom);
     this.checkLength('dy', dy, s.geom);
-    const g = ref.backward(x, dy, s.geom, s.k, this.weight, s.batchStats);
+    const g = ref.backward(this.storage(x), this.storage(dy), s.geom, s.k, this.weight, s.batchStats);
+    if (this.options.dtype === 'float16') g.dx = g.dx.map(roundHalf);
     if (!this.options.affine) {
       g.dgamma.fill(0);
       g.dbeta.fill(0);

@@ -1,4 +1,5 @@
 /** Checks on the caller's buffers, the per-device placeholder buffer, and readback. */
+import { fromHalfArray } from '../cpu/f16';
 import { BufferError, LimitError } from '../errors';
 import type { BufferSlice } from './kernel';
 
@@ -80,14 +81,23 @@ export function placeholder(device: GPUDevice, role: number): Range {
 
 /** Copies a buffer range back to the CPU. */
 export async function readFloats(device: GPUDevice, src: BufferSlice, count: number): Promise<Float32Array> {
-  const size = Math.max(4, count * 4);
-  const staging = device.createBuffer({ label: 'bn.readback', size: Math.ceil(size / 4) * 4, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+  return new Float32Array(await readBytes(device, src, count * 4));
+}
+
+/** Reads `count` float16 values (binary16 bit patterns) from a GPU buffer range, as numbers. */
+export async function readHalfs(device: GPUDevice, src: BufferSlice, count: number): Promise<Float64Array> {
+  return fromHalfArray(new Uint16Array(await readBytes(device, src, Math.ceil(count / 2) * 4), 0, count));
+}
+
+async function readBytes(device: GPUDevice, src: BufferSlice, bytes: number): Promise<ArrayBuffer> {
+  const size = Math.max(4, bytes);
+  const staging = device.createBuffer({ label: 'bn.readback', size, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
   const enc = device.createCommandEncoder({ label: 'bn.readback' });
-  enc.copyBufferToBuffer(src.buffer, src.offset ?? 0, staging, 0, count * 4);
+  enc.copyBufferToBuffer(src.buffer, src.offset ?? 0, staging, 0, bytes);
   device.queue.submit([enc.finish({ label: 'bn.readback' })]);
   try {
     await staging.mapAsync(GPUMapMode.READ);
-    return new Float32Array(staging.getMappedRange().slice(0));
+    return staging.getMappedRange().slice(0, bytes);
   } finally {
     staging.destroy();
   }

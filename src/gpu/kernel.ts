@@ -4,6 +4,10 @@
  * dispatch that labels every GPU object it creates.
  */
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
+import type { StorageType } from '../layout';
+
+/** The line by which a kernel declares its tensor element type; f16 pipelines rewrite it. */
+const ELEMENT_ALIAS = 'alias xf = f32;';
 
 /** A byte range of a GPUBuffer. `size` defaults to the rest of the buffer. */
 export interface BufferSlice {
@@ -29,8 +33,11 @@ export interface Kernel<B extends string, P extends string> {
   reflection(): Reflection;
   /** Threads per workgroup, from the shader's @workgroup_size, with WG = `wg` when given. */
   threadsPerWorkgroup(wg?: number): number;
-  /** The pipeline on `device`, with the WG override set to `wg` when given; cached per device. */
-  pipeline(device: GPUDevice, wg?: number): GPUComputePipeline;
+  /**
+   * The pipeline on `device`, with the WG override set to `wg` when given, for tensors of `dtype`;
+   * cached per device.
+   */
+  pipeline(device: GPUDevice, wg?: number, dtype?: StorageType): GPUComputePipeline;
 }
 
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
@@ -101,14 +108,14 @@ export function defineKernel<B extends string, P extends string>(
       if (!kernel.reflection().overrides.includes('WG') || y * z !== 1) throw new Error(`${label} has no 1-D WG override`);
       return wg;
     },
-    pipeline(device, wg) {
+    pipeline(device, wg, dtype = 'f32') {
       let cache = pipelines.get(device);
       if (!cache) pipelines.set(device, (cache = new Map()));
-      const key = wg === undefined ? label : `${label}:WG=${wg}`;
+      const key = (wg === undefined ? label : `${label}:WG=${wg}`) + (dtype === 'f16' ? ':f16' : '');
       let p = cache.get(key);
       if (!p) {
         kernel.threadsPerWorkgroup(wg);
-        const module = device.createShaderModule({ label: `${label}.wgsl`, code: source });
+        const module = device.createShaderModule({ label: `${label}${dtype === 'f16' ? '.f16' : ''}.wgsl`, code: specialise(label, source, dtype) });
         const constants = wg === undefined ? undefined : { WG: wg };
         p = device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint: 'main', constants } });
         cache.set(key, p);
@@ -117,6 +124,13 @@ export function defineKernel<B extends string, P extends string>(
     },
   };
   return kernel;
+}
+
+/** The WGSL for tensors of `dtype`: f16 enables the extension and retypes the element alias. */
+export function specialise(label: string, source: string, dtype: StorageType): string {
+  if (dtype === 'f32') return source;
+  if (!source.includes(ELEMENT_ALIAS)) throw new Error(`${label} declares no '${ELEMENT_ALIAS}'; it cannot run on f16 tensors`);
+  return source.replace(ELEMENT_ALIAS, 'enable f16;\nalias xf = f16;');
 }
 
 /** Packs uniform values at the offsets the WGSL struct declares. */
@@ -133,10 +147,10 @@ export function packUniform(r: Reflection, values: Record<string, number>): Arra
   return buf;
 }
 
-/** Encodes one dispatch of `kernel` into `pass`; `wg` sets the kernel's WG override. */
+/** Encodes one dispatch of `kernel` into `pass`; `wg` sets the kernel's WG override, `dtype` its tensor type. */
 export function dispatch<B extends string, P extends string>(
   device: GPUDevice, pass: GPUComputePassEncoder, kernel: Kernel<B, P>,
-  params: Record<P, number>, buffers: Record<Exclude<B, 'params'>, BufferSlice>, groups: [number, number?, number?], wg?: number,
+  params: Record<P, number>, buffers: Record<Exclude<B, 'params'>, BufferSlice>, groups: [number, number?, number?], wg?: number, dtype?: StorageType,
 ): void {
   const r = kernel.reflection();
   const data = packUniform(r, params);
@@ -149,7 +163,7 @@ export function dispatch<B extends string, P extends string>(
     const s = buffers[name as Exclude<B, 'params'>];
     entries.push({ binding: r.bindings.get(name)!, resource: { buffer: s.buffer, offset: s.offset ?? 0, size: s.size } });
   }
-  const pipeline = kernel.pipeline(device, wg);
+  const pipeline = kernel.pipeline(device, wg, dtype);
   const bindGroup = device.createBindGroup({ label: `${kernel.label}.bindings`, layout: pipeline.getBindGroupLayout(0), entries });
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bindGroup);

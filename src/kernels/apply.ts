@@ -10,5 +10,5 @@ export function encodeApply(
   b: { stats: BufferSlice; x: BufferSlice; y: BufferSlice }, wg?: number,
 ): void {
   const groups = gridFor(device, Math.ceil(g.count / apply.threadsPerWorkgroup(wg)));
-  dispatch(device, pass, apply, { C: g.C, inner: g.inner, count: g.count }, b, groups, wg);
+  dispatch(device, pass, apply, { C: g.C, inner: g.inner, count: g.count }, b, groups, wg, g.dtype);
 }

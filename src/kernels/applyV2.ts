@@ -7,5 +7,5 @@ export const applyV2 = defineKernel('bn.apply_v2', source, ['params', 'stats', '
 
 export function encodeApplyV2(device: GPUDevice, pass: GPUComputePassEncoder, g: Geometry, b: { stats: BufferSlice; x: BufferSlice; y: BufferSlice }, wg?: number): void {
   const count4 = g.count / 4;
-  dispatch(device, pass, applyV2, { C: g.C, inner: g.inner, count4 }, b, gridFor(device, Math.ceil(count4 / applyV2.threadsPerWorkgroup(wg))), wg);
+  dispatch(device, pass, applyV2, { C: g.C, inner: g.inner, count4 }, b, gridFor(device, Math.ceil(count4 / applyV2.threadsPerWorkgroup(wg))), wg, g.dtype);
 }

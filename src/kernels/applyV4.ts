@@ -9,5 +9,5 @@ export const applyV4Rows = defineKernel('bn.apply_v4_rows', source, ['params', '
 export function encodeApplyV4Rows(device: GPUDevice, pass: GPUComputePassEncoder, p: Plan, b: { stats: BufferSlice; x: BufferSlice; y: BufferSlice }, wg?: number): void {
   const C4 = p.geom.C / 4;
   const groups = gridFor(device, Math.ceil((p.slices * C4) / applyV4Rows.threadsPerWorkgroup(wg)));
-  dispatch(device, pass, applyV4Rows, { C4, M: p.geom.M, chunk: p.chunk, slices: p.slices }, b, groups, wg);
+  dispatch(device, pass, applyV4Rows, { C4, M: p.geom.M, chunk: p.chunk, slices: p.slices }, b, groups, wg, p.geom.dtype);
 }

@@ -10,5 +10,5 @@ export function encodeBackwardDx(
   b: { stats: BufferSlice; coef: BufferSlice; x: BufferSlice; dy: BufferSlice; dx: BufferSlice }, wg?: number,
 ): void {
   const groups = gridFor(device, Math.ceil(g.count / backwardDx.threadsPerWorkgroup(wg)));
-  dispatch(device, pass, backwardDx, { C: g.C, inner: g.inner, count: g.count }, b, groups, wg);
+  dispatch(device, pass, backwardDx, { C: g.C, inner: g.inner, count: g.count }, b, groups, wg, g.dtype);
 }

@@ -10,5 +10,5 @@ export function encodeBackwardDxV2(
   b: { stats: BufferSlice; coef: BufferSlice; x: BufferSlice; dy: BufferSlice; dx: BufferSlice }, wg?: number,
 ): void {
   const count4 = g.count / 4;
-  dispatch(device, pass, backwardDxV2, { C: g.C, inner: g.inner, count4 }, b, gridFor(device, Math.ceil(count4 / backwardDxV2.threadsPerWorkgroup(wg))), wg);
+  dispatch(device, pass, backwardDxV2, { C: g.C, inner: g.inner, count4 }, b, gridFor(device, Math.ceil(count4 / backwardDxV2.threadsPerWorkgroup(wg))), wg, g.dtype);
 }

@@ -14,5 +14,5 @@ export function encodeBackwardDxV4Rows(
 ): void {
   const C4 = p.geom.C / 4;
   const groups = gridFor(device, Math.ceil((p.slices * C4) / backwardDxV4Rows.threadsPerWorkgroup(wg)));
-  dispatch(device, pass, backwardDxV4Rows, { C4, M: p.geom.M, chunk: p.chunk, slices: p.slices }, b, groups, wg);
+  dispatch(device, pass, backwardDxV4Rows, { C4, M: p.geom.M, chunk: p.chunk, slices: p.slices }, b, groups, wg, p.geom.dtype);
 }

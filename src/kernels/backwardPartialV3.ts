@@ -13,5 +13,5 @@ export function encodeBackwardPartialV3(
 ): void {
   const { C, inner, M } = p.geom;
   const groups = gridFor(device, Math.ceil((p.slices * C) / backwardPartialV3.threadsPerWorkgroup(wg)));
-  dispatch(device, pass, backwardPartialV3, { C, inner, M, chunk: p.chunk, slices: p.slices }, b, groups, wg);
+  dispatch(device, pass, backwardPartialV3, { C, inner, M, chunk: p.chunk, slices: p.slices }, b, groups, wg, p.geom.dtype);
 }

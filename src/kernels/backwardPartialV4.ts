@@ -19,9 +19,9 @@ export function encodeBackwardPartialV4(
   if (p.kind === 'rows') {
     const C4 = C / 4;
     const groups = gridFor(device, Math.ceil((p.slices * C4) / backwardPartialV4Rows.threadsPerWorkgroup(wg)));
-    dispatch(device, pass, backwardPartialV4Rows, { C4, M, chunk: p.chunk, slices: p.slices }, b, groups, wg);
+    dispatch(device, pass, backwardPartialV4Rows, { C4, M, chunk: p.chunk, slices: p.slices }, b, groups, wg, p.geom.dtype);
   } else {
     const groups = gridFor(device, Math.ceil((p.slices * C) / backwardPartialV4Runs.threadsPerWorkgroup(wg)));
-    dispatch(device, pass, backwardPartialV4Runs, { C, inner4: inner / 4, M4: M / 4, slices: p.slices }, b, groups, wg);
+    dispatch(device, pass, backwardPartialV4Runs, { C, inner4: inner / 4, M4: M / 4, slices: p.slices }, b, groups, wg, p.geom.dtype);
   }
 }

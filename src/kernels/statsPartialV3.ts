@@ -8,5 +8,5 @@ export const statsPartialV3 = defineKernel('bn.stats_partial_v3', source, ['para
 export function encodeStatsPartialV3(device: GPUDevice, pass: GPUComputePassEncoder, p: Plan, b: { x: BufferSlice; partials: BufferSlice }, wg?: number): void {
   const { C, inner, M } = p.geom;
   const groups = gridFor(device, Math.ceil((p.slices * C) / statsPartialV3.threadsPerWorkgroup(wg)));
-  dispatch(device, pass, statsPartialV3, { C, inner, M, chunk: p.chunk, slices: p.slices }, b, groups, wg);
+  dispatch(device, pass, statsPartialV3, { C, inner, M, chunk: p.chunk, slices: p.slices }, b, groups, wg, p.geom.dtype);
 }

@@ -15,9 +15,9 @@ export function encodeStatsPartialV4(device: GPUDevice, pass: GPUComputePassEnco
   if (p.kind === 'rows') {
     const C4 = C / 4;
     const groups = gridFor(device, Math.ceil((p.slices * C4) / statsPartialV4Rows.threadsPerWorkgroup(wg)));
-    dispatch(device, pass, statsPartialV4Rows, { C4, M, chunk: p.chunk, slices: p.slices }, b, groups, wg);
+    dispatch(device, pass, statsPartialV4Rows, { C4, M, chunk: p.chunk, slices: p.slices }, b, groups, wg, p.geom.dtype);
   } else {
     const groups = gridFor(device, Math.ceil((p.slices * C) / statsPartialV4Runs.threadsPerWorkgroup(wg)));
-    dispatch(device, pass, statsPartialV4Runs, { C, inner4: inner / 4, M4: M / 4, slices: p.slices }, b, groups, wg);
+    dispatch(device, pass, statsPartialV4Runs, { C, inner4: inner / 4, M4: M / 4, slices: p.slices }, b, groups, wg, p.geom.dtype);
   }
 }

@@ -8,7 +8,7 @@ import { KERNEL_VERSIONS, type KernelVersion } from '../../src/kernels/plan';
 import type { StateDict } from '../../src/moduleBase';
 import { normals, rng } from '../util/random';
 import { gpuDevice } from './device';
-import { compareGpuCpu, type Scenario } from './harness';
+import { compareGpuCpu, type Scenario } from '../../src/conformance/compare';
 
 /**
  * Scaled error bound (max |gpu - cpu| / max(1, max |cpu|) per array): f32 against float64.
@@ -76,10 +76,10 @@ function scenario(layout: 'NCHW' | 'NHWC', shape: number[], mode: Mode, x: (i: n
   };
 }
 
-async function check(s: Scenario): Promise<void> {
+async function check(s: Scenario, tol: Partial<Record<string, number>> = {}): Promise<void> {
   const errors = await compareGpuCpu(await gpuDevice(), s);
   expect(Object.keys(errors).length).toBeGreaterThan(0);
-  for (const [k, e] of Object.entries(errors)) expect(e, `${k}: ${JSON.stringify(errors)}`).toBeLessThanOrEqual(TOL);
+  for (const [k, e] of Object.entries(errors)) expect(e, `${k}: ${JSON.stringify(errors)}`).toBeLessThanOrEqual(tol[k] ?? TOL);
 }
 
 const withVersion = (m: Mode, kernelVersion: KernelVersion): Mode => ({ ...m, options: { ...m.options, kernelVersion } });
@@ -106,7 +106,10 @@ for (const version of KERNEL_VERSIONS) describe(`v${version} hard cases`, () => 
     it(`M = 257 (workgroup + 1) ${layout}`, () => check(scenario(layout, [257, 5], train)));
     it(`M = 1025, C = 7 ${layout}`, () => check(scenario(layout, [5, 7, 5, 41], train)));
     it(`N = 1, H·W = 2 ${layout}`, () => check(scenario(layout, [1, 3, 1, 2], train)));
-    it(`M = 2 per channel ${layout}`, () => check(scenario(layout, [2, 9], train)));
+    // With two values per channel, x - mean = ±σ and dx = A·dy + B·(x - mean) + D cancels to a
+    // value far below its terms (|A·dy| ~ γ·|dy|/σ): f32 rounding of the terms, not the kernels,
+    // sets the floor. Measured up to 1.2e-5 of the dx scale, depending on the data.
+    it(`M = 2 per channel ${layout}`, () => check(scenario(layout, [2, 9], train), { dx: 5e-5 }));
     it(`large values 1e6 scale ${layout}`, () => check(scenario(layout, [4, 3, 4, 4], train, () => data([4, 3, 4, 4], (v) => v * 1e6))));
     it(`eval at offset 1e4 ${layout}`, () => check(scenario(layout, [2, 4, 5, 5], { options: { kernelVersion: version }, steps: [false], mean: [9999, 10001] }, () => data([2, 4, 5, 5], (v) => 1e4 + v))));
     it(`vec4 path, C = 8, odd rows ${layout}`, () => check(scenario(layout, [3, 8, 7, 5], train)));

@@ -10,7 +10,7 @@ import type { BatchNormOptions } from '../../src/options';
 import type { StateDict } from '../../src/moduleBase';
 import { rng } from '../util/random';
 import { gpuDevice } from './device';
-import { compareGpuCpu, type Scenario } from './harness';
+import { compareGpuCpu, type Scenario } from '../../src/conformance/compare';
 
 /**
  * Scaled error bounds (max |gpu - cpu| / max(1, max |cpu|) per array) for f32 against float64.

@@ -8,13 +8,13 @@
  * not charge the f32 rounding of stored state to the kernels. Running statistics are still
  * compared after every step.
  */
-import { cpuBackend } from '../../src/conformance/cpuBackend';
-import { webgpuBackend } from '../../src/conformance/webgpuBackend';
-import { scaledError } from '../../src/conformance/golden';
-import type { ConformanceModule } from '../../src/conformance/runner';
-import { permute, shapeInLayout, type Layout } from '../../src/layout';
-import type { BatchNormOptions } from '../../src/options';
-import type { StateDict } from '../../src/moduleBase';
+import { cpuBackend } from './cpuBackend';
+import { webgpuBackend } from './webgpuBackend';
+import { scaledError } from './golden';
+import type { ConformanceModule } from './runner';
+import { permute, shapeInLayout, type Layout } from '../layout';
+import type { BatchNormOptions } from '../options';
+import type { StateDict } from '../moduleBase';
 
 export interface Scenario {
   layout: Layout;
