@@ -99,11 +99,11 @@ function merges(device: GPUDevice, pass: GPUComputePassEncoder, which: 'stats' |
   return { plan: { ...plan, slices: out.slices }, partials: { buffer: ws.buffer, offset: ws.offset + out.offset, size: ws.size - out.offset } };
 }
 
-/** Kernel version, workgroup size, reduction plan and workspace of a call with reductions. */
+/** Workgroup size, reduction plan and workspace of a call with reductions. */
 function reductionSetup(device: GPUDevice, g: Geometry, version: KernelVersion, p: { workgroupSize?: number; workspace?: TensorArg }) {
   const wg = checkWorkgroupSize(device, p.workgroupSize);
   const plan = planFor(device, g, version);
-  return { version, wg, plan, ws: workspace(device, plan, p.workspace) };
+  return { wg, plan, ws: workspace(device, plan, p.workspace) };
 }
 
 /** The storage type for `dtype`, refused where the device or the kernel version cannot run it. */
