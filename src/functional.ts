@@ -169,7 +169,7 @@ export interface ForwardParams {
   kernelVersion?: KernelVersion;
   /** workspaceByteLength(...) bytes for the reductions; allocated per call when omitted. */
   workspace?: TensorArg;
-  /** Threads per workgroup of the elementwise passes and of version 3's reductions (default from the WGSL); results do not depend on it. */
+  /** Threads per workgroup of the elementwise passes and of versions 3 and 4's reductions and merges (default from the WGSL); results do not depend on it. */
   workgroupSize?: number;
   /**
    * Element type of x and y (default 'float32'). 'float16' needs a device created with

@@ -22,7 +22,7 @@ function upload(d: GPUDevice, data: ArrayLike<number> | number): GPUBuffer {
   return b;
 }
 
-const CASES: [Layout, number[]][] = [['NHWC', [8, 9, 7, 16]], ['NCHW', [8, 16, 9, 7]], ['NC', [300, 12]]];
+const CASES: [Layout, number[]][] = [['NHWC', [8, 9, 7, 16]], ['NCHW', [8, 16, 9, 7]], ['NCHW', [8, 16, 8, 6]], ['NC', [300, 12]]];
 
 async function moduleRun(d: GPUDevice, version: KernelVersion, layout: Layout, shape: number[]): Promise<number[][]> {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -57,9 +57,9 @@ describe('bitwise identical across runs', () => {
   }
 });
 
-describe('v3: bitwise identical across workgroup sizes', () => {
+for (const kernelVersion of [3, 4] as const) describe(`v${kernelVersion}: bitwise identical across workgroup sizes`, () => {
   for (const [layout, shape] of CASES) {
-    it(`${layout} ${shape.join('x')} with workgroupSize 16, 32, 64, 128, 256`, async () => {
+    it(`v${kernelVersion} ${layout} ${shape.join('x')} with workgroupSize 16, 32, 64, 128, 256`, async () => {
       const d = await gpuDevice();
       const n = shape.reduce((a, b) => a * b, 1);
       const C = layout === 'NHWC' ? shape[3] : shape[1];
@@ -70,8 +70,8 @@ describe('v3: bitwise identical across workgroup sizes', () => {
         const w = upload(d, new Float32Array(C).fill(1.5)), b = upload(d, C), dw = upload(d, C), db = upload(d, C);
         const rm = upload(d, C), rv = upload(d, new Float32Array(C).fill(1));
         const enc = d.createCommandEncoder({ label: 'det.wg' });
-        encodeForwardTrain(d, enc, { layout, shape, x, y, stats, weight: w, bias: b, runningMean: rm, runningVar: rv, kernelVersion: 3, workgroupSize });
-        encodeBackward(d, enc, { layout, shape, x, dy, dx, stats, weight: w, dweight: dw, dbias: db, kernelVersion: 3, workgroupSize });
+        encodeForwardTrain(d, enc, { layout, shape, x, y, stats, weight: w, bias: b, runningMean: rm, runningVar: rv, kernelVersion, workgroupSize });
+        encodeBackward(d, enc, { layout, shape, x, dy, dx, stats, weight: w, dweight: dw, dbias: db, kernelVersion, workgroupSize });
         d.queue.submit([enc.finish()]);
         results.push(await Promise.all([[y, n], [dx, n], [dw, C], [db, C], [rm, C], [rv, C]].map(async ([buf, k]) => bits(await readFloats(d, { buffer: buf as GPUBuffer }, k as number)))));
       }
