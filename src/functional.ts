@@ -33,7 +33,7 @@ import { encodeMerges } from './kernels/merge';
 import { encodeApplyV4Rows } from './kernels/applyV4';
 import { encodeBackwardDxV4Rows } from './kernels/backwardDxV4';
 import { geometry, type Geometry, type Layout, type StorageType, type TensorDtype } from './layout';
-import type { RenormClip } from './options';
+import { checkDtype, checkKernelVersion, type RenormClip } from './options';
 
 export type { TensorArg } from './gpu/buffers';
 export type { KernelVersion } from './kernels/plan';
@@ -45,11 +45,6 @@ export function statsByteLength(C: number): number {
 
 /** The newest kernel set; the default. */
 export const LATEST_KERNEL_VERSION: KernelVersion = KERNEL_VERSIONS[KERNEL_VERSIONS.length - 1];
-
-function checkVersion(v: unknown): KernelVersion {
-  if (!KERNEL_VERSIONS.includes(v as KernelVersion)) throw new OptionError(`kernelVersion must be one of ${KERNEL_VERSIONS.join(', ')}; got ${String(v)}`);
-  return v as KernelVersion;
-}
 
 /** The reduction plan; workgroup shapes come from the kernels' WGSL. */
 function planFor(device: GPUDevice, g: Geometry, version: KernelVersion): Plan {
@@ -76,7 +71,7 @@ const workspaceBytes = (p: Plan) => firstRegionBytes(p) + (p.levels.length ? reg
 
 /** Bytes of the optional workspace for a tensor of `shape` in `layout` with kernel `version`. */
 export function workspaceByteLength(device: GPUDevice, layout: Layout, shape: readonly number[], version: KernelVersion = LATEST_KERNEL_VERSION): number {
-  return workspaceBytes(planFor(device, geometry(layout, shape), checkVersion(version)));
+  return workspaceBytes(planFor(device, geometry(layout, shape), checkKernelVersion(version)));
 }
 
 /** The reductions' partials; backward_finalize overwrites its first 2·C vec2 with coefficients. */
@@ -87,8 +82,8 @@ function workspace(device: GPUDevice, plan: Plan, arg: TensorArg | undefined): R
 }
 
 /** The normalisation pass: per-thread coefficients on version 4's rows, else vec4 or scalar. */
-function encodeNormalise(device: GPUDevice, pass: GPUComputePassEncoder, g: Geometry, version: KernelVersion, plan: Plan, b: { stats: BufferSlice; x: BufferSlice; y: BufferSlice }, wg?: number) {
-  if (plan.kind === 'rows') encodeApplyV4Rows(device, pass, plan, b, wg);
+function encodeNormalise(device: GPUDevice, pass: GPUComputePassEncoder, g: Geometry, version: KernelVersion, plan: Plan | null, b: { stats: BufferSlice; x: BufferSlice; y: BufferSlice }, wg?: number) {
+  if (plan?.kind === 'rows') encodeApplyV4Rows(device, pass, plan, b, wg);
   else (elementwiseIsVec4(g, version) ? encodeApplyV2 : encodeApply)(device, pass, g, b, wg);
 }
 
@@ -108,8 +103,7 @@ function reductionSetup(device: GPUDevice, g: Geometry, version: KernelVersion, 
 
 /** The storage type for `dtype`, refused where the device or the kernel version cannot run it. */
 function storageType(device: GPUDevice, dtype: TensorDtype | undefined, version: KernelVersion): StorageType {
-  if (dtype === undefined || dtype === 'float32') return 'f32';
-  if (dtype !== 'float16') throw new OptionError(`dtype must be 'float32' or 'float16'; got ${String(dtype)}`);
+  if (checkDtype(dtype) === 'float32') return 'f32';
   if (!device.features.has('shader-f16')) {
     throw new FeatureError("dtype 'float16' needs the device feature 'shader-f16', which this device was not created with; request it (requestBatchNormDevice({ optionalFeatures: ['shader-f16'] })) on an adapter that has it, or use float32");
   }
@@ -119,7 +113,7 @@ function storageType(device: GPUDevice, dtype: TensorDtype | undefined, version:
 
 /** The view of a call's tensors, after checking kernel version and dtype. */
 function tensorView(device: GPUDevice, p: { layout: Layout; shape: readonly number[]; dtype?: TensorDtype; kernelVersion?: KernelVersion }): { g: Geometry; version: KernelVersion } {
-  const version = checkVersion(p.kernelVersion ?? LATEST_KERNEL_VERSION);
+  const version = checkKernelVersion(p.kernelVersion);
   const st = storageType(device, p.dtype, version);
   return { g: geometry(p.layout, p.shape, st), version };
 }
@@ -259,7 +253,9 @@ export function encodeForwardEval(device: GPUDevice, encoder: GPUCommandEncoder,
   const flags = (affine ? EvalFlags.AFFINE : 0) | (p.runningIsStd ? EvalFlags.SPREAD_IS_STD : 0);
   const pass = encoder.beginComputePass({ label: 'bn.forward_eval' });
   encodeEvalCoeffs(device, pass, { C: g.C, eps, flags }, { gamma, beta, running_mean: rm, running_spread: rv, stats });
-  encodeNormalise(device, pass, g, version, planFor(device, g, version), { stats, x, y }, wg);
+  // Inference has no reduction; only version 4's channels-last pass needs the plan's thread geometry.
+  const plan = reductionKind(g, version) === 'rows' ? planFor(device, g, version) : null;
+  encodeNormalise(device, pass, g, version, plan, { stats, x, y }, wg);
   pass.end();
 }
 

@@ -8,6 +8,20 @@ import type { TensorDtype } from './layout';
 
 export type Convention = 'pytorch' | 'keras';
 
+/** A kernel version the GPU path has, or an OptionError; undefined means the latest. */
+export function checkKernelVersion(v: unknown): KernelVersion {
+  if (v === undefined) return KERNEL_VERSIONS[KERNEL_VERSIONS.length - 1];
+  if (!KERNEL_VERSIONS.includes(v as KernelVersion)) throw new OptionError(`kernelVersion must be one of ${KERNEL_VERSIONS.join(', ')}; got ${String(v)}`);
+  return v as KernelVersion;
+}
+
+/** A tensor dtype, or an OptionError; undefined means float32. */
+export function checkDtype(v: unknown): TensorDtype {
+  if (v === undefined) return 'float32';
+  if (v !== 'float32' && v !== 'float16') throw new OptionError(`dtype must be 'float32' or 'float16'; got ${String(v)}`);
+  return v;
+}
+
 export interface RenormClip {
   /** Upper clip of r = sigmaB/sigma (lower clip is 1/rmax); must be >= 1. */
   rmax: number;
@@ -146,13 +160,9 @@ export function resolveOptions(o: BatchNormOptions = {}): ResolvedOptions {
       renorm = () => clip;
     }
   }
-  const kernelVersion = o.kernelVersion ?? KERNEL_VERSIONS[KERNEL_VERSIONS.length - 1];
-  if (!KERNEL_VERSIONS.includes(kernelVersion)) throw new OptionError(`kernelVersion must be one of ${KERNEL_VERSIONS.join(', ')}; got ${String(kernelVersion)}`);
-  const dtype = o.dtype ?? 'float32';
-  if (dtype !== 'float32' && dtype !== 'float16') throw new OptionError(`dtype must be 'float32' or 'float16'; got ${String(dtype)}`);
   return {
-    kernelVersion,
-    dtype,
+    kernelVersion: checkKernelVersion(o.kernelVersion),
+    dtype: checkDtype(o.dtype),
     eps,
     momentum,
     convention,

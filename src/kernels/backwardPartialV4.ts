@@ -4,8 +4,8 @@
  */
 import rowsSource from '../../shaders/backward_partial_v4_rows.wgsl?raw';
 import runsSource from '../../shaders/backward_partial_v4_runs.wgsl?raw';
-import { defineKernel, dispatch, gridFor, type BufferSlice } from '../gpu/kernel';
-import type { Plan } from './plan';
+import { defineKernel, type BufferSlice } from '../gpu/kernel';
+import { encodeV4, type Plan } from './plan';
 
 const BINDINGS = ['params', 'stats', 'x', 'dy', 'partials'] as const;
 export const backwardPartialV4Rows = defineKernel('bn.backward_partial_v4_rows', rowsSource, BINDINGS, ['C4', 'M', 'chunk', 'slices'] as const);
@@ -15,13 +15,5 @@ export function encodeBackwardPartialV4(
   device: GPUDevice, pass: GPUComputePassEncoder, p: Plan,
   b: { stats: BufferSlice; x: BufferSlice; dy: BufferSlice; partials: BufferSlice }, wg?: number,
 ): void {
-  const { C, inner, M } = p.geom;
-  if (p.kind === 'rows') {
-    const C4 = C / 4;
-    const groups = gridFor(device, Math.ceil((p.slices * C4) / backwardPartialV4Rows.threadsPerWorkgroup(wg)));
-    dispatch(device, pass, backwardPartialV4Rows, { C4, M, chunk: p.chunk, slices: p.slices }, b, groups, wg, p.geom.dtype);
-  } else {
-    const groups = gridFor(device, Math.ceil((p.slices * C) / backwardPartialV4Runs.threadsPerWorkgroup(wg)));
-    dispatch(device, pass, backwardPartialV4Runs, { C, inner4: inner / 4, M4: M / 4, slices: p.slices }, b, groups, wg, p.geom.dtype);
-  }
+  encodeV4(device, pass, p, backwardPartialV4Rows, backwardPartialV4Runs, b, wg);
 }

@@ -4,6 +4,7 @@
  * fold onto dispatch dimensions.
  */
 import type { Geometry } from '../layout';
+import { dispatch, gridFor, type BufferSlice, type Kernel } from '../gpu/kernel';
 import { mergeLevels } from './merge';
 
 /**
@@ -92,4 +93,29 @@ function withSlices(geom: Geometry, kind: ReductionKind, want: number, maxPerDim
   const chunk = Math.ceil(geom.M / slices);
   slices = Math.ceil(geom.M / chunk);
   return { geom, kind, chunk, slices, cFold: Math.min(geom.C, maxPerDimension), levels: [] };
+}
+
+/** Uniforms of version 4's kernels on a 'rows' plan: one thread per (slice, 4 channels). */
+type RowsParam = 'C4' | 'M' | 'chunk' | 'slices';
+/** Uniforms of version 4's kernels on a 'runs' plan: one thread per (channel, slice). */
+type RunsParam = 'C' | 'inner4' | 'M4' | 'slices';
+
+/**
+ * Encodes a version 4 kernel on plan `p`: `rows` on a 'rows' plan, `runs` (when given) otherwise,
+ * with one thread per (slice, channel group) and the plan's uniforms.
+ */
+export function encodeV4<B extends string>(
+  device: GPUDevice, pass: GPUComputePassEncoder, p: Plan, rows: Kernel<B, RowsParam>, runs: Kernel<B, RunsParam> | null,
+  buffers: Record<Exclude<B, 'params'>, BufferSlice>, wg?: number,
+): void {
+  const { C, inner, M, dtype } = p.geom;
+  if (p.kind === 'rows') {
+    const groups = gridFor(device, Math.ceil((p.slices * (C / 4)) / rows.threadsPerWorkgroup(wg)));
+    dispatch(device, pass, rows, { C4: C / 4, M, chunk: p.chunk, slices: p.slices }, buffers, groups, wg, dtype);
+  } else if (runs && p.kind === 'runs') {
+    const groups = gridFor(device, Math.ceil((p.slices * C) / runs.threadsPerWorkgroup(wg)));
+    dispatch(device, pass, runs, { C, inner4: inner / 4, M4: M / 4, slices: p.slices }, buffers, groups, wg, dtype);
+  } else {
+    throw new Error(`no version 4 kernel for a '${p.kind}' plan`);
+  }
 }
