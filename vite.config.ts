@@ -1,11 +1,8 @@
 /// <reference types="vitest/config" />
 import { defineConfig, type BuildEnvironmentOptions } from 'vite';
 import { playwright } from '@vitest/browser-playwright';
-import { resolve } from 'node:path';
 import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from './src/chromium.ts';
 
-const root = import.meta.dirname;
-const shared = resolve(root, '../shared');
 
 const nodeBuild = (outDir: string, input: Record<string, string>): BuildEnvironmentOptions => ({
   outDir, emptyOutDir: false, ssr: true, target: 'node20',
@@ -36,9 +33,7 @@ const builds: Record<string, BuildEnvironmentOptions> = {
 };
 
 export default defineConfig(({ mode }) => ({
-  server: { fs: { allow: [root, shared] } },
   define: {
-    __SHARED_DIR__: JSON.stringify(shared),
     // Randomised GPU-vs-CPU cases per test run: BN_PROPERTY_CASES=2000 npm test for a long run.
     __PROPERTY_CASES__: JSON.stringify(Number(process.env.BN_PROPERTY_CASES ?? 40)),
     __PROPERTY_SEED__: JSON.stringify(Number(process.env.BN_PROPERTY_SEED ?? 20261126)),

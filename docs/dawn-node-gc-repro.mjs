@@ -1,4 +1,4 @@
-// Minimal reproduction of the dawn.node crash recorded in ../shared/docs/platform.md §2
+// Minimal reproduction of the dawn.node crash recorded in docs/platform.md §2
 // (see docs/node-runtime.md). The object returned by create() owns the Dawn instance; once it is
 // garbage-collected, a device made from it still has the instance pump its events, and the next
 // ProcessEvents() locks a mutex in freed memory.

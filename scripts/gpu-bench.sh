@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The GPU-machine benchmark of BENCHMARKS.md, as one prepared script (../shared/docs/platform.md §4).
+# The GPU-machine benchmark of BENCHMARKS.md, as one prepared script (docs/platform.md).
 #   Here:            bash scripts/gpu-bench.sh pack
 #   On the machine:  bash scripts/gpu-bench.sh run      (device tool: carry [".gpu"], results in $OUT)
 # `pack` builds the library, its CLIs and the Node bench driver, and packs Node, the Vulkan loader,
 # the builds and their two runtime packages (webgpu, wgsl_reflect) into .gpu/ with
-# ../shared/tools/gpu-pack.sh. `run` times PyTorch (tools/torch_bn_bench.py) and this library
+# scripts/gpu-pack.sh. `run` times PyTorch (bench/torch_bn_bench.py) and this library
 # (through Dawn) in the same call, so the ratios compare like with like, then runs the float16
 # conformance cases (bn-conformance --dtype float16) on the card.
 set -euo pipefail
@@ -13,8 +13,8 @@ case "${1:-}" in
   pack)
     npm run build --silent
     npx vite build --mode bench-cli --logLevel warn
-    bash ../shared/tools/gpu-pack.sh dist dist-bench node_modules/webgpu node_modules/wgsl_reflect
-    mkdir -p .gpu/tools && cp ../shared/tools/torch_bn_bench.py .gpu/tools/
+    bash scripts/gpu-pack.sh dist dist-bench node_modules/webgpu node_modules/wgsl_reflect
+    mkdir -p .gpu/tools && cp bench/torch_bn_bench.py .gpu/tools/
     ;;
   run)
     # Extra arguments go to the float32 bench (default: every kernel version, 20 reps of 20 ops).

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // The whole test suite, as `npm test` runs it: type check, Vitest (a Node project and a headless-
-// Chromium WebGPU project), the package build, bn-conformance over both shared golden files, both
+// Chromium WebGPU project), the package build, bn-conformance over both golden files in conformance/, both
 // backends and both layouts, and a 30-second soak in Node. Ends with one "total: N passed,
 // M failed" line.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 
-const shared = new URL('../../shared/conformance/', import.meta.url).pathname;
+const vectors = new URL('../conformance/', import.meta.url).pathname;
 let passed = 0, failed = 0;
 
 function run(cmd, args, capture = false) {
@@ -33,7 +33,7 @@ if (run('npm', ['run', 'build']).status !== 0) { console.log('build failed'); fa
   for (const file of ['pytorch_golden.json', 'faults.json']) {
     for (const backend of ['cpu', 'webgpu']) {
       for (const layout of ['NCHW', 'NHWC']) {
-        const r = run('node', ['dist/cli/bn-conformance.js', '--golden', shared + file, '--backend', backend, '--layout', layout], true);
+        const r = run('node', ['dist/cli/bn-conformance.js', '--golden', vectors + file, '--backend', backend, '--layout', layout], true);
         const m = /^(\d+) passed, (\d+) failed$/m.exec(r.stdout ?? '');
         if (!m) { failed += 1; continue; }
         passed += Number(m[1]);

@@ -1,6 +1,6 @@
 /**
  * Headless Chromium with WebGPU on SwiftShader (Vulkan on the CPU): the flags verified in
- * ../shared/docs/platform.md §1. Shared by the Vitest browser project and the CLIs.
+ * docs/platform.md §1. Shared by the Vitest browser project and the CLIs.
  */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 

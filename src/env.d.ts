@@ -5,8 +5,6 @@ declare module '*.wgsl?raw' {
 declare module 'wgsl_reflect/wgsl_reflect.module.js' {
   export * from 'wgsl_reflect';
 }
-/** Absolute path of ../shared, injected by vite.config.ts (tests only). */
-declare const __SHARED_DIR__: string;
 /** Randomised property-test cases and seed (tests only; BN_PROPERTY_CASES, BN_PROPERTY_SEED). */
 declare const __PROPERTY_CASES__: number;
 declare const __PROPERTY_SEED__: number;

@@ -1,6 +1,6 @@
 /**
  * WebGPU in Node through the `webgpu` package (Dawn). Without a Vulkan driver of its own, the
- * machine can use Chromium's SwiftShader ICD (../shared/docs/platform.md §2).
+ * machine can use Chromium's SwiftShader ICD (docs/platform.md §2).
  */
 import { existsSync } from 'node:fs';
 import { UnsupportedError } from '../errors';

@@ -1,4 +1,4 @@
-/** The golden-file format of `../shared/conformance/README.md`, and error measurement against it. */
+/** The golden-file format of `conformance/README.md`, and error measurement against it. */
 
 export type GoldenNumber = number | 'NaN' | 'Infinity' | '-Infinity';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import golden from '../../../shared/conformance/pytorch_golden.json';
-import faults from '../../../shared/conformance/faults.json';
+import golden from '../../conformance/pytorch_golden.json';
+import faults from '../../conformance/faults.json';
 import { runCase } from '../../src/conformance/runner';
 import { webgpuBackend, WEBGPU_TOLERANCE } from '../../src/conformance/webgpuBackend';
 import type { GoldenFile } from '../../src/conformance/golden';

@@ -41,7 +41,7 @@ function busy(ms: number): number {
 
 describe('Node runtime (dawn.node)', () => {
   it('passes the PyTorch golden vectors in NCHW and NHWC', async () => {
-    const golden = JSON.parse(readFileSync(`${__SHARED_DIR__}/conformance/pytorch_golden.json`, 'utf8')) as GoldenFile;
+    const golden = JSON.parse(readFileSync(new URL('../../conformance/pytorch_golden.json', import.meta.url), 'utf8')) as GoldenFile;
     for (const layout of ['NCHW', 'NHWC'] as const) {
       const rep = await runGolden(webgpuBackend(device), golden, { layout });
       expect(rep.failed, rep.results.filter((r) => !r.passed).map((r) => `${r.name}: ${r.detail}`).join('; ')).toBe(0);
