@@ -2,7 +2,7 @@
 import { defineConfig, type BuildEnvironmentOptions } from 'vite';
 import { playwright } from '@vitest/browser-playwright';
 import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from './src/chromium.ts';
-
+import { wgslKernels } from './scripts/wgsl.ts';
 
 const nodeBuild = (outDir: string, input: Record<string, string>): BuildEnvironmentOptions => ({
   outDir, emptyOutDir: false, ssr: true, target: 'node20',
@@ -12,7 +12,7 @@ const nodeBuild = (outDir: string, input: Record<string, string>): BuildEnvironm
 /**
  * One config, several jobs, chosen by --mode:
  * - default: the demo app (index.html + demo/), served by `npm run demo`, built into dist-demo/;
- * - lib: the browser-ready ESM library (index, cpu, conformance) into dist/;
+ * - lib: the ESM library (index, cpu, conformance) into dist/, kernels compiled by scripts/wgsl.ts;
  * - cli: the Node CLIs into dist/cli/;
  * - bench / bench-cli: the benchmark page (with TF.js) and its Node driver, into dist-bench/;
  * - check / check-cli: the demo's headless check (every variant, fixed seeds), into dist-check/;
@@ -20,8 +20,9 @@ const nodeBuild = (outDir: string, input: Record<string, string>): BuildEnvironm
  * - test (Vitest): a Node project and a headless-Chromium WebGPU project.
  */
 const builds: Record<string, BuildEnvironmentOptions> = {
+  // Unminified ESM: the app's bundler minifies, and readable names survive in stack traces.
   lib: {
-    outDir: 'dist', emptyOutDir: false, sourcemap: true,
+    outDir: 'dist', emptyOutDir: false, sourcemap: true, minify: false,
     lib: { entry: { index: 'src/index.ts', cpu: 'src/cpu/index.ts', conformance: 'src/conformance/index.ts' }, formats: ['es'] },
   },
   cli: nodeBuild('dist/cli', { 'bn-conformance': 'src/cli/bn-conformance.ts' }),
@@ -33,6 +34,7 @@ const builds: Record<string, BuildEnvironmentOptions> = {
 };
 
 export default defineConfig(({ mode }) => ({
+  plugins: [wgslKernels()],
   define: {
     // Randomised GPU-vs-CPU cases per test run: BN_PROPERTY_CASES=2000 npm test for a long run.
     __PROPERTY_CASES__: JSON.stringify(Number(process.env.BN_PROPERTY_CASES ?? 40)),

@@ -11,12 +11,13 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import { CpuBatchNorm } from '../src/cpu/batchnorm';
 import { scaledError } from '../src/conformance/golden';
-import { encodeBackward, encodeForwardEval, encodeForwardTrain, statsByteLength, tensorByteLength, workspaceByteLength, type KernelVersion } from '../src/functional';
+import { planBackward, planForwardEval, planForwardTrain, statsByteLength, tensorByteLength, workspaceByteLength, type Plan } from '../src/plan/plans';
+import { VERSIONS, type KernelVersion } from '../dev/kernels/versions';
 import { readFloats, readHalfs } from '../src/gpu/buffers';
 import { toHalfArray } from '../src/cpu/f16';
 import { F16_OUTPUT_TOLERANCE } from '../src/conformance/f16';
 import type { Layout } from '../src/layout';
-import { encodeCopy } from './copy';
+import { copyEncoder } from './copy';
 
 export type Op = 'forward-train' | 'inference' | 'backward' | 'renorm-forward';
 export const OPS: Op[] = ['forward-train', 'inference', 'backward', 'renorm-forward'];
@@ -240,11 +241,12 @@ async function benchTensors(device: GPUDevice, timer: Timer, cfg: BenchConfig, t
   const w = tensor(device, 'bench.weight', new Float32Array(C).fill(1)), b = tensor(device, 'bench.bias', C);
   const dw = tensor(device, 'bench.dweight', C), db = tensor(device, 'bench.dbias', C);
   const rm = tensor(device, 'bench.running_mean', C), rv = tensor(device, 'bench.running_var', new Float32Array(C).fill(1));
-  const ws = tensor(device, 'bench.workspace', Math.max(...k.versions.map((v) => workspaceByteLength(device, layout, shape, v))) / 4);
+  const ws = tensor(device, 'bench.workspace', Math.max(...k.versions.map((v) => workspaceByteLength(device, layout, shape, VERSIONS[v]))) / 4);
   const trm = tensor(device, 'bench.train_running_mean', C), trv = tensor(device, 'bench.train_running_var', new Float32Array(C).fill(1));
   const mu = tensor(device, 'bench.renorm_mu', C), sigma = tensor(device, 'bench.renorm_sigma', new Float32Array(C).fill(1));
   // The yardstick copies the same number of bytes as one tensor.
-  const copy = (e: GPUCommandEncoder) => encodeCopy(device, e, x, y, Math.floor((n * elem) / 16));
+  const owned: GPUBuffer[] = [];
+  const copy = copyEncoder(device, x, y, Math.floor((n * elem) / 16), owned);
 
   const cpu = new CpuBatchNorm(C, { dtype: api });
   const yRef = cpu.forward(xh, shape, layout);
@@ -258,14 +260,16 @@ async function benchTensors(device: GPUDevice, timer: Timer, cfg: BenchConfig, t
   const tolerance = half ? F16_OUTPUT_TOLERANCE : 1e-4;
 
   for (const version of k.versions) {
-    const common = { layout, shape, x, y, stats, weight: w, bias: b, workspace: ws, kernelVersion: version, dtype: api } as const;
-    const encoders: Record<Op, (e: GPUCommandEncoder) => void> = {
-      'forward-train': (e) => encodeForwardTrain(device, e, { ...common, runningMean: trm, runningVar: trv }),
+    const table = VERSIONS[version];
+    const common = { layout, shape, x, y, stats, weight: w, bias: b, dtype: api } as const;
+    const plans: Record<Op, Plan> = {
+      'forward-train': planForwardTrain(device, { ...common, workspace: ws, runningMean: trm, runningVar: trv }, table),
       // momentum 0 keeps mu and sigma fixed, so every timed run sees the validated state.
-      'renorm-forward': (e) => encodeForwardTrain(device, e, { ...common, runningMean: mu, runningVar: sigma, momentum: 0, renorm: { rmax: 3, dmax: 5 } }),
-      inference: (e) => encodeForwardEval(device, e, { ...common, runningMean: rm, runningVar: rv }),
-      backward: (e) => encodeBackward(device, e, { layout, shape, x, dy, dx, stats, weight: w, dweight: dw, dbias: db, workspace: ws, kernelVersion: version, dtype: api }),
+      'renorm-forward': planForwardTrain(device, { ...common, workspace: ws, runningMean: mu, runningVar: sigma, momentum: 0, renorm: { rmax: 3, dmax: 5 } }, table),
+      inference: planForwardEval(device, { ...common, runningMean: rm, runningVar: rv }, table),
+      backward: planBackward(device, { layout, shape, x, dy, dx, stats, weight: w, dweight: dw, dbias: db, workspace: ws, dtype: api }, table),
     };
+    const encoders = Object.fromEntries(Object.entries(plans).map(([op, p]) => [op, (e: GPUCommandEncoder) => p.encode(e)])) as Record<Op, (e: GPUCommandEncoder) => void>;
     for (const op of cfg.ops) {
       // Validate first: run the op once (backward after a training forward) and compare.
       const v = device.createCommandEncoder({ label: 'bench.validate' });
@@ -297,8 +301,9 @@ async function benchTensors(device: GPUDevice, timer: Timer, cfg: BenchConfig, t
       rows.push(row);
       log(formatRow(row));
     }
+    for (const p of Object.values(plans)) p.destroy();
   }
-  for (const t of [x, y, dy, dx, stats, w, b, dw, db, rm, rv, ws, mu, sigma, trm, trv]) t.destroy();
+  for (const t of [x, y, dy, dx, stats, w, b, dw, db, rm, rv, ws, mu, sigma, trm, trv, ...owned]) t.destroy();
   return rows;
 }
 

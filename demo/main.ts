@@ -17,6 +17,7 @@ const GROUPS: { title: string; names: string[] }[] = [
   { title: 'Batch norm vs none, and a high learning rate (Fig. 1a)', names: ['mlp no-BN', 'mlp BN', 'mlp no-BN high-lr', 'mlp BN high-lr', 'mlp BN moving-avg'] },
   { title: 'Batch Renorm: tiny and non-i.i.d. minibatches', names: ['mlp BN tiny-batch', 'mlp renorm tiny-batch', 'mlp BN non-iid', 'mlp renorm non-iid'] },
   { title: 'Convolutional network, NHWC batch norm', names: ['cnn no-BN', 'cnn BN'] },
+  { title: 'Initial weights 0.1× and 10× the usual scale: batch norm makes training less sensitive to initialisation', names: ['mlp no-BN', 'mlp BN', 'mlp no-BN init×0.1', 'mlp BN init×0.1', 'mlp no-BN init×10', 'mlp BN init×10'] },
 ];
 
 const FIELDS: (keyof Settings)[] = ['lr', 'highLr', 'cnnLr', 'batchSize', 'tinyBatch', 'tinyLr', 'momentum', 'noniidMomentum', 'rmax', 'dmax', 'warmupStart', 'warmupEnd', 'steps'];

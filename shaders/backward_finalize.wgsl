@@ -7,7 +7,7 @@
 //   the gradient through mean and variance (r and d are constants, as Batch Renorm requires);
 //   with running statistics: B = D = 0;
 //   dgamma = invstd·r·Σdy(x-mean) + d·Σdy, dbeta = Σdy (written with flag AFFINE).
-//   backward_dx.wgsl then computes dx = A·dy + B·(x - mean) + D.
+//   dx_*.wgsl then computes dx = A·dy + B·(x - mean) + D.
 // Bindings (group 0):
 //   0 params   uniform  Params
 //   1 partials storage, read_write  in: vec2 (Σdy, Σdy·(x - mean)) per (slice, channel), index s·C + c;
@@ -15,7 +15,7 @@
 //                                    touches only its own channel's entries, and reads them all
 //                                    before writing, so the overwrite is race-free; the workspace
 //                                    holds at least two slices of entries.
-//   2 stats    storage, read        2 vec4 per channel; [2c+1] = (invstd, r, d, 0)
+//   2 stats    storage, read        2 vec4 per channel (see prelude.wgsl); [2c+1] = (invstd, r, d, 0)
 //   3 gamma    storage, read        [C] (read only with flag AFFINE)
 //   4 dgamma   storage, read_write  [C] (written only with flag AFFINE)
 //   5 dbeta    storage, read_write  [C] (written only with flag AFFINE)

@@ -9,8 +9,8 @@
 //   2 beta           storage, read        [C] (read only with flag AFFINE)
 //   3 running_mean   storage, read        [C]
 //   4 running_spread storage, read        [C] running_var, or running sigma
-//   5 stats          storage, read_write  2 vec4 per channel, as forward_finalize.wgsl writes them
-//                                          (r = 1, d = 0)
+//   5 stats          storage, read_write  2 vec4 per channel (see prelude.wgsl), as
+//                                          forward_finalize.wgsl writes them (r = 1, d = 0)
 // Dispatch: ceil(C / WG) workgroups along x, one thread per channel.
 // Method: computed once per channel, so the per-element pass is a subtract and a multiply-add.
 

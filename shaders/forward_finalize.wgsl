@@ -9,6 +9,8 @@
 //   running update (flag UPDATE): running = (1 - factor)·running + factor·stat, where stat is the
 //   mean and the unbiased (flag UNBIASED) or biased variance, or sigmaB for renorm. A channel whose
 //   mean or variance is not finite keeps its running values; the others update.
+//   factor, rmax and dmax are this step's values (step_state.wgsl for a module, constants for a
+//   functional plan).
 // Bindings (group 0):
 //   0 params         uniform  Params
 //   1 partials       storage, read        vec4 (n, mean_v, M2, pivot), index s·C + c
@@ -16,11 +18,11 @@
 //   3 beta           storage, read        [C] (read only with flag AFFINE)
 //   4 running_mean   storage, read_write  [C] (used with UPDATE or RENORM)
 //   5 running_spread storage, read_write  [C] running_var, or running sigma with RENORM
-//   6 stats          storage, read_write  2 vec4 per channel: [2c] = (pivot, mean_v, scale, shift),
-//                                          [2c+1] = (invstd, r, d, 0), saved for backward
+//   6 stats          storage, read_write  2 vec4 per channel (see prelude.wgsl), saved for backward
+//   7 step           storage, read        Step: (count, factor, rmax, dmax)
 // Dispatch: ceil(C / WG) workgroups along x, one thread per channel.
-// Method: Chan's parallel merge of the partials in slice order (deterministic, no atomics);
-//   finiteness is tested on the bit pattern, which fast-math cannot fold away.
+// Method: chan_merge() of the partials in slice order (deterministic, no atomics); finiteness is
+//   tested on the bit pattern (is_finite), which fast-math cannot fold away.
 
 override WG: u32 = 64;
 
@@ -34,10 +36,14 @@ struct Params {
   slices: u32,
   M: f32,
   eps: f32,
+  flags: u32,
+}
+
+struct Step {
+  count: u32,
   factor: f32,
   rmax: f32,
   dmax: f32,
-  flags: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -47,29 +53,19 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> running_mean: array<f32>;
 @group(0) @binding(5) var<storage, read_write> running_spread: array<f32>;
 @group(0) @binding(6) var<storage, read_write> stats: array<vec4<f32>>;
-
-fn is_finite(v: f32) -> bool {
-  return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
-}
+@group(0) @binding(7) var<storage, read> step: Step;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
   if (c >= params.C) { return; }
-  let first = partials[c];
-  var n = first.x;
-  var mean_v = first.y;
-  var m2 = first.z;
-  let pivot = first.w;
+  var p = partials[c];
   for (var s = 1u; s < params.slices; s++) {
-    let p = partials[s * params.C + c];
-    let nab = n + p.x;
-    let delta = p.y - mean_v;
-    mean_v = mean_v + delta * (p.x / nab);
-    m2 = m2 + p.z + delta * delta * (n * p.x / nab);
-    n = nab;
+    p = chan_merge(p, partials[s * params.C + c]);
   }
-  let var_b = max(m2, 0.0) / params.M;
+  let mean_v = p.y;
+  let pivot = p.w;
+  let var_b = max(p.z, 0.0) / params.M;
   let mean = pivot + mean_v;
   let sigma_b = sqrt(var_b + params.eps);
   let invstd = 1.0 / sigma_b;
@@ -80,8 +76,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var d = 0.0;
   if ((params.flags & RENORM) != 0u) {
     let sigma = running_spread[c];
-    r = clamp(sigma_b / sigma, 1.0 / params.rmax, params.rmax);
-    d = clamp((mean - running_mean[c]) / sigma, -params.dmax, params.dmax);
+    r = clamp(sigma_b / sigma, 1.0 / step.rmax, step.rmax);
+    d = clamp((mean - running_mean[c]) / sigma, -step.dmax, step.dmax);
   }
   stats[2u * c] = vec4<f32>(pivot, mean_v, g * invstd * r, g * d + b);
   stats[2u * c + 1u] = vec4<f32>(invstd, r, d, 0.0);
@@ -93,7 +89,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     } else if ((params.flags & UNBIASED) != 0u) {
       stat = var_b * (params.M / (params.M - 1.0));
     }
-    let f = params.factor;
+    let f = step.factor;
     running_mean[c] = (1.0 - f) * running_mean[c] + f * mean;
     running_spread[c] = (1.0 - f) * running_spread[c] + f * stat;
   }

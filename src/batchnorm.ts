@@ -1,16 +1,61 @@
 /**
- * `BatchNorm`: a module that owns gamma, beta, the running statistics and the parameter gradients
- * on a GPUDevice, with PyTorch's semantics and state-dict keys. Calls run in the order they are
- * made; each resolves once the GPU has run it, and rejects with a typed error otherwise. A refused
- * or failed call changes no state.
+ * `BatchNorm`: a module that owns gamma, beta, the running statistics, the parameter gradients and
+ * its step count on a GPUDevice, with PyTorch's semantics and state-dict keys.
+ *
+ * Two ways to run it, both on plans (plan/sequences.ts):
+ * - `bn.plan({ shape, layout, x, y, dy, dx })` validates once and returns a BatchNormStep whose
+ *   encodeForward / encodeBackward record into the caller's encoder, synchronously: a whole
+ *   training step of many layers goes into one command buffer and one submit;
+ * - the awaited methods (`forward`, `backward`, `stateDict`, ...) run one call at a time, each
+ *   resolving once the GPU has run it, and rejecting with a typed error otherwise.
+ *
+ * The step count (num_batches_tracked) lives on the GPU, advanced by each training step that the
+ * GPU runs (step_state.wgsl); so do the per-step momentum factor and the renorm clip. See the
+ * README's "State when steps are encoded" for what a command buffer that is never submitted, or
+ * fails, does to the state.
  */
-import { DestroyedError, ShapeError } from './errors';
-import { lostError, submitChecked, watchDevice } from './device';
-import { readFloats, type TensorArg } from './gpu/buffers';
-import { encodeBackward, encodeForwardEval, encodeForwardTrain, statsByteLength, workspaceByteLength } from './functional';
-import type { Layout } from './layout';
-import { BatchNormBase, type StateDict, type StepPlan } from './moduleBase';
-import type { BatchNormOptions } from './options';
+import { BatchSizeError, BufferError, CallOrderError, DestroyedError, LimitError, OptionError } from './errors.js';
+import { lostError, submitChecked, watchDevice } from './device.js';
+import { readFloats } from './gpu/buffers.js';
+import { constantBuffer, encodeDispatches, type Dispatch } from './gpu/kernel.js';
+import type { Layout } from './layout.js';
+import { BatchNormBase, type StateDict, type StateDictInput } from './moduleBase.js';
+import { checkObject, type BatchNormOptions, type PiecewiseSchedule, type RenormClip } from './options.js';
+import { EvalFlags } from './kernels/normalise.js';
+import { FinalizeFlags, SCHEDULE_BYTES, SCHEDULE_POINTS, STEP_BYTES, StepFlags } from './kernels/statistics.js';
+import { checkDevice, checkEncoder, statsByteLength, tensorBytes, tensorGeometry, workspaceRange } from './plan/plans.js';
+import { backwardDispatches, forwardEvalDispatches, forwardTrainDispatches, planShape, stepDispatch, type PlanShape } from './plan/sequences.js';
+import { DEFAULT_TABLE, KERNEL_TABLE, type KernelTable } from './plan/table.js';
+import { bufferRange, checkNotOwned, checkSharing, type Range, type TensorArg } from './validate.js';
+
+/** The tensors of one layer's step: what `bn.plan()` binds. */
+export interface StepTensors {
+  shape: readonly number[];
+  /** Required for rank 3 to 5 (the shape alone cannot tell channels-first from channels-last). */
+  layout?: Layout;
+  /** The input, read by forward and by backward. */
+  x: TensorArg;
+  /** The output of forward; a step that only encodes backward may leave it out. */
+  y?: TensorArg;
+  /** The upstream gradient and the input gradient: both for a step that runs backward, or neither. */
+  dy?: TensorArg;
+  dx?: TensorArg;
+}
+
+interface Forwarded {
+  readonly x: Range;
+  readonly key: string;
+  readonly batchStats: boolean;
+}
+
+/** What a step binds: its input, output (absent for a backward-only step) and gradients. */
+interface StepBindings {
+  x: Range;
+  y: Range | null;
+  grads: { dy: Range; dx: Range } | null;
+}
+
+const sameRange = (a: Range, b: Range) => a.buffer === b.buffer && a.offset === b.offset && a.size === b.size;
 
 export class BatchNorm extends BatchNormBase {
   readonly device: GPUDevice;
@@ -22,26 +67,37 @@ export class BatchNorm extends BatchNormBase {
   readonly runningMean: GPUBuffer;
   /** running_var, or running_std (sigma) for Batch Renorm. */
   readonly runningSpread: GPUBuffer;
-  /** Saved statistics of the last forward call (see functional.statsByteLength). */
+  /** Saved statistics of the last forward (see statsByteLength). */
   readonly stats: GPUBuffer;
-  private saved: StepPlan | null = null;
+  /** (num_batches_tracked as u32, factor, rmax, dmax) of the last training step. */
+  readonly stepState: GPUBuffer;
+  /** Momentum rule and clip schedule, read by step_state.wgsl. */
+  private readonly schedule: GPUBuffer;
+  private readonly owned: GPUBuffer[];
   private destroyed = false;
   private tail: Promise<unknown> = Promise.resolve();
-  private workspaces = new Map<string, GPUBuffer>();
+  /** What the last encoded forward bound: backward must differentiate that forward. */
+  private forwarded: Forwarded | null = null;
+  /** Plans made by plan() (destroyed with the module) and by the awaited methods (kept per argument set). */
+  private readonly plans = new Set<BatchNormStep>();
+  private readonly internal = new Map<string, BatchNormStep>();
+  /** False once a plan encodes a training step: the count is then only known on the GPU until read back. */
+  private countKnown = true;
+  private readonly table: KernelTable;
 
   constructor(device: GPUDevice, numFeatures: number, options: BatchNormOptions = {}) {
     super(numFeatures, options);
+    checkDevice(device);
     this.device = device;
-    watchDevice(device);
+    this.table = (options as { [KERNEL_TABLE]?: KernelTable })[KERNEL_TABLE] ?? DEFAULT_TABLE;
     const C = numFeatures;
+    const limit = Math.min(device.limits.maxBufferSize, device.limits.maxStorageBufferBindingSize);
+    if (statsByteLength(C) > limit) {
+      throw new LimitError(`numFeatures ${C} needs ${statsByteLength(C)}-byte buffers, above this device's maxBufferSize/maxStorageBufferBindingSize (${limit}); use fewer channels or a device with higher limits`);
+    }
     const name = `bn${this.isRenorm ? '-renorm' : ''}(${C})`;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    const make = (what: string, fill: number, size = C * 4) => {
-      const b = device.createBuffer({ label: `${name}.${what}`, size, usage, mappedAtCreation: true });
-      new Float32Array(b.getMappedRange()).fill(fill);
-      b.unmap();
-      return b;
-    };
+    const make = (what: string, fill: number, size = C * 4) => constantBuffer(device, `${name}.${what}`, new Float32Array(size / 4).fill(fill).buffer, usage);
     this.weight = make('weight', 1);
     this.bias = make('bias', 0);
     this.weightGrad = make('weight.grad', 0);
@@ -49,98 +105,209 @@ export class BatchNorm extends BatchNormBase {
     this.runningMean = make('running_mean', 0);
     this.runningSpread = make(this.spreadKey, 1);
     this.stats = make('saved_stats', 0, statsByteLength(C));
+    this.stepState = make('step', 0, STEP_BYTES);
+    this.schedule = constantBuffer(device, `${name}.schedule`, this.scheduleData(null), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+    this.owned = [this.weight, this.bias, this.weightGrad, this.biasGrad, this.runningMean, this.runningSpread, this.stats, this.stepState, this.schedule];
+  }
+
+  /** The Schedule struct of step_state.wgsl: the momentum rule, and the clip's breakpoints (or a host-computed clip). */
+  private scheduleData(hostClip: RenormClip | null): ArrayBuffer {
+    const o = this.options;
+    const buf = new ArrayBuffer(SCHEDULE_BYTES);
+    const u = new Uint32Array(buf), f = new Float32Array(buf);
+    u[0] = (o.momentum === null ? StepFlags.CUMULATIVE : 0) | (o.convention === 'keras' ? StepFlags.KERAS : 0);
+    f[1] = o.momentum ?? 0;
+    const points: PiecewiseSchedule = hostClip ? { rmax: [[0, hostClip.rmax]], dmax: [[0, hostClip.dmax]] }
+      : o.renorm?.kind === 'points' ? o.renorm.points : { rmax: [[0, 1]], dmax: [[0, 0]] };
+    u[2] = points.rmax.length;
+    u[3] = points.dmax.length;
+    points.rmax.forEach(([s, v], i) => { f[4 + 2 * i] = s; f[5 + 2 * i] = v; });
+    points.dmax.forEach(([s, v], i) => { f[4 + 2 * (SCHEDULE_POINTS + i)] = s; f[5 + 2 * (SCHEDULE_POINTS + i)] = v; });
+    return buf;
+  }
+
+  /** Throws unless the module and its device are usable. */
+  private alive(): void {
+    if (this.destroyed) throw new DestroyedError('this BatchNorm module was destroyed; create a new one');
+    const lost = watchDevice(this.device).lost;
+    if (lost) throw lostError(lost);
+  }
+
+  /**
+   * A step of this module on fixed tensors, validated once: its encodeForward and encodeBackward
+   * record into your encoder and submit nothing. dy and dx may be left out for a forward-only step.
+   * Needs a renorm schedule the GPU evaluates (fixed, renormSchedule(), or breakpoints).
+   */
+  plan(tensors: StepTensors): BatchNormStep {
+    this.alive();
+    if (this.options.renorm?.kind === 'function') {
+      throw new OptionError('this module\'s renorm schedule is a function, which runs on the host before each awaited step; plans encode steps ahead of time, so give the schedule as renormSchedule({...}) or breakpoints { rmax: [[step, value], ...], dmax: [...] }');
+    }
+    const step = this.makeStep(tensors, 'plan', typeof tensors === 'object' && tensors !== null && tensors.y !== undefined);
+    this.plans.add(step);
+    return step;
+  }
+
+  private makeStep(tensors: Partial<StepTensors>, label: string, forward: boolean): BatchNormStep {
+    const t = checkObject<StepTensors>('plan tensors', tensors);
+    for (const k of Object.keys(t)) if (!['shape', 'layout', 'x', 'y', 'dy', 'dx'].includes(k)) throw new OptionError(`plan() has unknown tensor '${k}'; it takes shape, layout, x, y, dy, dx`);
+    const device = this.device;
+    const dtype = this.options.dtype;
+    const g = this.checkChannels(tensorGeometry(device, t.layout, t.shape, dtype));
+    const bytes = tensorBytes(g);
+    const x = bufferRange(device, 'x', t.x, bytes);
+    const y = forward ? bufferRange(device, 'y', t.y, bytes) : null;
+    if ((t.dy === undefined) !== (t.dx === undefined)) throw new OptionError('pass dy and dx together (a step with backward), or neither (forward only)');
+    const grads = t.dy === undefined ? null : { dy: bufferRange(device, 'dy', t.dy, bytes), dx: bufferRange(device, 'dx', t.dx, bytes) };
+    if (!y && !grads) throw new OptionError('plan() needs y (to encode forward), dy and dx (to encode backward), or all three');
+    const outputs = { ...(y ? { y } : {}), ...(grads ? { dx: grads.dx } : {}) };
+    checkSharing(outputs, { x, ...(grads ? { dy: grads.dy } : {}) });
+    checkNotOwned({ x, ...outputs, ...(grads ? { dy: grads.dy } : {}) }, this.owned, `module ${this.weight.label.replace(/\.weight$/, '')}`);
+    const shape = planShape(device, this.table, g);
+    return new BatchNormStep(this, `${this.weight.label.replace(/\.weight$/, '')}.${label}`, shape, { x, y, grads }, `${g.layout}:${g.shape.join('x')}`);
+  }
+
+  /** @internal The sequences a step needs, built on first use. */
+  sequences(s: PlanShape, b: StepBindings, owned: GPUBuffer[], label: string) {
+    const whole = (buffer: GPUBuffer): Range => ({ buffer, offset: 0, size: buffer.size });
+    const o = this.options;
+    const params = {
+      stats: whole(this.stats), gamma: whole(this.weight), beta: whole(this.bias),
+      runningMean: whole(this.runningMean), runningSpread: whole(this.runningSpread),
+    };
+    const io = () => {
+      if (!b.y) throw new OptionError('this step was made for backward only');
+      return { x: b.x, y: b.y };
+    };
+    let workspace: Range | null = null;
+    const ws = () => (workspace ??= workspaceRange(this.device, s, undefined, owned, label));
+    return {
+      /** Batch statistics; with `update`, advance the step and update the running statistics. */
+      train: (update: boolean): Dispatch[] => {
+        const flags = (update ? FinalizeFlags.UPDATE : 0) | (o.unbiased ? FinalizeFlags.UNBIASED : 0)
+          | (o.renorm ? FinalizeFlags.RENORM : 0) | (o.affine ? FinalizeFlags.AFFINE : 0);
+        const step = whole(this.stepState);
+        const seq = forwardTrainDispatches(this.device, s, { ...params, ...io(), step, workspace: ws() }, o.eps, flags, owned);
+        return update ? [stepDispatch(this.device, whole(this.schedule), step, owned), ...seq] : seq;
+      },
+      eval: (): Dispatch[] => forwardEvalDispatches(this.device, s, { ...params, ...io() }, o.eps,
+        (o.affine ? EvalFlags.AFFINE : 0) | (this.isRenorm ? EvalFlags.SPREAD_IS_STD : 0), owned),
+      backward: (batchStats: boolean): Dispatch[] => {
+        if (!b.grads) throw new OptionError('this step was planned without dy and dx; plan it with them to run backward');
+        return backwardDispatches(this.device, s, {
+          x: b.x, dy: b.grads.dy, dx: b.grads.dx, stats: params.stats, gamma: params.gamma,
+          dgamma: whole(this.weightGrad), dbeta: whole(this.biasGrad), workspace: ws(),
+        }, batchStats, o.affine, owned);
+      },
+    };
+  }
+
+  /** @internal Called by a step as it encodes forward: checks, and records what backward will need. */
+  beginForward(x: Range, key: string, batchStats: boolean, byPlan: boolean): void {
+    this.alive();
+    if (byPlan && batchStats && this.training && this.options.trackRunningStats) this.countKnown = false;
+    this.forwarded = { x, key, batchStats };
+  }
+
+  /** @internal Called by a step as it encodes backward: the forward it differentiates. */
+  forwardOf(x: Range, key: string): Forwarded {
+    this.alive();
+    const f = this.forwarded;
+    if (!f) throw new CallOrderError('E_NO_FORWARD', 'backward needs a forward first: encode (or await) forward on the same x, then backward');
+    if (!sameRange(f.x, x) || f.key !== key) {
+      throw new CallOrderError('E_INPUT_MISMATCH', `backward got x = ${x.buffer.label || 'a buffer'} at offset ${x.offset} (shape ${key}), but the last forward read ${f.x.buffer.label || 'a buffer'} at offset ${f.x.offset} (shape ${f.key}); backward must differentiate the last forward, with the same x`);
+    }
+    return f;
   }
 
   /** Runs calls one after another, so each plans against the state the previous one left. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.tail.then(() => {
-      if (this.destroyed) throw new DestroyedError('this BatchNorm module was destroyed; create a new one');
-      const lost = watchDevice(this.device).lost;
-      if (lost) throw lostError(lost);
+      this.alive();
       return fn();
     });
     this.tail = run.catch(() => {});
     return run;
   }
 
-  private workspace(layout: Layout, shape: readonly number[]): GPUBuffer {
-    const key = `${layout}:${shape.join('x')}`;
-    let ws = this.workspaces.get(key);
-    if (!ws) {
-      // One shape per module is the common case; keep a few and start over past that.
-      if (this.workspaces.size >= 4) this.clearWorkspaces();
-      const size = workspaceByteLength(this.device, layout, shape, this.options.kernelVersion);
-      ws = this.device.createBuffer({ label: `${this.weight.label}.workspace(${key})`, size, usage: GPUBufferUsage.STORAGE });
-      this.workspaces.set(key, ws);
+  /** The plan the awaited methods use for these tensors (kept per argument set; the oldest destroyed past 8). */
+  private internalStep(t: Partial<StepTensors>): BatchNormStep {
+    const key = [t.layout, ...(Array.isArray(t.shape) ? t.shape : [String(t.shape)])].join(':') + `|${[t.x, t.y, t.dy, t.dx].map(rangeKey).join('|')}`;
+    let step = this.internal.get(key);
+    if (!step) {
+      step = this.makeStep(t, 'call', t.y !== undefined);
+      if (this.internal.size >= 8) {
+        const [oldest, s] = this.internal.entries().next().value!;
+        this.internal.delete(oldest);
+        s.destroy(); // awaited calls have completed, so nothing pending uses it
+      }
+      this.internal.set(key, step);
     }
-    return ws;
+    return step;
   }
 
-  private clearWorkspaces(): void {
-    for (const b of this.workspaces.values()) b.destroy();
-    this.workspaces.clear();
+  /** The step count from the GPU, when plans may have advanced it. */
+  private async syncCount(): Promise<void> {
+    if (this.countKnown) return;
+    this.steps = new Uint32Array((await readFloats(this.device, { buffer: this.stepState }, 1)).buffer)[0];
+    this.countKnown = true;
   }
 
-  /** Normalises x into y (train: batch statistics and running update; eval: running statistics). */
-  forward(x: TensorArg, y: TensorArg, shape: readonly number[], layout: Layout = 'NCHW'): Promise<void> {
+  /**
+   * Normalises x into y (train: batch statistics and running update; eval: running statistics),
+   * and resolves once the GPU has run it. Pass `layout` for rank 3 to 5.
+   */
+  forward(x: TensorArg, y: TensorArg, shape: readonly number[], layout?: Layout): Promise<void> {
     return this.serial(async () => {
-      const plan = this.plan(layout, shape);
-      const o = this.options;
-      const affine = o.affine ? { weight: this.weight, bias: this.bias } : {};
-      await submitChecked(this.device, `${this.weight.label}.forward`, (enc) => {
-        if (plan.batchStats) {
-          encodeForwardTrain(this.device, enc, {
-            layout, shape, x, y, stats: this.stats, ...affine,
-            ...(plan.updateRunning || plan.clip ? { runningMean: this.runningMean, runningVar: this.runningSpread } : {}),
-            eps: o.eps, momentum: plan.updateRunning ? plan.factor : 0, unbiased: o.unbiased,
-            renorm: plan.clip ?? undefined, workspace: this.workspace(layout, shape), kernelVersion: o.kernelVersion, dtype: o.dtype,
-          });
-        } else {
-          encodeForwardEval(this.device, enc, {
-            layout, shape, x, y, stats: this.stats, ...affine,
-            runningMean: this.runningMean, runningVar: this.runningSpread, eps: o.eps, runningIsStd: this.isRenorm, kernelVersion: o.kernelVersion, dtype: o.dtype,
-          });
-        }
-      });
-      this.saved = plan;
-      this.commit(plan);
+      const step = this.internalStep({ shape, layout, x, y });
+      await this.syncCount();
+      const host = this.training && this.options.renorm?.kind === 'function' ? this.stepClip() : null;
+      const before = this.forwarded;
+      try {
+        await submitChecked(this.device, `${step.label}.forward`, (enc) => {
+          if (host) this.device.queue.writeBuffer(this.schedule, 0, this.scheduleData(host));
+          step.encodeForward(enc, false);
+        });
+      } catch (e) {
+        this.forwarded = before;
+        throw e;
+      }
+      if (this.training && this.options.trackRunningStats) this.steps += 1;
     });
   }
 
   /**
-   * Gradients of the last forward call: dx, and weightGrad/biasGrad (overwritten) with affine.
-   * x must be that call's input, with the same shape and layout.
+   * Gradients of the last forward: dx, and weightGrad/biasGrad (overwritten) with affine. x must be
+   * that forward's input (the same buffer range).
    */
   backward(x: TensorArg, dy: TensorArg, dx: TensorArg): Promise<void> {
     return this.serial(async () => {
-      const s = this.saved;
-      if (!s) throw new ShapeError('backward needs a forward call first: call forward(x, y, shape, layout) with the same x');
-      const { layout, shape } = s.geom;
-      const affine = this.options.affine ? { weight: this.weight, dweight: this.weightGrad, dbias: this.biasGrad } : {};
-      await submitChecked(this.device, `${this.weight.label}.backward`, (enc) => {
-        encodeBackward(this.device, enc, {
-          layout, shape, x, dy, dx, stats: this.stats, ...affine, batchStats: s.batchStats,
-          workspace: this.workspace(layout, shape), kernelVersion: this.options.kernelVersion, dtype: this.options.dtype,
-        });
-      });
+      const f = this.forwarded;
+      if (!f) throw new CallOrderError('E_NO_FORWARD', 'backward needs a forward first: call forward(x, y, shape, layout) with the same x');
+      const [layout, dims] = f.key.split(':');
+      const step = this.internalStep({ shape: dims.split('x').map(Number), layout: layout as Layout, x, dy, dx });
+      await submitChecked(this.device, `${step.label}.backward`, (enc) => step.encodeBackward(enc));
     });
   }
 
-  /** Batch Renorm's r and d from the last forward call (1 and 0 in eval or plain batch norm). */
+  /** Batch Renorm's r and d from the last forward (1 and 0 in eval or plain batch norm). */
   lastCorrection(): Promise<{ r: Float32Array; d: Float32Array } | null> {
     return this.serial(async () => {
-      if (!this.saved) return null;
-      const s = await readFloats(this.device, { buffer: this.stats }, this.numFeatures * 8);
+      if (!this.forwarded) return null;
       const C = this.numFeatures;
+      const s = await readFloats(this.device, { buffer: this.stats }, C * 8);
       return { r: Float32Array.from({ length: C }, (_, c) => s[8 * c + 5]), d: Float32Array.from({ length: C }, (_, c) => s[8 * c + 6]) };
     });
   }
 
-  /** Parameters and running statistics under PyTorch's keys (running_std for Batch Renorm). */
-  stateDict(): Promise<Record<string, Float32Array | number>> {
+  /**
+   * Parameters, running statistics and num_batches_tracked under PyTorch's keys (running_std for
+   * Batch Renorm), read from the GPU after everything submitted before the call.
+   */
+  stateDict(): Promise<StateDict> {
     return this.serial(async () => {
       const C = this.numFeatures;
-      const out: Record<string, Float32Array | number> = {};
+      const out: StateDict = {};
       if (this.options.affine) {
         out.weight = await readFloats(this.device, { buffer: this.weight }, C);
         out.bias = await readFloats(this.device, { buffer: this.bias }, C);
@@ -148,14 +315,16 @@ export class BatchNorm extends BatchNormBase {
       if (this.options.trackRunningStats) {
         out.running_mean = await readFloats(this.device, { buffer: this.runningMean }, C);
         out[this.spreadKey] = await readFloats(this.device, { buffer: this.runningSpread }, C);
-        out.num_batches_tracked = this.numBatchesTracked;
+        this.countKnown = false;
+        await this.syncCount();
+        out.num_batches_tracked = this.steps;
       }
-      return Object.assign(out, this.renormSettings());
+      return Object.assign(out, this.renormSettings(this.steps));
     });
   }
 
   /** Loads a checkpoint after validating all of it; a refused checkpoint changes nothing. */
-  loadStateDict(sd: StateDict): Promise<void> {
+  loadStateDict(sd: StateDictInput): Promise<void> {
     return this.serial(async () => {
       const p = this.parseStateDict(sd);
       const q = this.device.queue;
@@ -164,16 +333,112 @@ export class BatchNorm extends BatchNormBase {
       put(this.bias, p.bias);
       put(this.runningMean, p.runningMean);
       put(this.runningSpread, p.runningSpread);
+      if (p.numBatchesTracked !== undefined) q.writeBuffer(this.stepState, 0, new Uint32Array([p.numBatchesTracked]));
       await submitChecked(this.device, `${this.weight.label}.load_state_dict`, () => {});
-      if (p.numBatchesTracked !== undefined) this.numBatchesTracked = p.numBatchesTracked;
+      if (p.numBatchesTracked !== undefined) {
+        this.steps = p.numBatchesTracked;
+        this.countKnown = true;
+      }
     });
   }
 
-  /** Frees the module's GPU buffers; later calls reject with DestroyedError. */
+  /** Frees the module's GPU buffers and those of its plans; later calls reject with DestroyedError. */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    for (const b of [this.weight, this.bias, this.weightGrad, this.biasGrad, this.runningMean, this.runningSpread, this.stats]) b.destroy();
-    this.clearWorkspaces();
+    for (const s of [...this.plans, ...this.internal.values()]) s.destroy();
+    for (const b of this.owned) b.destroy();
   }
 }
+
+const rangeIds = new WeakMap<object, number>();
+let nextRangeId = 1;
+function rangeKey(t: unknown): string {
+  if (typeof t !== 'object' || t === null) return String(t);
+  const s = t as { buffer?: unknown; offset?: unknown; size?: unknown };
+  const target = 'buffer' in s && typeof s.buffer === 'object' && s.buffer !== null ? s.buffer : t;
+  let id = rangeIds.get(target);
+  if (id === undefined) rangeIds.set(target, (id = nextRangeId++));
+  return target === t ? `#${id}` : `#${id}@${String(s.offset)}+${String(s.size)}`;
+}
+
+/** One layer's step on fixed tensors, from `bn.plan()`: encode forward and backward into your command encoder. */
+export class BatchNormStep {
+  private readonly owned: GPUBuffer[] = [];
+  private seq: ReturnType<BatchNorm['sequences']> | null = null;
+  private readonly built = new Map<string, Dispatch[]>();
+  private destroyed = false;
+
+  /** @internal */
+  constructor(
+    private readonly bn: BatchNorm, readonly label: string, private readonly s: PlanShape,
+    private readonly b: StepBindings, private readonly key: string,
+  ) {}
+
+  get shape(): readonly number[] {
+    return this.s.g.shape;
+  }
+
+  get layout(): Layout {
+    return this.s.g.layout;
+  }
+
+  private dispatches(kind: string, make: (seq: ReturnType<BatchNorm['sequences']>) => Dispatch[]): Dispatch[] {
+    let d = this.built.get(kind);
+    if (!d) {
+      this.seq ??= this.bn.sequences(this.s, this.b, this.owned, this.label);
+      this.built.set(kind, (d = make(this.seq)));
+    }
+    return d;
+  }
+
+  private check(encoder: unknown): asserts encoder is GPUCommandEncoder {
+    if (this.destroyed) throw new DestroyedError(`step ${this.label} was destroyed; plan a new one`);
+    checkEncoder(encoder);
+    for (const r of [this.b.x, this.b.y, this.b.grads?.dy, this.b.grads?.dx]) {
+      const buffer = r?.buffer;
+      if (buffer && buffer.mapState !== 'unmapped') throw new BufferError('E_BUFFER_MAPPED', `${buffer.label || 'a buffer'} bound by ${this.label} is mapped; unmap it before encoding`);
+    }
+  }
+
+  /**
+   * Records forward into `encoder`: in training mode batch statistics, the running update and the
+   * step count (on the GPU); in eval mode the running statistics. Synchronous; submits nothing.
+   */
+  encodeForward(encoder: GPUCommandEncoder, byPlan = true): void {
+    this.check(encoder);
+    const o = this.bn.options;
+    const batchStats = this.bn.training || !o.trackRunningStats;
+    if (batchStats && this.s.g.M < 2) {
+      throw new BatchSizeError(`training needs more than one value per channel; shape ${JSON.stringify(this.shape)} gives M = ${this.s.g.M}. Use a larger batch, or eval() mode.`);
+    }
+    const update = this.bn.training && o.trackRunningStats;
+    const d = batchStats ? this.dispatches(update ? 'train' : 'batch', (q) => q.train(update)) : this.dispatches('eval', (q) => q.eval());
+    this.bn.beginForward(this.b.x, this.key, batchStats, byPlan);
+    const pass = encoder.beginComputePass({ label: `${this.label}.forward` });
+    encodeDispatches(pass, d);
+    pass.end();
+  }
+
+  /**
+   * Records backward into `encoder`: dx, and the module's weightGrad/biasGrad (overwritten). The
+   * last forward encoded on the module must be this step's (same x). Synchronous; submits nothing.
+   */
+  encodeBackward(encoder: GPUCommandEncoder): void {
+    this.check(encoder);
+    if (!this.b.grads) throw new OptionError(`step ${this.label} was planned without dy and dx; plan it with them to encode backward`);
+    const f = this.bn.forwardOf(this.b.x, this.key);
+    const d = this.dispatches(f.batchStats ? 'backward' : 'backward-constants', (q) => q.backward(f.batchStats));
+    const pass = encoder.beginComputePass({ label: `${this.label}.backward` });
+    encodeDispatches(pass, d);
+    pass.end();
+  }
+
+  /** Frees the step's own buffers (uniforms, workspace). Call it once no submitted work uses it. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const b of this.owned) b.destroy();
+  }
+}
+

@@ -1,6 +1,5 @@
 /** Getting a device whose limits fit large tensors, and watching it for loss. */
-import { DeviceLostError, GpuError, UnsupportedError } from './errors';
-import { collectTransients } from './gpu/kernel';
+import { DeviceLostError, GpuError, UnsupportedError } from './errors.js';
 
 export interface DeviceRequest {
   /** Passed to requestAdapter; default high-performance. */
@@ -90,20 +89,14 @@ export async function submitChecked(device: GPUDevice, label: string, encode: (e
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
   let refused: unknown = null;
-  const transients: GPUBuffer[] = [];
   try {
     const encoder = device.createCommandEncoder({ label });
-    collectTransients(transients, () => encode(encoder));
+    encode(encoder);
     device.queue.submit([encoder.finish({ label })]);
   } catch (e) {
     refused = e;
   }
-  try {
-    await settle(device, label, w, refused);
-  } finally {
-    // Per-call uniforms and workspaces: the GPU is done with them (or never got them).
-    for (const b of transients) b.destroy();
-  }
+  await settle(device, label, w, refused);
 }
 
 async function settle(device: GPUDevice, label: string, w: Watch, refused: unknown): Promise<void> {

@@ -1,6 +1,7 @@
-declare module '*.wgsl?raw' {
-  const source: string;
-  export default source;
+declare module '*.wgsl?kernel' {
+  /** A kernel compiled at build time by scripts/wgsl.ts: prelude joined, reflected, comments stripped. */
+  const compiled: import('./gpu/kernel.js').CompiledWgsl;
+  export default compiled;
 }
 declare module 'wgsl_reflect/wgsl_reflect.module.js' {
   export * from 'wgsl_reflect';

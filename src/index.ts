@@ -1,14 +1,17 @@
 /** webgpu-batchnorm: Batch Normalization and Batch Renormalization as WebGPU compute kernels. */
-export { BatchNorm } from './batchnorm';
+export { BatchNorm, BatchNormStep, type StepTensors } from './batchnorm.js';
+export { encodeBackward, encodeForwardEval, encodeForwardTrain, PLAN_CACHE_SIZE } from './functional.js';
 export {
-  encodeBackward, encodeForwardEval, encodeForwardTrain, LATEST_KERNEL_VERSION, statsByteLength, tensorByteLength, workspaceByteLength,
-  type BackwardParams, type ForwardEvalParams, type ForwardParams, type ForwardTrainParams, type KernelVersion, type TensorArg,
-} from './functional';
-export { requestBatchNormDevice, type DeviceRequest } from './device';
-export type { BufferSlice } from './gpu/kernel';
-export * from './errors';
-export * from './layout';
-export { renormSchedule, resolveOptions } from './options';
-export { fromHalfArray, roundHalf, toHalfArray } from './cpu/f16';
-export type { BatchNormOptions, Convention, RenormClip, RenormOptions, RenormSchedule, RenormScheduleOptions } from './options';
-export type { StateDict } from './moduleBase';
+  planBackward, planForwardEval, planForwardTrain, statsByteLength, tensorByteLength, workspaceByteLength,
+  type BackwardParams, type ForwardEvalParams, type ForwardParams, type ForwardTrainParams, type Plan,
+} from './plan/plans.js';
+export { requestBatchNormDevice, type DeviceRequest } from './device.js';
+export { readBuffer } from './gpu/buffers.js';
+export type { BufferSlice } from './gpu/kernel.js';
+export type { TensorArg } from './validate.js';
+export * from './errors.js';
+export * from './layout.js';
+export { renormSchedule, resolveOptions } from './options.js';
+export { fromHalfArray, roundHalf, toHalfArray } from './cpu/f16.js';
+export type { BatchNormOptions, Breakpoints, Convention, PiecewiseSchedule, RenormClip, RenormOptions, RenormSchedule, RenormScheduleOptions } from './options.js';
+export type { StateDict, StateDictInput, StateTensorKey } from './moduleBase.js';

@@ -6,7 +6,7 @@
  * channels-last shapes ([N,L,C], [N,H,W,C], [N,D,H,W,C]) have outer = N·spatial and inner = 1.
  * The statistics of channel c are taken over the M = outer·inner values of that channel.
  */
-import { BatchSizeError, LayoutError, ShapeError } from './errors';
+import { BatchSizeError, LayoutError, ShapeError } from './errors.js';
 
 /** `NCHW`/`NHWC` name the channels-first/-last family for ranks 2 to 5; the others fix the rank. */
 export type Layout = 'NCHW' | 'NHWC' | 'NC' | 'NCL' | 'NLC' | 'NCDHW' | 'NDHWC';
@@ -49,29 +49,39 @@ export function isLayout(layout: unknown): layout is Layout {
   return typeof layout === 'string' && Object.prototype.hasOwnProperty.call(LAYOUTS, layout);
 }
 
-/** Validates `shape` for `layout` and returns its [outer, C, inner] view of `dtype` elements. */
-export function geometry(layout: Layout, shape: readonly number[], dtype: StorageType = 'f32'): Geometry {
+/**
+ * Validates `shape` for `layout` and returns its [outer, C, inner] view of `dtype` elements. A
+ * layout may be left out only for [N, C], the one rank that reads the same channels-first and
+ * channels-last; for rank 3 to 5 the caller says which it is (a wrong guess would be silent).
+ */
+export function geometry(layout: Layout | undefined, shape: readonly number[], dtype: StorageType = 'f32'): Geometry {
+  if (!Array.isArray(shape) || shape.length < 2 || shape.length > 5) {
+    throw new ShapeError(
+      `shape ${safeJson(shape)} must be an array of rank 2 to 5 ([N,C] up to [N,C,D,H,W]); got ${Array.isArray(shape) ? `rank ${shape.length}` : typeof shape}`,
+    );
+  }
+  if (layout === undefined) {
+    if (shape.length !== 2) {
+      throw new LayoutError(`shape ${safeJson(shape)} can be read channels-first or channels-last; pass layout 'NCHW' or 'NHWC' (or a fixed-rank name such as '${shape.length === 3 ? 'NCL' : 'NCDHW'}')`);
+    }
+    layout = 'NC';
+  }
   if (!isLayout(layout)) {
     throw new LayoutError(
-      `layout ${JSON.stringify(layout)} is not supported; use one of ${Object.keys(LAYOUTS).join(', ')}`,
+      `layout ${safeJson(layout)} is not supported; use one of ${Object.keys(LAYOUTS).join(', ')}`,
     );
   }
   const spec = LAYOUTS[layout];
-  if (!Array.isArray(shape) || shape.length < 2 || shape.length > 5) {
-    throw new ShapeError(
-      `shape ${JSON.stringify(shape)} must have rank 2 to 5 ([N,C] up to [N,C,D,H,W]); got rank ${Array.isArray(shape) ? shape.length : 'none'}`,
-    );
-  }
   if (spec.rank !== undefined && shape.length !== spec.rank) {
-    throw new ShapeError(`layout ${layout} needs a rank-${spec.rank} shape; got ${JSON.stringify(shape)}`);
+    throw new ShapeError(`layout ${layout} needs a rank-${spec.rank} shape; got ${safeJson(shape)}`);
   }
   for (const d of shape) {
-    if (!Number.isSafeInteger(d) || d < 0) {
-      throw new ShapeError(`shape ${JSON.stringify(shape)} must hold non-negative integers`);
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+      throw new ShapeError(`shape ${safeJson(shape)} must hold non-negative integers`);
     }
   }
-  if (shape[0] === 0) throw new BatchSizeError(`shape ${JSON.stringify(shape)} is an empty batch (N = 0); pass at least one sample`);
-  if (shape.includes(0)) throw new ShapeError(`shape ${JSON.stringify(shape)} has a zero dimension; every dimension must be at least 1`);
+  if (shape[0] === 0) throw new BatchSizeError(`shape ${safeJson(shape)} is an empty batch (N = 0); pass at least one sample`);
+  if (shape.includes(0)) throw new ShapeError(`shape ${safeJson(shape)} has a zero dimension; every dimension must be at least 1`);
   const channelsLast = spec.channelsLast;
   const C = channelsLast ? shape[shape.length - 1] : shape[1];
   const spatial = channelsLast ? shape.slice(1, -1) : shape.slice(2);
@@ -79,7 +89,17 @@ export function geometry(layout: Layout, shape: readonly number[], dtype: Storag
   const outer = channelsLast ? shape[0] * S : shape[0];
   const inner = channelsLast ? 1 : S;
   const M = outer * inner;
+  if (!Number.isSafeInteger(M * C)) throw new ShapeError(`shape ${safeJson(shape)} has more elements than a number can count exactly`);
   return { layout, dtype, shape: [...shape], channelsLast, C, outer, inner, M, count: M * C };
+}
+
+/** JSON for a message, or String() where JSON has none (a Symbol, a BigInt, a cycle). */
+export function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
 }
 
 /** The NCHW-ordered shape [N, C, ...spatial] of a tensor given in `layout`. */

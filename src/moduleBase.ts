@@ -3,9 +3,9 @@
  * mode, num_batches_tracked, which statistics a step uses, and state-dict validation. Keeping it in
  * one place is what makes the CPU path a faithful reference for the GPU one.
  */
-import { BatchSizeError, OptionError, ShapeError, StateDictError } from './errors';
-import { geometry, type Geometry, type Layout } from './layout';
-import { newStatWeight, renormClip, resolveOptions, type BatchNormOptions, type RenormClip, type ResolvedOptions } from './options';
+import { BatchSizeError, OptionError, ShapeError, StateDictError } from './errors.js';
+import { geometry, type Geometry, type Layout, type StorageType } from './layout.js';
+import { clipAt, describe, F32_MAX, newStatWeight, resolveOptions, type BatchNormOptions, type RenormClip, type ResolvedOptions } from './options.js';
 
 /** What one forward step does, decided before any state is touched. */
 export interface StepPlan {
@@ -14,14 +14,28 @@ export interface StepPlan {
   readonly batchStats: boolean;
   /** Update running statistics (training with trackRunningStats). */
   readonly updateRunning: boolean;
-  /** Weight of the new batch statistic in the running update. */
-  readonly factor: number;
-  /** Batch Renorm clip for this step; null for plain batch norm or when running stats are used. */
-  readonly clip: RenormClip | null;
 }
 
-export type StateValue = ArrayLike<number> | number | bigint;
-export type StateDict = Record<string, StateValue>;
+/** Per-channel tensors of a state dict: the module's parameters and running statistics. */
+export type StateTensorKey = 'weight' | 'bias' | 'running_mean' | 'running_var' | 'running_std';
+
+/**
+ * A module's state under PyTorch's keys: `weight` and `bias` with affine; `running_mean`,
+ * `running_var` (or `running_std` for Batch Renorm) and `num_batches_tracked` with running
+ * statistics; `renorm_rmax` and `renorm_dmax`, the clip at the saved step, for Batch Renorm.
+ */
+export type StateDict<T = Float32Array> = { [K in StateTensorKey]?: T } & {
+  num_batches_tracked?: number;
+  renorm_rmax?: number;
+  renorm_dmax?: number;
+};
+
+/** What `loadStateDict` takes: number arrays or typed arrays; num_batches_tracked as a number or a bigint. */
+export type StateDictInput = { [K in StateTensorKey]?: ArrayLike<number> } & {
+  num_batches_tracked?: number | bigint;
+  renorm_rmax?: number;
+  renorm_dmax?: number;
+};
 
 /** Validated per-channel state, in float64, ready to be stored by a backend. */
 export interface ParsedState {
@@ -33,21 +47,34 @@ export interface ParsedState {
   numBatchesTracked?: number;
 }
 
+/** The GPU counts steps in a u32. */
+export const MAX_STEPS = 2 ** 32 - 1;
+
+/** Channels a module may have: its per-channel buffers must stay addressable (the GPU's limits are checked too). */
+export const MAX_FEATURES = 2 ** 28;
+
 export abstract class BatchNormBase {
   readonly numFeatures: number;
   readonly options: ResolvedOptions;
-  training = true;
-  numBatchesTracked = 0;
+  protected mode = true;
+  protected steps = 0;
 
   constructor(numFeatures: number, options: BatchNormOptions = {}) {
-    if (!Number.isSafeInteger(numFeatures) || numFeatures < 1) {
-      throw new ShapeError(`numFeatures must be a positive integer (the channel count C); got ${numFeatures}`);
+    if (typeof numFeatures !== 'number' || !Number.isSafeInteger(numFeatures) || numFeatures < 1 || numFeatures > MAX_FEATURES) {
+      throw new ShapeError(`numFeatures must be an integer in [1, ${MAX_FEATURES}] (the channel count C); got ${describe(numFeatures)}`);
     }
     this.numFeatures = numFeatures;
     this.options = resolveOptions(options);
-    if (this.options.renorm && !this.options.trackRunningStats) {
-      throw new OptionError('Batch Renorm corrects towards running statistics, so it needs trackRunningStats: true.');
-    }
+  }
+
+  /** Training mode (batch statistics, running updates) or eval mode (running statistics). */
+  get training(): boolean {
+    return this.mode;
+  }
+
+  /** Training steps counted so far (PyTorch's num_batches_tracked). */
+  get numBatchesTracked(): number {
+    return this.steps;
   }
 
   get isRenorm(): boolean {
@@ -60,7 +87,8 @@ export abstract class BatchNormBase {
   }
 
   train(mode = true): this {
-    this.training = mode;
+    if (typeof mode !== 'boolean') throw new OptionError(`train(mode) takes true or false; got ${describe(mode)}`);
+    this.mode = mode;
     return this;
   }
 
@@ -68,26 +96,33 @@ export abstract class BatchNormBase {
     return this.train(false);
   }
 
-  /** Validates a forward call and decides what it does. Throws before anything changes. */
-  protected plan(layout: Layout, shape: readonly number[]): StepPlan {
-    const geom = geometry(layout, shape);
-    if (geom.C !== this.numFeatures) {
-      throw new ShapeError(`input has C = ${geom.C} channels (shape ${JSON.stringify(shape)}, layout ${layout}) but the module was built for ${this.numFeatures}; pass a tensor with ${this.numFeatures} channels or build the module with numFeatures = ${geom.C}`);
-    }
+  /** Validates a forward call's shape and decides what it does. Throws before anything changes. */
+  protected stepPlan(layout: Layout | undefined, shape: readonly number[], dtype: StorageType = 'f32'): StepPlan {
+    const geom = this.checkChannels(geometry(layout, shape, dtype));
     const o = this.options;
-    const batchStats = this.training || !o.trackRunningStats;
+    const batchStats = this.mode || !o.trackRunningStats;
     if (batchStats && geom.M < 2) {
       throw new BatchSizeError(`training needs more than one value per channel; shape ${JSON.stringify(shape)} gives M = ${geom.M} per channel. Use a larger batch, or eval() mode.`);
     }
-    const updateRunning = this.training && o.trackRunningStats;
-    const factor = updateRunning ? newStatWeight(o, this.numBatchesTracked + 1) : 0;
-    const clip = batchStats && o.renorm ? renormClip(o, this.numBatchesTracked) : null;
-    return { geom, batchStats, updateRunning, factor, clip };
+    return { geom, batchStats, updateRunning: this.mode && o.trackRunningStats };
   }
 
-  /** Records a completed step; called only after the step succeeded. */
-  protected commit(plan: StepPlan): void {
-    if (plan.updateRunning) this.numBatchesTracked += 1;
+  /** `g`, unless its channel count differs from the module's. */
+  protected checkChannels(g: Geometry): Geometry {
+    if (g.C !== this.numFeatures) {
+      throw new ShapeError(`input has C = ${g.C} channels (shape ${JSON.stringify(g.shape)}, layout ${g.layout}) but the module was built for ${this.numFeatures}; pass a tensor with ${this.numFeatures} channels or build the module with numFeatures = ${g.C}`);
+    }
+    return g;
+  }
+
+  /** The new statistic's weight for the next training step. */
+  protected stepFactor(): number {
+    return newStatWeight(this.options, this.steps + 1);
+  }
+
+  /** The renorm clip of the next training step (null for plain batch norm), validated. */
+  protected stepClip(): RenormClip | null {
+    return this.options.renorm ? clipAt(this.options.renorm, this.steps) : null;
   }
 
   /** The keys `stateDict()` writes and `loadStateDict()` expects, in PyTorch's names. */
@@ -98,22 +133,30 @@ export abstract class BatchNormBase {
     return keys;
   }
 
-  /** Current renorm clip, carried in the state dict as the module's renorm settings. */
-  protected renormSettings(): Record<string, number> {
+  /**
+   * The clip at step `steps`, as the state dict carries it. A schedule that fails there leaves it
+   * out rather than fail the checkpoint: a module must stay saveable.
+   */
+  protected renormSettings(steps: number): { renorm_rmax?: number; renorm_dmax?: number } {
     if (!this.options.renorm) return {};
-    const clip = renormClip(this.options, this.numBatchesTracked)!;
-    return { renorm_rmax: clip.rmax, renorm_dmax: clip.dmax };
+    try {
+      const clip = clipAt(this.options.renorm, steps);
+      return { renorm_rmax: clip.rmax, renorm_dmax: clip.dmax };
+    } catch {
+      return {};
+    }
   }
 
   /**
    * Validates a checkpoint completely before anything is stored. A plain batch-norm checkpoint
    * (running_var) loads into a renorm module as sigma = sqrt(running_var + eps).
    */
-  protected parseStateDict(sd: StateDict): ParsedState {
-    if (sd === null || typeof sd !== 'object') throw new StateDictError('loadStateDict needs an object of named tensors');
+  protected parseStateDict(sd: unknown): ParsedState {
+    if (typeof sd !== 'object' || sd === null || Array.isArray(sd)) throw new StateDictError(`loadStateDict needs an object of named tensors; got ${describe(sd)}`);
+    const dict = sd as Record<string, unknown>;
     const C = this.numFeatures;
     const expected = new Set(this.stateKeys());
-    const given = new Set(Object.keys(sd));
+    const given = new Set(Object.keys(dict));
     const convertVar = this.isRenorm && given.has('running_var') && !given.has('running_std');
     if (convertVar) {
       expected.delete('running_std');
@@ -127,18 +170,30 @@ export abstract class BatchNormBase {
       if (!expected.has(k) && !optional.has(k)) throw new StateDictError(`state dict has unexpected key '${k}'; this module takes ${[...expected].join(', ')}`);
     }
     const vec = (k: string, nonNegative = false): Float64Array => {
-      const v = sd[k];
-      if (typeof v !== 'object' || v === null || typeof (v as ArrayLike<number>).length !== 'number') {
-        throw new StateDictError(`state dict key '${k}' must be an array of ${C} numbers`);
-      }
-      const a = Float64Array.from(v as ArrayLike<number>, Number);
+      const v = dict[k];
+      const typed = ArrayBuffer.isView(v) && !(v instanceof DataView);
+      if (!Array.isArray(v) && !typed) throw new StateDictError(`state dict key '${k}' must be an array or typed array of ${C} numbers; got ${describe(v)}`);
+      const a = v as ArrayLike<unknown>;
       if (a.length !== C) throw new StateDictError(`state dict key '${k}' has length ${a.length}; this module has ${C} channels`);
-      const bad = a.findIndex((x) => !Number.isFinite(x) || (nonNegative && x < 0));
-      if (bad >= 0) throw new StateDictError(`state dict key '${k}' has ${nonNegative ? 'a negative or non-finite' : 'a non-finite'} value ${a[bad]} at index ${bad}`);
-      return a;
+      const out = new Float64Array(C);
+      for (let i = 0; i < C; i++) {
+        const x = a[i];
+        const n = typeof x === 'bigint' && typed ? Number(x) : x;
+        if (typeof n !== 'number') throw new StateDictError(`state dict key '${k}' holds ${describe(x)} at index ${i}; it must hold numbers`);
+        if (!Number.isFinite(n) || Math.abs(n) > F32_MAX || (nonNegative && n < 0)) {
+          throw new StateDictError(`state dict key '${k}' has ${nonNegative && n < 0 ? 'a negative' : Number.isFinite(n) ? 'an out-of-float32-range' : 'a non-finite'} value ${n} at index ${i}`);
+        }
+        out[i] = n;
+      }
+      return out;
     };
     for (const k of optional) {
-      if (given.has(k) && !Number.isFinite(Number(sd[k]))) throw new StateDictError(`state dict key '${k}' must be a finite number`);
+      if (!given.has(k)) continue;
+      const v = dict[k];
+      const low = k === 'renorm_rmax' ? 1 : 0;
+      if (typeof v !== 'number' || !(v >= low && v <= F32_MAX)) {
+        throw new StateDictError(`state dict key '${k}' must be a finite number >= ${low} (a valid clip); got ${describe(v)}`);
+      }
     }
     const out: ParsedState = {};
     if (this.options.affine) {
@@ -156,8 +211,11 @@ export abstract class BatchNormBase {
           throw new StateDictError("state dict key 'running_std' must be > 0 (it divides the input)");
         }
       }
-      const n = Number(sd.num_batches_tracked as number | bigint);
-      if (!Number.isSafeInteger(n) || n < 0) throw new StateDictError(`state dict key 'num_batches_tracked' must be a non-negative integer; got ${String(sd.num_batches_tracked)}`);
+      const t = dict.num_batches_tracked;
+      const n = typeof t === 'bigint' ? Number(t) : t;
+      if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n > MAX_STEPS) {
+        throw new StateDictError(`state dict key 'num_batches_tracked' must be an integer in [0, ${MAX_STEPS}] (a number or bigint); got ${describe(t)}`);
+      }
       out.numBatchesTracked = n;
     }
     return out;

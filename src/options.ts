@@ -1,26 +1,12 @@
 /**
- * Module options, their PyTorch defaults, the selectable Keras convention, and the Batch Renorm
- * warm-up schedule. Validation lives here so the GPU and CPU modules refuse the same things.
+ * Module options, their PyTorch defaults, the selectable Keras convention, and Batch Renorm's clip
+ * schedules. Validation lives here so the GPU and CPU modules refuse the same things.
  */
-import { OptionError } from './errors';
-import { KERNEL_VERSIONS, type KernelVersion } from './kernels/plan';
-import type { TensorDtype } from './layout';
+import { OptionError } from './errors.js';
+import { safeJson, type TensorDtype } from './layout.js';
+import { checkBoolean, checkEps, checkUnit } from './validate.js';
 
 export type Convention = 'pytorch' | 'keras';
-
-/** A kernel version the GPU path has, or an OptionError; undefined means the latest. */
-export function checkKernelVersion(v: unknown): KernelVersion {
-  if (v === undefined) return KERNEL_VERSIONS[KERNEL_VERSIONS.length - 1];
-  if (!KERNEL_VERSIONS.includes(v as KernelVersion)) throw new OptionError(`kernelVersion must be one of ${KERNEL_VERSIONS.join(', ')}; got ${String(v)}`);
-  return v as KernelVersion;
-}
-
-/** A tensor dtype, or an OptionError; undefined means float32. */
-export function checkDtype(v: unknown): TensorDtype {
-  if (v === undefined) return 'float32';
-  if (v !== 'float32' && v !== 'float16') throw new OptionError(`dtype must be 'float32' or 'float16'; got ${String(v)}`);
-  return v;
-}
 
 export interface RenormClip {
   /** Upper clip of r = sigmaB/sigma (lower clip is 1/rmax); must be >= 1. */
@@ -29,27 +15,43 @@ export interface RenormClip {
   dmax: number;
 }
 
+/** (step, value) breakpoints: the first value up to the first step, linear between, the last value after. */
+export type Breakpoints = readonly (readonly [number, number])[];
+
+/**
+ * A clip schedule the GPU evaluates itself, so plans can encode many steps into one command
+ * buffer: rmax and dmax each piecewise linear in the step, with 1 to 8 breakpoints.
+ */
+export interface PiecewiseSchedule {
+  rmax: Breakpoints;
+  dmax: Breakpoints;
+}
+
+/**
+ * A clip schedule as a function of the training step (the 0-based count of training batches so
+ * far). `renormSchedule()` returns one that also carries its breakpoints, which the GPU evaluates;
+ * any other function runs on the host before each awaited step (and cannot be used with plans).
+ */
+export type RenormSchedule = ((step: number) => RenormClip) & { readonly points?: PiecewiseSchedule };
+
 export interface RenormScheduleOptions {
   /** rmax rises linearly from rmaxStart to rmaxEnd over steps [rmaxSteps[0], rmaxSteps[1]]. */
   rmaxStart?: number;
   rmaxEnd?: number;
-  rmaxSteps?: [number, number];
+  rmaxSteps?: readonly [number, number];
   /** dmax rises linearly from dmaxStart to dmaxEnd over steps [dmaxSteps[0], dmaxSteps[1]]. */
   dmaxStart?: number;
   dmaxEnd?: number;
-  dmaxSteps?: [number, number];
+  dmaxSteps?: readonly [number, number];
 }
 
-/** Clip values as a function of the training step (0-based count of training batches so far). */
-export type RenormSchedule = (step: number) => RenormClip;
-
 export interface RenormOptions {
-  /** Fixed clip; default 3 (the paper's final value). Ignored when `schedule` is given. */
+  /** Fixed clip; default 3 (the paper's final value). Not allowed with `schedule`. */
   rmax?: number;
-  /** Fixed clip; default 5 (the paper's final value). Ignored when `schedule` is given. */
+  /** Fixed clip; default 5 (the paper's final value). Not allowed with `schedule`. */
   dmax?: number;
-  /** Warm-up schedule, e.g. `renormSchedule()` for the paper's. */
-  schedule?: RenormSchedule;
+  /** A schedule: `renormSchedule({...})`, breakpoints `{ rmax: [[step, v], ...], dmax: [...] }`, or a function. */
+  schedule?: RenormSchedule | PiecewiseSchedule;
 }
 
 export interface BatchNormOptions {
@@ -70,8 +72,6 @@ export interface BatchNormOptions {
   trackRunningStats?: boolean;
   /** Batch Renormalization (Ioffe 2017) instead of plain batch norm. */
   renorm?: RenormOptions | boolean;
-  /** GPU kernel set (see KernelVersion); default the latest. The CPU path ignores it. */
-  kernelVersion?: KernelVersion;
   /**
    * Element type of x, y, dy and dx: 'float32' (default) or 'float16' (GPU: a device with
    * 'shader-f16'; CPU: values rounded to float16 where the GPU stores them). Parameters and running
@@ -80,6 +80,11 @@ export interface BatchNormOptions {
   dtype?: TensorDtype;
 }
 
+/** How a module's renorm clip is obtained each step. */
+export type ClipSource =
+  | { kind: 'points'; points: PiecewiseSchedule }
+  | { kind: 'function'; fn: (step: number) => RenormClip };
+
 export interface ResolvedOptions {
   readonly eps: number;
   readonly momentum: number | null;
@@ -87,99 +92,183 @@ export interface ResolvedOptions {
   readonly unbiased: boolean;
   readonly affine: boolean;
   readonly trackRunningStats: boolean;
-  readonly renorm: RenormSchedule | null;
-  readonly kernelVersion: KernelVersion;
+  readonly renorm: ClipSource | null;
   readonly dtype: TensorDtype;
 }
 
+/** Largest float32: values bound for the GPU must stay below it to stay finite. */
+export const F32_MAX = 3.4028234663852886e38;
+
+/** A plain object (or undefined), never an array, function or primitive. */
+export function checkObject<T extends object>(name: string, v: unknown): Partial<T> {
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.getPrototypeOf(v) !== Object.prototype && Object.getPrototypeOf(v) !== null) {
+    throw new OptionError(`${name} must be a plain object ({ ... }) or left out; got ${describe(v)}`);
+  }
+  return v as Partial<T>;
+}
+
+/** A short description of a value for a message. */
+export function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'function') return 'a function';
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${safeJson(v)}`;
+}
+
 function finite(name: string, v: unknown, fix: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw new OptionError(`${name} must be a finite number; got ${String(v)}. ${fix}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || Math.abs(v) > F32_MAX) {
+    throw new OptionError(`${name} must be a finite number that float32 can hold; got ${describe(v)}. ${fix}`);
   }
   return v;
 }
 
-function checkClip(clip: RenormClip, where: string): RenormClip {
-  const rmax = finite('rmax', clip.rmax, `Pass rmax >= 1${where}.`);
-  const dmax = finite('dmax', clip.dmax, `Pass dmax >= 0${where}.`);
+/** A clip, checked: rmax >= 1, dmax >= 0, both finite in f32. */
+export function checkClip(clip: unknown, where: string): RenormClip {
+  if (typeof clip !== 'object' || clip === null) throw new OptionError(`a renorm clip must be { rmax, dmax }; got ${describe(clip)}${where}`);
+  const c = clip as Partial<RenormClip>;
+  const rmax = finite('rmax', c.rmax, `Pass rmax >= 1${where}.`);
+  const dmax = finite('dmax', c.dmax, `Pass dmax >= 0${where}.`);
   if (rmax < 1) throw new OptionError(`rmax must be >= 1 (r is clipped to [1/rmax, rmax]); got ${rmax}${where}. rmax = 1 means r = 1.`);
   if (dmax < 0) throw new OptionError(`dmax must be >= 0 (d is clipped to [-dmax, dmax]); got ${dmax}${where}. dmax = 0 means d = 0.`);
   return { rmax, dmax };
+}
+
+const MAX_POINTS = 8;
+
+function checkBreakpoints(name: 'rmax' | 'dmax', v: unknown): Breakpoints {
+  if (!Array.isArray(v) || v.length < 1 || v.length > MAX_POINTS) {
+    throw new OptionError(`schedule.${name} must be an array of 1 to ${MAX_POINTS} [step, value] pairs; got ${describe(v)}`);
+  }
+  let last = -1;
+  return v.map((p, i) => {
+    if (!Array.isArray(p) || p.length !== 2) throw new OptionError(`schedule.${name}[${i}] must be a [step, value] pair; got ${describe(p)}`);
+    const [step, value] = p as unknown[];
+    if (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0 || step < last) {
+      throw new OptionError(`schedule.${name}[${i}]: steps must be non-decreasing integers >= 0; got ${describe(step)} after ${last}`);
+    }
+    last = step;
+    const clip = name === 'rmax' ? checkClip({ rmax: value, dmax: 0 }, ` (schedule.rmax[${i}])`).rmax : checkClip({ rmax: 1, dmax: value }, ` (schedule.dmax[${i}])`).dmax;
+    return [step, clip] as const;
+  });
+}
+
+/** The piecewise-linear function of `points` at `step`, as step_state.wgsl evaluates it. */
+export function piecewise(points: Breakpoints, step: number): number {
+  for (let i = 0; i < points.length; i++) {
+    const [s, v] = points[i];
+    if (step <= s) {
+      if (i === 0) return v;
+      const [a, va] = points[i - 1];
+      return va + (v - va) * ((step - a) / (s - a));
+    }
+  }
+  return points[points.length - 1][1];
 }
 
 /**
  * The paper's warm-up (Ioffe 2017, §4): rmax = 1 and dmax = 0 at first, then rmax rises linearly
  * to 3 between steps 5000 and 40000 and dmax to 5 between steps 5000 and 25000.
  */
-export function renormSchedule(o: RenormScheduleOptions = {}): RenormSchedule {
-  const rs = o.rmaxStart ?? 1, re = o.rmaxEnd ?? 3;
-  const ds = o.dmaxStart ?? 0, de = o.dmaxEnd ?? 5;
-  const [r0, r1] = o.rmaxSteps ?? [5000, 40000];
-  const [d0, d1] = o.dmaxSteps ?? [5000, 25000];
-  checkClip({ rmax: rs, dmax: ds }, ' at the start of the schedule');
-  checkClip({ rmax: re, dmax: de }, ' at the end of the schedule');
-  for (const [name, a, b] of [['rmaxSteps', r0, r1], ['dmaxSteps', d0, d1]] as const) {
+export function renormSchedule(options: RenormScheduleOptions = {}): RenormSchedule {
+  const o = checkObject<RenormScheduleOptions>('renormSchedule options', options);
+  const steps = (name: string, v: unknown, fallback: [number, number]): [number, number] => {
+    if (v === undefined) return fallback;
+    const [a, b] = Array.isArray(v) && v.length === 2 ? v : [NaN, NaN];
     if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b) || a < 0 || b < a) {
-      throw new OptionError(`${name} must be [start, end] with 0 <= start <= end integers; got [${a}, ${b}]. Swap a reversed range.`);
+      throw new OptionError(`${name} must be [start, end] with 0 <= start <= end integers; got ${describe(v)}. Swap a reversed range.`);
     }
-  }
-  const ramp = (step: number, a: number, b: number, v0: number, v1: number) =>
-    step <= a ? v0 : step >= b ? v1 : v0 + ((v1 - v0) * (step - a)) / (b - a);
-  return (step) => ({ rmax: ramp(step, r0, r1, rs, re), dmax: ramp(step, d0, d1, ds, de) });
+    return [a, b];
+  };
+  const [r0, r1] = steps('rmaxSteps', o.rmaxSteps, [5000, 40000]);
+  const [d0, d1] = steps('dmaxSteps', o.dmaxSteps, [5000, 25000]);
+  const points = checkSchedulePoints({
+    rmax: [[r0, o.rmaxStart ?? 1], [r1, o.rmaxEnd ?? 3]],
+    dmax: [[d0, o.dmaxStart ?? 0], [d1, o.dmaxEnd ?? 5]],
+  });
+  const fn = (step: number) => ({ rmax: piecewise(points.rmax, step), dmax: piecewise(points.dmax, step) });
+  return Object.assign(fn, { points });
 }
 
-export function resolveOptions(o: BatchNormOptions = {}): ResolvedOptions {
+function checkSchedulePoints(v: unknown): PiecewiseSchedule {
+  const o = checkObject<PiecewiseSchedule>('renorm.schedule', v);
+  for (const k of Object.keys(o)) if (k !== 'rmax' && k !== 'dmax') throw new OptionError(`renorm.schedule has unknown key '${k}'; it takes rmax and dmax breakpoints`);
+  return { rmax: checkBreakpoints('rmax', o.rmax), dmax: checkBreakpoints('dmax', o.dmax) };
+}
+
+/** The renorm option as a clip source, validated (a function is called at step 0 to check it). */
+function resolveRenorm(v: unknown): ClipSource | null {
+  if (v === undefined || v === false) return null;
+  if (v !== true && (typeof v !== 'object' || v === null)) throw new OptionError(`renorm must be true, false or { rmax, dmax } / { schedule }; got ${describe(v)}`);
+  const r = v === true ? {} : checkObject<RenormOptions>('renorm', v);
+  for (const k of Object.keys(r)) if (!['rmax', 'dmax', 'schedule'].includes(k)) throw new OptionError(`renorm has unknown key '${k}'; it takes rmax, dmax or schedule`);
+  if (r.schedule === undefined) {
+    const clip = checkClip({ rmax: r.rmax ?? 3, dmax: r.dmax ?? 5 }, '');
+    return { kind: 'points', points: { rmax: [[0, clip.rmax]], dmax: [[0, clip.dmax]] } };
+  }
+  if (r.rmax !== undefined || r.dmax !== undefined) throw new OptionError('renorm takes either a fixed clip (rmax, dmax) or a schedule, not both');
+  const s = r.schedule;
+  if (typeof s === 'function') {
+    if (s.points !== undefined) return { kind: 'points', points: checkSchedulePoints(s.points) };
+    const fn = s as (step: number) => RenormClip;
+    clipAt({ kind: 'function', fn }, 0);
+    return { kind: 'function', fn };
+  }
+  return { kind: 'points', points: checkSchedulePoints(s) };
+}
+
+/** The clip of step `step` (0-based training steps so far), validated: a function may return anything. */
+export function clipAt(source: ClipSource, step: number): RenormClip {
+  if (source.kind === 'points') return { rmax: piecewise(source.points.rmax, step), dmax: piecewise(source.points.dmax, step) };
+  let clip: unknown;
+  try {
+    clip = source.fn(step);
+  } catch (e) {
+    throw new OptionError(`renorm.schedule threw at step ${step}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return checkClip(clip, ` (from renorm.schedule at step ${step})`);
+}
+
+export function resolveOptions(options: BatchNormOptions = {}): ResolvedOptions {
+  const o = checkObject<BatchNormOptions>('options', options);
+  const known = ['eps', 'momentum', 'convention', 'runningVariance', 'affine', 'trackRunningStats', 'renorm', 'dtype'];
+  for (const k of Object.keys(o)) if (!known.includes(k)) throw new OptionError(`unknown option '${k}'; the options are ${known.join(', ')}`);
   const convention = o.convention ?? 'pytorch';
   if (convention !== 'pytorch' && convention !== 'keras') {
-    throw new OptionError(`convention must be 'pytorch' or 'keras'; got ${JSON.stringify(convention)}`);
+    throw new OptionError(`convention must be 'pytorch' or 'keras'; got ${describe(convention)}`);
   }
   const keras = convention === 'keras';
-  const eps = finite('eps', o.eps ?? (keras ? 1e-3 : 1e-5), 'Pass a small positive value such as 1e-5.');
-  if (eps <= 0) throw new OptionError(`eps must be > 0 (it keeps 1/sqrt(var + eps) finite); got ${eps}. Pass e.g. 1e-5.`);
-  let momentum: number | null = o.momentum === undefined ? (keras ? 0.99 : 0.1) : o.momentum;
+  const eps = checkEps(o.eps ?? (keras ? 1e-3 : 1e-5));
+  const momentum: number | null = o.momentum === undefined ? (keras ? 0.99 : 0.1) : o.momentum;
   if (momentum === null) {
     if (keras) throw new OptionError('momentum null (cumulative average) exists only in the pytorch convention; pass a number in [0, 1] for keras.');
   } else {
-    finite('momentum', momentum, 'Pass a number in [0, 1], or null for a cumulative average.');
-    if (momentum < 0 || momentum > 1) {
-      throw new OptionError(`momentum must lie in [0, 1]; got ${momentum}. In the ${convention} convention it is the weight of the ${keras ? 'old running value' : 'new batch statistic'}.`);
-    }
+    checkUnit('momentum', momentum, `in the ${convention} convention, the weight of the ${keras ? 'old running value' : 'new batch statistic'}; null for a cumulative average`);
   }
   const rv = o.runningVariance ?? (keras ? 'biased' : 'unbiased');
   if (rv !== 'unbiased' && rv !== 'biased') {
-    throw new OptionError(`runningVariance must be 'unbiased' or 'biased'; got ${JSON.stringify(rv)}`);
+    throw new OptionError(`runningVariance must be 'unbiased' or 'biased'; got ${describe(rv)}`);
   }
-  let renorm: RenormSchedule | null = null;
-  if (o.renorm) {
-    const r: RenormOptions = o.renorm === true ? {} : o.renorm;
-    if (r.schedule !== undefined) {
-      if (typeof r.schedule !== 'function') throw new OptionError('renorm.schedule must be a function of the step; build it with renormSchedule({...}).');
-      renorm = r.schedule;
-    } else {
-      const clip = checkClip({ rmax: r.rmax ?? 3, dmax: r.dmax ?? 5 }, '');
-      renorm = () => clip;
-    }
-  }
+  const dtype = o.dtype ?? 'float32';
+  if (dtype !== 'float32' && dtype !== 'float16') throw new OptionError(`dtype must be 'float32' or 'float16'; got ${describe(dtype)}`);
+  const trackRunningStats = checkBoolean('trackRunningStats', o.trackRunningStats, true);
+  const renorm = resolveRenorm(o.renorm);
+  if (renorm && !trackRunningStats) throw new OptionError('Batch Renorm corrects towards running statistics, so it needs trackRunningStats: true.');
   return {
-    kernelVersion: checkKernelVersion(o.kernelVersion),
-    dtype: checkDtype(o.dtype),
+    dtype,
     eps,
     momentum,
     convention,
     unbiased: rv === 'unbiased',
-    affine: o.affine ?? true,
-    trackRunningStats: o.trackRunningStats ?? true,
+    affine: checkBoolean('affine', o.affine, true),
+    trackRunningStats,
     renorm,
   };
 }
 
-/** Weight of the new batch statistic for the `step`-th training batch (1-based, after increment). */
-export function newStatWeight(opts: ResolvedOptions, numBatchesTracked: number): number {
-  if (opts.momentum === null) return 1 / numBatchesTracked;
+/** Weight of the new batch statistic for the `n`-th training batch (1-based, after increment). */
+export function newStatWeight(opts: ResolvedOptions, n: number): number {
+  if (opts.momentum === null) return 1 / n;
   return opts.convention === 'keras' ? 1 - opts.momentum : opts.momentum;
-}
-
-/** The clip for the step about to run, validated (a schedule may return anything). */
-export function renormClip(opts: ResolvedOptions, step: number): RenormClip | null {
-  return opts.renorm ? checkClip(opts.renorm(step), ` (from renorm.schedule at step ${step})`) : null;
 }

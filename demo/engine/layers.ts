@@ -1,9 +1,12 @@
 /**
- * The demo's layers on the GPU. Batch norm is the library's own BatchNorm module; dense,
- * convolution and activations are the small WGSL kernels in demo/shaders. Non-BN layers submit
- * their passes without waiting; the BatchNorm module's calls resolve once the GPU has run them.
+ * The demo's layers on the GPU. Batch norm is the library's BatchNorm module through its plans;
+ * dense, convolution and activations are the small WGSL kernels in demo/shaders. Every layer
+ * records into the training step's one command encoder and waits for nothing; its dispatches (and
+ * the BatchNorm steps) are prepared once per batch size and input, so a step creates no GPU
+ * objects.
  */
-import { BatchNorm } from '../../src/batchnorm';
+import { BatchNorm, type BatchNormStep } from '../../src/batchnorm';
+import { encodeDispatches, type Dispatch } from '../../src/gpu/kernel';
 import type { BatchNormOptions } from '../../src/options';
 import * as K from './kernels';
 
@@ -17,11 +20,17 @@ export function buffer(device: GPUDevice, label: string, data: Float32Array | nu
   return buf;
 }
 
-export function submit(device: GPUDevice, label: string, f: (pass: GPUComputePassEncoder) => void): void {
+/** Records `dispatches` as one compute pass. */
+export function pass(enc: GPUCommandEncoder, label: string, dispatches: readonly Dispatch[]): void {
+  const p = enc.beginComputePass({ label });
+  encodeDispatches(p, dispatches);
+  p.end();
+}
+
+/** Runs `dispatches` in a command buffer of their own (the layer tests). */
+export function submit(device: GPUDevice, label: string, dispatches: readonly Dispatch[]): void {
   const enc = device.createCommandEncoder({ label });
-  const pass = enc.beginComputePass({ label });
-  f(pass);
-  pass.end();
+  pass(enc, label, dispatches);
   device.queue.submit([enc.finish({ label })]);
 }
 
@@ -31,24 +40,38 @@ export interface Layer {
   readonly name: string;
   /** Output features per example. */
   readonly outSize: number;
-  forward(x: GPUBuffer, B: number, training: boolean): Promise<GPUBuffer>;
-  /** Returns dx, or null when `needInput` is false (the first layer). */
-  backward(dy: GPUBuffer, B: number, needInput: boolean): Promise<GPUBuffer | null>;
+  /** Records forward of a batch of B examples in `x`; returns the output buffer. */
+  forward(enc: GPUCommandEncoder, x: GPUBuffer, B: number, training: boolean): GPUBuffer;
+  /** Records backward; returns dx, or null when `needInput` is false (the first layer). */
+  backward(enc: GPUCommandEncoder, dy: GPUBuffer, B: number, needInput: boolean): GPUBuffer | null;
   params(): Param[];
   destroy(): void;
 }
 
-/** Per-batch-size activation buffers, made on first use. */
-class Buffers {
-  private m = new Map<string, GPUBuffer>();
+const ids = new WeakMap<GPUBuffer, number>();
+let nextId = 1;
+const id = (b: GPUBuffer) => ids.get(b) ?? (ids.set(b, nextId), nextId++);
+
+/** Per-batch-size buffers and prepared dispatches of one layer, made on first use. */
+class Prepared {
+  private bufs = new Map<string, GPUBuffer>();
+  private dispatches = new Map<string, Dispatch[]>();
+  readonly owned: GPUBuffer[] = [];
   constructor(private device: GPUDevice, private prefix: string) {}
-  get(name: string, n: number): GPUBuffer {
+  buffer(name: string, n: number): GPUBuffer {
     const key = `${name}:${n}`;
-    let b = this.m.get(key);
-    if (!b) this.m.set(key, (b = buffer(this.device, `${this.prefix}.${name}`, n)));
+    let b = this.bufs.get(key);
+    if (!b) this.bufs.set(key, (b = buffer(this.device, `${this.prefix}.${name}`, n)));
     return b;
   }
-  destroy(): void { for (const b of this.m.values()) b.destroy(); }
+  /** The dispatches for `key` (name, batch size and bound buffers), prepared once. */
+  get(key: (string | number | GPUBuffer)[], make: () => Dispatch[]): Dispatch[] {
+    const k = key.map((v) => (typeof v === 'object' ? `#${id(v)}` : v)).join(':');
+    let d = this.dispatches.get(k);
+    if (!d) this.dispatches.set(k, (d = make()));
+    return d;
+  }
+  destroy(): void { for (const b of [...this.bufs.values(), ...this.owned]) b.destroy(); }
 }
 
 /** Gaussian weights N(0, scale²), from the shared seeded stream so variants start identical. */
@@ -59,7 +82,7 @@ export function gaussian(random: () => number, n: number, scale: number): Float3
 export class Dense implements Layer {
   readonly outSize: number;
   private w: GPUBuffer; private dw: GPUBuffer; private bias: GPUBuffer | null; private dbias: GPUBuffer | null;
-  private bufs: Buffers; private x: GPUBuffer | null = null; private dummy: GPUBuffer;
+  private p: Prepared; private x: GPUBuffer | null = null; private dummy: GPUBuffer;
   constructor(private device: GPUDevice, readonly name: string, private I: number, private O: number, hasBias: boolean, weights: Float32Array) {
     this.outSize = O;
     this.w = buffer(device, `${name}.weight`, weights);
@@ -67,20 +90,21 @@ export class Dense implements Layer {
     this.bias = hasBias ? buffer(device, `${name}.bias`, O) : null;
     this.dbias = hasBias ? buffer(device, `${name}.bias.grad`, O) : null;
     this.dummy = buffer(device, `${name}.unused`, 4);
-    this.bufs = new Buffers(device, name);
+    this.p = new Prepared(device, name);
   }
-  async forward(x: GPUBuffer, B: number): Promise<GPUBuffer> {
+  forward(enc: GPUCommandEncoder, x: GPUBuffer, B: number): GPUBuffer {
     this.x = x;
-    const y = this.bufs.get('y', B * this.O);
-    submit(this.device, `${this.name}.forward`, (p) => K.encodeDenseForward(this.device, p, B, this.I, this.O, x, this.w, this.bias, y, this.dummy));
+    const y = this.p.buffer('y', B * this.O);
+    pass(enc, `${this.name}.forward`, this.p.get(['f', B, x], () => [K.prepareDenseForward(this.device, this.p.owned, B, this.I, this.O, x, this.w, this.bias, y, this.dummy)]));
     return y;
   }
-  async backward(dy: GPUBuffer, B: number, needInput: boolean): Promise<GPUBuffer | null> {
-    const dx = needInput ? this.bufs.get('dx', B * this.I) : null;
-    submit(this.device, `${this.name}.backward`, (p) => {
-      K.encodeDenseBackwardWeight(this.device, p, B, this.I, this.O, this.x!, dy, this.dw, this.dbias, this.dummy);
-      if (dx) K.encodeDenseBackwardInput(this.device, p, B, this.I, this.O, dy, this.w, dx);
-    });
+  backward(enc: GPUCommandEncoder, dy: GPUBuffer, B: number, needInput: boolean): GPUBuffer | null {
+    const dx = needInput ? this.p.buffer('dx', B * this.I) : null;
+    const x = this.x!;
+    pass(enc, `${this.name}.backward`, this.p.get(['b', B, x, dy, dx ? 1 : 0], () => [
+      K.prepareDenseBackwardWeight(this.device, this.p.owned, B, this.I, this.O, x, dy, this.dw, this.dbias, this.dummy),
+      ...(dx ? [K.prepareDenseBackwardInput(this.device, this.p.owned, B, this.I, this.O, dy, this.w, dx)] : []),
+    ]));
     return dx;
   }
   params(): Param[] {
@@ -88,7 +112,7 @@ export class Dense implements Layer {
     if (this.bias) p.push({ name: `${this.name}.bias`, value: this.bias, grad: this.dbias!, count: this.O });
     return p;
   }
-  destroy(): void { for (const b of [this.w, this.dw, this.bias, this.dbias, this.dummy]) b?.destroy(); this.bufs.destroy(); }
+  destroy(): void { for (const b of [this.w, this.dw, this.bias, this.dbias, this.dummy]) b?.destroy(); this.p.destroy(); }
 }
 
 /** 2-D convolution, NHWC, square kernel, stride and zero padding; per-example shape [H, W, Ci]. */
@@ -96,7 +120,7 @@ export class Conv2d implements Layer {
   readonly outSize: number;
   readonly Ho: number; readonly Wo: number;
   private w: GPUBuffer; private dw: GPUBuffer; private bias: GPUBuffer; private dbias: GPUBuffer;
-  private bufs: Buffers; private x: GPUBuffer | null = null;
+  private p: Prepared; private x: GPUBuffer | null = null;
   constructor(private device: GPUDevice, readonly name: string, private H: number, private W: number, private Ci: number, private Co: number,
     private K: number, private stride: number, private pad: number, weights: Float32Array) {
     this.Ho = Math.floor((H + 2 * pad - K) / stride) + 1;
@@ -106,23 +130,24 @@ export class Conv2d implements Layer {
     this.dw = buffer(device, `${name}.weight.grad`, K * K * Ci * Co);
     this.bias = buffer(device, `${name}.bias`, Co);
     this.dbias = buffer(device, `${name}.bias.grad`, Co);
-    this.bufs = new Buffers(device, name);
+    this.p = new Prepared(device, name);
   }
   private shape(N: number): K.ConvShape {
     return { N, H: this.H, W: this.W, Ci: this.Ci, Ho: this.Ho, Wo: this.Wo, Co: this.Co, K: this.K, stride: this.stride, pad: this.pad };
   }
-  async forward(x: GPUBuffer, B: number): Promise<GPUBuffer> {
+  forward(enc: GPUCommandEncoder, x: GPUBuffer, B: number): GPUBuffer {
     this.x = x;
-    const y = this.bufs.get('y', B * this.outSize);
-    submit(this.device, `${this.name}.forward`, (p) => K.encodeConv2dForward(this.device, p, this.shape(B), x, this.w, this.bias, y));
+    const y = this.p.buffer('y', B * this.outSize);
+    pass(enc, `${this.name}.forward`, this.p.get(['f', B, x], () => [K.prepareConv2dForward(this.device, this.p.owned, this.shape(B), x, this.w, this.bias, y)]));
     return y;
   }
-  async backward(dy: GPUBuffer, B: number, needInput: boolean): Promise<GPUBuffer | null> {
-    const dx = needInput ? this.bufs.get('dx', B * this.H * this.W * this.Ci) : null;
-    submit(this.device, `${this.name}.backward`, (p) => {
-      K.encodeConv2dBackwardWeight(this.device, p, this.shape(B), this.x!, dy, this.dw, this.dbias);
-      if (dx) K.encodeConv2dBackwardInput(this.device, p, this.shape(B), dy, this.w, dx);
-    });
+  backward(enc: GPUCommandEncoder, dy: GPUBuffer, B: number, needInput: boolean): GPUBuffer | null {
+    const dx = needInput ? this.p.buffer('dx', B * this.H * this.W * this.Ci) : null;
+    const x = this.x!;
+    pass(enc, `${this.name}.backward`, this.p.get(['b', B, x, dy, dx ? 1 : 0], () => [
+      K.prepareConv2dBackwardWeight(this.device, this.p.owned, this.shape(B), x, dy, this.dw, this.dbias),
+      ...(dx ? [K.prepareConv2dBackwardInput(this.device, this.p.owned, this.shape(B), dy, this.w, dx)] : []),
+    ]));
     return dx;
   }
   params(): Param[] {
@@ -131,26 +156,27 @@ export class Conv2d implements Layer {
       { name: `${this.name}.bias`, value: this.bias, grad: this.dbias, count: this.Co },
     ];
   }
-  destroy(): void { for (const b of [this.w, this.dw, this.bias, this.dbias]) b.destroy(); this.bufs.destroy(); }
+  destroy(): void { for (const b of [this.w, this.dw, this.bias, this.dbias]) b.destroy(); this.p.destroy(); }
 }
 
 export class Activation implements Layer {
-  private bufs: Buffers; private y: GPUBuffer | null = null;
+  private p: Prepared; private y: GPUBuffer | null = null;
   constructor(private device: GPUDevice, readonly name: string, readonly outSize: number, private op: number) {
-    this.bufs = new Buffers(device, name);
+    this.p = new Prepared(device, name);
   }
-  async forward(x: GPUBuffer, B: number): Promise<GPUBuffer> {
-    const y = (this.y = this.bufs.get('y', B * this.outSize));
-    submit(this.device, `${this.name}.forward`, (p) => K.encodeActivation(this.device, p, B * this.outSize, this.op, x, y));
+  forward(enc: GPUCommandEncoder, x: GPUBuffer, B: number): GPUBuffer {
+    const y = (this.y = this.p.buffer('y', B * this.outSize));
+    pass(enc, `${this.name}.forward`, this.p.get(['f', B, x], () => [K.prepareActivation(this.device, this.p.owned, B * this.outSize, this.op, x, y)]));
     return y;
   }
-  async backward(dy: GPUBuffer, B: number): Promise<GPUBuffer> {
-    const dx = this.bufs.get('dx', B * this.outSize);
-    submit(this.device, `${this.name}.backward`, (p) => K.encodeActivationBackward(this.device, p, B * this.outSize, this.op, this.y!, dy, dx));
+  backward(enc: GPUCommandEncoder, dy: GPUBuffer, B: number): GPUBuffer {
+    const dx = this.p.buffer('dx', B * this.outSize);
+    const y = this.y!;
+    pass(enc, `${this.name}.backward`, this.p.get(['b', B, y, dy], () => [K.prepareActivationBackward(this.device, this.p.owned, B * this.outSize, this.op, y, dy, dx)]));
     return dx;
   }
   params(): Param[] { return []; }
-  destroy(): void { this.bufs.destroy(); }
+  destroy(): void { this.p.destroy(); }
 }
 
 /**
@@ -164,32 +190,40 @@ export type NormMode = 'batch' | 'moving';
 export class Norm implements Layer {
   readonly bn: BatchNorm;
   readonly outSize: number;
-  private bufs: Buffers; private x: GPUBuffer | null = null;
+  private p: Prepared; private x: GPUBuffer | null = null;
+  private steps = new Map<string, BatchNormStep>();
   constructor(device: GPUDevice, readonly name: string, private C: number, private spatial: number, options: BatchNormOptions, private mode: NormMode) {
     this.bn = new BatchNorm(device, C, options);
     this.outSize = C * spatial;
-    this.bufs = new Buffers(device, name);
+    this.p = new Prepared(device, name);
   }
-  private shape(B: number): [number[], 'NC' | 'NHWC'] {
-    return this.spatial === 1 ? [[B, this.C], 'NC'] : [[B, this.spatial, 1, this.C], 'NHWC'];
+  /** The module's step on these buffers, planned once. */
+  private step(kind: string, B: number, t: { x: GPUBuffer; y?: GPUBuffer; dy?: GPUBuffer; dx?: GPUBuffer }): BatchNormStep {
+    const key = [kind, B, ...Object.values(t).map(id)].join(':');
+    let s = this.steps.get(key);
+    if (!s) {
+      const shape = this.spatial === 1 ? [B, this.C] : [B, this.spatial, 1, this.C];
+      this.steps.set(key, (s = this.bn.plan({ shape, layout: this.spatial === 1 ? 'NC' : 'NHWC', ...t })));
+    }
+    return s;
   }
-  async forward(x: GPUBuffer, B: number, training: boolean): Promise<GPUBuffer> {
+  forward(enc: GPUCommandEncoder, x: GPUBuffer, B: number, training: boolean): GPUBuffer {
     this.x = x;
-    const y = this.bufs.get('y', B * this.outSize);
-    const [shape, layout] = this.shape(B);
+    const y = this.p.buffer('y', B * this.outSize);
     if (training && this.mode === 'moving') {
       // Update the moving averages from this batch, then normalise with them.
-      await this.bn.train().forward(x, this.bufs.get('scratch', B * this.outSize), shape, layout);
-      await this.bn.eval().forward(x, y, shape, layout);
-      return y;
+      this.bn.train();
+      this.step('scratch', B, { x, y: this.p.buffer('scratch', B * this.outSize) }).encodeForward(enc);
+      this.bn.eval();
+    } else {
+      this.bn.train(training);
     }
-    this.bn.train(training);
-    await this.bn.forward(x, y, shape, layout);
+    this.step('forward', B, { x, y }).encodeForward(enc);
     return y;
   }
-  async backward(dy: GPUBuffer, B: number): Promise<GPUBuffer> {
-    const dx = this.bufs.get('dx', B * this.outSize);
-    await this.bn.backward(this.x!, dy, dx);
+  backward(enc: GPUCommandEncoder, dy: GPUBuffer, B: number): GPUBuffer {
+    const dx = this.p.buffer('dx', B * this.outSize);
+    this.step('backward', B, { x: this.x!, dy, dx }).encodeBackward(enc);
     return dx;
   }
   params(): Param[] {
@@ -199,5 +233,5 @@ export class Norm implements Layer {
       { name: `${this.name}.bias`, value: this.bn.bias, grad: this.bn.biasGrad, count: this.C },
     ];
   }
-  destroy(): void { this.bn.destroy(); this.bufs.destroy(); }
+  destroy(): void { this.bn.destroy(); this.p.destroy(); }
 }

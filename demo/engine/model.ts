@@ -15,6 +15,8 @@ export interface ModelSpec {
   bnOptions: BatchNormOptions;
   /** Weights come from this seed, so variants of one architecture start identical. */
   seed: number;
+  /** Scale of the MLP's initial weights against the usual 1/sqrt(fan-in): the initialisation claim. */
+  initScale?: number;
 }
 
 export interface Model {
@@ -33,17 +35,18 @@ export function buildModel(device: GPUDevice, spec: ModelSpec, prefix: string): 
   };
   let monitor = -1, monitorWidth = 0;
   if (spec.arch === 'mlp') {
+    const k = spec.initScale ?? 1;
     let inputs = 784;
     for (let h = 1; h <= 3; h++) {
       // A bias before batch norm is cancelled by it (seed §2), so BN layers have none.
-      layers.push(new Dense(device, `${prefix}.fc${h}`, inputs, 100, !spec.norm, gaussian(random, inputs * 100, 1 / Math.sqrt(inputs))));
+      layers.push(new Dense(device, `${prefix}.fc${h}`, inputs, 100, !spec.norm, gaussian(random, inputs * 100, k / Math.sqrt(inputs))));
       norm(`bn${h}`, 100, 1);
       monitor = layers.length - 1;
       monitorWidth = 100;
       layers.push(new Activation(device, `${prefix}.sigmoid${h}`, 100, Act.sigmoid));
       inputs = 100;
     }
-    layers.push(new Dense(device, `${prefix}.out`, 100, 10, true, gaussian(random, 1000, 1 / Math.sqrt(100))));
+    layers.push(new Dense(device, `${prefix}.out`, 100, 10, true, gaussian(random, 1000, k / Math.sqrt(100))));
   } else {
     const c1 = new Conv2d(device, `${prefix}.conv1`, 28, 28, 1, 8, 3, 2, 1, gaussian(random, 3 * 3 * 1 * 8, Math.sqrt(2 / 9)));
     layers.push(c1);

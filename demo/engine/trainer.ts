@@ -1,8 +1,13 @@
-/** Trains one variant on the GPU and records what the charts show. */
+/**
+ * Trains one variant on the GPU and records what the charts show. A training step is one command
+ * buffer: forward through every layer (BatchNorm through its plans), the loss, backward, SGD, and
+ * a copy of the batch's losses to a staging buffer; the host then waits once, to read the loss.
+ */
 import { readFloats } from '../../src/gpu/buffers';
+import { encodeDispatches, type Dispatch } from '../../src/gpu/kernel';
 import { PIXELS, rng, Sampler, type Dataset } from './data';
-import { buffer, submit, type Layer, type Param } from './layers';
-import { encodeSgd, encodeSoftmaxXent } from './kernels';
+import { buffer, type Param } from './layers';
+import { prepareSgd, prepareSoftmaxXent } from './kernels';
 import { buildModel, type Model } from './model';
 import { bnOptions, type Settings, type Variant } from './variants';
 
@@ -17,56 +22,87 @@ export interface History {
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))];
 
+/** Test images per evaluation batch. */
+const TEST_BATCH = 250;
+
+/** Inputs, labels and the loss head for one batch size, with their prepared dispatches. */
+interface Head { x: GPUBuffer; labels: GPUBuffer; loss: GPUBuffer; dlogits: GPUBuffer; correct: GPUBuffer; readback: GPUBuffer; xent: Dispatch | null }
+
 export class Run {
   readonly history: History = { loss: [], testSteps: [], testAccuracy: [], percentiles: [], paramNorm: [] };
   step = 0;
   private model: Model;
   private sampler: Sampler;
   private xHost: Float32Array<ArrayBuffer>; private yHost: Float32Array<ArrayBuffer>;
-  private x: GPUBuffer; private y: GPUBuffer;
-  private head = new Map<number, { loss: GPUBuffer; dlogits: GPUBuffer; correct: GPUBuffer }>();
+  private heads = new Map<number, Head>();
   private params: Param[];
+  private owned: GPUBuffer[] = [];
+  private sgd: Dispatch[];
 
   constructor(private device: GPUDevice, private data: Dataset, readonly variant: Variant, settings: Settings, readonly logEvery = 10) {
     const seed = settings.seed;
-    this.model = buildModel(device, { arch: variant.arch, norm: variant.norm, bnOptions: bnOptions(settings, variant), seed }, variant.name.replace(/\s+/g, '_'));
+    this.model = buildModel(device, { arch: variant.arch, norm: variant.norm, bnOptions: bnOptions(settings, variant), seed, initScale: variant.initScale }, variant.name.replace(/\s+/g, '_'));
     // The same data stream for every variant with the same sampling and batch size.
     this.sampler = new Sampler(data, variant.sampling, rng(seed + 1));
     const B = variant.batchSize;
     this.xHost = new Float32Array(B * PIXELS);
     this.yHost = new Float32Array(B);
-    this.x = buffer(device, `${variant.name}.x`, B * PIXELS);
-    this.y = buffer(device, `${variant.name}.labels`, B);
     this.params = this.model.layers.flatMap((l) => l.params());
+    this.sgd = this.params.map((q) => prepareSgd(device, this.owned, q.count, variant.lr, q.grad, q.value));
   }
 
-  private lossHead(B: number) {
-    let h = this.head.get(B);
-    if (!h) this.head.set(B, (h = { loss: buffer(this.device, 'loss', B), dlogits: buffer(this.device, 'dlogits', B * 10), correct: buffer(this.device, 'correct', B) }));
+  private head(B: number): Head {
+    let h = this.heads.get(B);
+    if (!h) {
+      const d = this.device, name = this.variant.name;
+      const readback = d.createBuffer({ label: `${name}.readback`, size: Math.max(16, B * 4), usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+      h = {
+        x: buffer(d, `${name}.x`, B * PIXELS), labels: buffer(d, `${name}.labels`, B), loss: buffer(d, `${name}.loss`, B),
+        dlogits: buffer(d, `${name}.dlogits`, B * 10), correct: buffer(d, `${name}.correct`, B), readback, xent: null,
+      };
+      this.heads.set(B, h);
+    }
     return h;
   }
 
-  private async forward(x: GPUBuffer, B: number, training: boolean): Promise<GPUBuffer[]> {
+  /** Forward through every layer and the loss head; returns each layer's output. */
+  private forward(enc: GPUCommandEncoder, h: Head, B: number, training: boolean): GPUBuffer[] {
     const outs: GPUBuffer[] = [];
-    let h = x;
-    for (const l of this.model.layers) outs.push((h = await l.forward(h, B, training)));
+    let x = h.x;
+    for (const l of this.model.layers) outs.push((x = l.forward(enc, x, B, training)));
+    h.xent ??= prepareSoftmaxXent(this.device, this.owned, B, 10, x, h.labels, h.loss, h.dlogits, h.correct);
+    const pass = enc.beginComputePass({ label: `${this.variant.name}.loss` });
+    encodeDispatches(pass, [h.xent]);
+    pass.end();
     return outs;
   }
 
-  /** One SGD step on the next minibatch; returns the batch's mean loss. */
+  /** Copies `src` to the head's staging buffer in `enc`, submits, and reads it back. */
+  private async submitAndRead(enc: GPUCommandEncoder, h: Head, src: GPUBuffer, B: number): Promise<Float32Array> {
+    enc.copyBufferToBuffer(src, 0, h.readback, 0, B * 4);
+    this.device.queue.submit([enc.finish({ label: `${this.variant.name}.step` })]);
+    await h.readback.mapAsync(GPUMapMode.READ, 0, B * 4);
+    const v = new Float32Array(h.readback.getMappedRange(0, B * 4).slice(0));
+    h.readback.unmap();
+    return v;
+  }
+
+  /** One SGD step on the next minibatch, as one command buffer; returns the batch's mean loss. */
   async trainStep(): Promise<number> {
     const B = this.variant.batchSize;
+    const h = this.head(B);
     this.sampler.next(B, this.xHost, this.yHost);
-    this.device.queue.writeBuffer(this.x, 0, this.xHost);
-    this.device.queue.writeBuffer(this.y, 0, this.yHost);
-    const outs = await this.forward(this.x, B, true);
-    const head = this.lossHead(B);
-    submit(this.device, 'loss', (p) => encodeSoftmaxXent(this.device, p, B, 10, outs[outs.length - 1], this.y, head.loss, head.dlogits, head.correct));
-    let g: GPUBuffer | null = head.dlogits;
-    const layers: Layer[] = this.model.layers;
-    for (let i = layers.length - 1; i >= 0; i--) g = await layers[i].backward(g!, B, i > 0);
-    submit(this.device, 'sgd', (p) => { for (const q of this.params) encodeSgd(this.device, p, q.count, this.variant.lr, q.grad, q.value); });
-    const losses = await readFloats(this.device, { buffer: head.loss }, B);
+    this.device.queue.writeBuffer(h.x, 0, this.xHost);
+    this.device.queue.writeBuffer(h.labels, 0, this.yHost);
+    const enc = this.device.createCommandEncoder({ label: `${this.variant.name}.step` });
+    const outs = this.forward(enc, h, B, true);
+    let g: GPUBuffer | null = h.dlogits;
+    const layers = this.model.layers;
+    for (let i = layers.length - 1; i >= 0; i--) g = layers[i].backward(enc, g!, B, i > 0);
+    const sgd = enc.beginComputePass({ label: `${this.variant.name}.sgd` });
+    encodeDispatches(sgd, this.sgd);
+    sgd.end();
+    const losses = await this.submitAndRead(enc, h, h.loss, B);
     const loss = losses.reduce((a, b) => a + b, 0) / B;
     this.history.loss.push(loss);
     this.step += 1;
@@ -90,21 +126,18 @@ export class Run {
   }
 
   /** Accuracy on the held-out test split, in inference mode (running statistics). */
-  async evaluate(batch = 250): Promise<number> {
+  async evaluate(): Promise<number> {
     const n = this.data.testY.length;
-    const x = buffer(this.device, 'test.x', batch * PIXELS), y = buffer(this.device, 'test.labels', batch);
     let correct = 0;
-    for (let start = 0; start < n; start += batch) {
-      const B = Math.min(batch, n - start);
-      this.device.queue.writeBuffer(x, 0, this.data.testX.subarray(start * PIXELS, (start + B) * PIXELS));
-      this.device.queue.writeBuffer(y, 0, Float32Array.from(this.data.testY.subarray(start, start + B)));
-      const outs = await this.forward(x, B, false);
-      const head = this.lossHead(B);
-      submit(this.device, 'test.loss', (p) => encodeSoftmaxXent(this.device, p, B, 10, outs[outs.length - 1], y, head.loss, head.dlogits, head.correct));
-      for (const c of await readFloats(this.device, { buffer: head.correct }, B)) correct += c;
+    for (let start = 0; start < n; start += TEST_BATCH) {
+      const B = Math.min(TEST_BATCH, n - start);
+      const h = this.head(B);
+      this.device.queue.writeBuffer(h.x, 0, this.data.testX.subarray(start * PIXELS, (start + B) * PIXELS));
+      this.device.queue.writeBuffer(h.labels, 0, Float32Array.from(this.data.testY.subarray(start, start + B)));
+      const enc = this.device.createCommandEncoder({ label: `${this.variant.name}.test` });
+      this.forward(enc, h, B, false);
+      for (const c of await this.submitAndRead(enc, h, h.correct, B)) correct += c;
     }
-    x.destroy();
-    y.destroy();
     const acc = correct / n;
     this.history.testSteps.push(this.step);
     this.history.testAccuracy.push(acc);
@@ -113,8 +146,7 @@ export class Run {
 
   destroy(): void {
     for (const l of this.model.layers) l.destroy();
-    for (const h of this.head.values()) for (const b of Object.values(h)) b.destroy();
-    this.x.destroy();
-    this.y.destroy();
+    for (const h of this.heads.values()) for (const b of [h.x, h.labels, h.loss, h.dlogits, h.correct, h.readback]) b.destroy();
+    for (const b of this.owned) b.destroy();
   }
 }

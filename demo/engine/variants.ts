@@ -51,11 +51,13 @@ export interface Variant {
   lr: number;
   sampling: Sampling;
   momentum: number;
+  /** Initial weights scaled by this against 1/sqrt(fan-in) (MLP). */
+  initScale: number;
 }
 
 export function variants(s: Settings): Variant[] {
-  const v = (name: string, note: string, arch: Arch, norm: NormMode | null, renorm: boolean, batchSize: number, lr: number, sampling: Sampling = 'iid'): Variant =>
-    ({ name, note, arch, norm, renorm, batchSize, lr, sampling, momentum: sampling === 'noniid' ? s.noniidMomentum : s.momentum });
+  const v = (name: string, note: string, arch: Arch, norm: NormMode | null, renorm: boolean, batchSize: number, lr: number, sampling: Sampling = 'iid', initScale = 1): Variant =>
+    ({ name, note, arch, norm, renorm, batchSize, lr, sampling, momentum: sampling === 'noniid' ? s.noniidMomentum : s.momentum, initScale });
   return [
     v('mlp no-BN', 'Figure 1 baseline', 'mlp', null, false, s.batchSize, s.lr),
     v('mlp BN', 'Figure 1 with batch norm', 'mlp', 'batch', false, s.batchSize, s.lr),
@@ -68,6 +70,10 @@ export function variants(s: Settings): Variant[] {
     v('mlp renorm non-iid', 'Batch Renorm, each batch from two classes', 'mlp', 'batch', true, s.batchSize, s.lr, 'noniid'),
     v('cnn no-BN', 'small conv net without BN', 'cnn', null, false, s.batchSize, s.cnnLr),
     v('cnn BN', 'small conv net with NHWC batch norm', 'cnn', 'batch', false, s.batchSize, s.cnnLr),
+    v('mlp no-BN init×0.1', 'initial weights 0.1× the usual scale, without BN', 'mlp', null, false, s.batchSize, s.lr, 'iid', 0.1),
+    v('mlp BN init×0.1', 'the same small initialisation, with BN', 'mlp', 'batch', false, s.batchSize, s.lr, 'iid', 0.1),
+    v('mlp no-BN init×10', 'initial weights 10× the usual scale, without BN', 'mlp', null, false, s.batchSize, s.lr, 'iid', 10),
+    v('mlp BN init×10', 'the same large initialisation, with BN', 'mlp', 'batch', false, s.batchSize, s.lr, 'iid', 10),
   ];
 }
 

@@ -14,9 +14,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { GoldenFile, RunReport } from '../conformance/index';
-import { nodeGpu } from './nodeGpu';
-import { inBrowser } from './browserPage';
+import type { GoldenFile, RunReport } from '../conformance/index.js';
+import { nodeGpu } from './nodeGpu.js';
+import { inBrowser } from './browserPage.js';
 
 const USAGE = 'usage: bn-conformance --golden FILE --backend cpu|webgpu --layout NHWC|NCHW [--runtime browser|node] [--filter S] [--dump OUT.json]\n       bn-conformance --dtype float16 [--runtime browser|node]';
 
@@ -44,12 +44,12 @@ async function main(): Promise<void> {
   const layout = values.layout as 'NCHW' | 'NHWC';
   const opts = { layout, filter: values.filter };
 
-  const conf = await import('../conformance/index');
+  const conf = await import('../conformance/index.js');
   let report: RunReport;
   if (values.backend === 'cpu') {
     report = await conf.runGolden(conf.cpuBackend, golden, opts);
   } else if (values.runtime === 'node') {
-    const { requestBatchNormDevice } = await import('../device');
+    const { requestBatchNormDevice } = await import('../device.js');
     const device = await requestBatchNormDevice({ gpu: await nodeGpu() });
     const info = device.adapterInfo;
     report = await conf.runGolden(conf.webgpuBackend(device, { vendor: info.vendor, architecture: info.architecture, device: info.device, runtime: 'node' }), golden, opts);
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   } else {
     const dist = resolve(dirname(fileURLToPath(import.meta.url)), '..');
     report = await inBrowser(dist, { lib: '/index.js', conformance: '/conformance.js' }, async ({ golden, opts }) => {
-      const { lib, conformance } = (window as unknown as { bn: { lib: typeof import('../index'); conformance: typeof import('../conformance/index') } }).bn;
+      const { lib, conformance } = (window as unknown as { bn: { lib: typeof import('../index.js'); conformance: typeof import('../conformance/index.js') } }).bn;
       const device = await lib.requestBatchNormDevice();
       const i = device.adapterInfo;
       const backend = conformance.webgpuBackend(device, { vendor: i.vendor, architecture: i.architecture, device: i.device, runtime: 'browser', userAgent: navigator.userAgent });
@@ -77,8 +77,8 @@ async function float16(runtime: string | undefined): Promise<void> {
   if (runtime !== 'browser' && runtime !== 'node') fail(`--runtime must be browser or node; got ${runtime}`);
   let out: { adapter: string; lines: string[]; failed: number; passed: number };
   if (runtime === 'node') {
-    const { requestBatchNormDevice } = await import('../device');
-    const { runF16Cases } = await import('../conformance/index');
+    const { requestBatchNormDevice } = await import('../device.js');
+    const { runF16Cases } = await import('../conformance/index.js');
     const device = await requestBatchNormDevice({ gpu: await nodeGpu(), optionalFeatures: ['shader-f16'] });
     const lines: string[] = [];
     const results = await runF16Cases(device, (l) => lines.push(l));
@@ -88,7 +88,7 @@ async function float16(runtime: string | undefined): Promise<void> {
   } else {
     const dist = resolve(dirname(fileURLToPath(import.meta.url)), '..');
     out = await inBrowser(dist, { lib: '/index.js', conformance: '/conformance.js' }, async () => {
-      const { lib, conformance } = (window as unknown as { bn: { lib: typeof import('../index'); conformance: typeof import('../conformance/index') } }).bn;
+      const { lib, conformance } = (window as unknown as { bn: { lib: typeof import('../index.js'); conformance: typeof import('../conformance/index.js') } }).bn;
       const device = await lib.requestBatchNormDevice({ optionalFeatures: ['shader-f16'] });
       const lines: string[] = [];
       const results = await conformance.runF16Cases(device, (l) => lines.push(l));

@@ -3,7 +3,7 @@
  * machine can use Chromium's SwiftShader ICD (docs/platform.md §2).
  */
 import { existsSync } from 'node:fs';
-import { UnsupportedError } from '../errors';
+import { UnsupportedError } from '../errors.js';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 

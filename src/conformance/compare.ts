@@ -8,20 +8,20 @@
  * not charge the f32 rounding of stored state to the kernels. Running statistics are still
  * compared after every step.
  */
-import { cpuBackend } from './cpuBackend';
-import { webgpuBackend } from './webgpuBackend';
-import { scaledError } from './golden';
-import type { ConformanceModule } from './runner';
-import { permute, shapeInLayout, type Layout } from '../layout';
-import type { BatchNormOptions } from '../options';
-import type { StateDict } from '../moduleBase';
+import { cpuBackend } from './cpuBackend.js';
+import { webgpuBackend } from './webgpuBackend.js';
+import { scaledError } from './golden.js';
+import type { ConformanceModule } from './runner.js';
+import { permute, shapeInLayout, type Layout } from '../layout.js';
+import type { BatchNormOptions } from '../options.js';
+import type { StateDictInput } from '../moduleBase.js';
 
 export interface Scenario {
   layout: Layout;
   /** [N, C, ...spatial] */
   shape: number[];
   options: BatchNormOptions;
-  init: StateDict;
+  init: StateDictInput;
   /** Per step: training mode and NCHW-ordered input/upstream gradient. */
   steps: { training: boolean; x: Float64Array; dy: Float64Array }[];
 }

@@ -1,6 +1,6 @@
 /** The conformance backend for the float64 CPU path. */
-import { CpuBatchNorm } from '../cpu/batchnorm';
-import type { ConformanceBackend, ConformanceModule } from './runner';
+import { CpuBatchNorm } from '../cpu/batchnorm.js';
+import type { ConformanceBackend, ConformanceModule } from './runner.js';
 
 export const cpuBackend: ConformanceBackend = {
   name: 'cpu',

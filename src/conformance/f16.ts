@@ -4,9 +4,9 @@
  * storage). Used by test/browser/f16.test.ts and by `bn-conformance --dtype float16`, which is how
  * an adapter with 'shader-f16' is checked outside the browser test suite.
  */
-import { compareGpuCpu, type Errors, type Scenario } from './compare';
-import type { BatchNormOptions } from '../options';
-import type { StateDict } from '../moduleBase';
+import { compareGpuCpu, type Errors, type Scenario } from './compare.js';
+import type { BatchNormOptions } from '../options.js';
+import type { StateDictInput } from '../moduleBase.js';
 
 /**
  * Largest scaled error allowed for y and dx, which are stored as float16: GPU (f32 arithmetic) and
@@ -55,9 +55,9 @@ function tensor(shape: number[], seed: number, offset: number): Float64Array {
   });
 }
 
-function init(C: number, o: BatchNormOptions): StateDict {
+function init(C: number, o: BatchNormOptions): StateDictInput {
   const ch = (f: (c: number) => number) => Float32Array.from({ length: C }, (_, c) => f(c));
-  const sd: StateDict = { weight: ch((c) => 0.5 + (c % 4) * 0.25), bias: ch((c) => (c % 3) * 0.1 - 0.1), running_mean: ch((c) => (c % 2) * 0.2), num_batches_tracked: 0 };
+  const sd: StateDictInput = { weight: ch((c) => 0.5 + (c % 4) * 0.25), bias: ch((c) => (c % 3) * 0.1 - 0.1), running_mean: ch((c) => (c % 2) * 0.2), num_batches_tracked: 0 };
   sd[o.renorm ? 'running_std' : 'running_var'] = ch((c) => 0.8 + (c % 3) * 0.2);
   return sd;
 }

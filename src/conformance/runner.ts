@@ -3,16 +3,16 @@
  * validates nothing itself: whatever it is given reaches the library, and what the library raises
  * is what gets reported.
  */
-import { BatchNormError } from '../errors';
-import { permute, shapeInLayout, type Layout } from '../layout';
-import type { BatchNormOptions } from '../options';
-import type { StateDict } from '../moduleBase';
-import { decode, encode, scaledError, type GoldenCase, type GoldenFile, type GoldenNumber } from './golden';
+import { BatchNormError } from '../errors.js';
+import { permute, shapeInLayout, type Layout } from '../layout.js';
+import type { BatchNormOptions } from '../options.js';
+import type { StateDictInput } from '../moduleBase.js';
+import { decode, encode, scaledError, type GoldenCase, type GoldenFile, type GoldenNumber } from './golden.js';
 
 /** One module under test, behind the backend's public API, with host arrays in and out. */
 export interface ConformanceModule {
   train(mode: boolean): void;
-  loadStateDict(sd: StateDict): Promise<void>;
+  loadStateDict(sd: StateDictInput): Promise<void>;
   forward(x: Float64Array, shape: number[], layout: Layout): Promise<Float64Array>;
   backward(x: Float64Array, dy: Float64Array): Promise<{ dx: Float64Array; dgamma: Float64Array; dbeta: Float64Array }>;
   /** running_mean and running_var/running_std. */
@@ -20,7 +20,7 @@ export interface ConformanceModule {
   /** r and d of the last forward step (renorm). */
   correction(): Promise<{ r: Float64Array; d: Float64Array } | null>;
   /** The module's whole state, as its stateDict() gives it. */
-  stateDict(): Promise<StateDict>;
+  stateDict(): Promise<StateDictInput>;
   destroy(): void;
 }
 
@@ -63,8 +63,8 @@ export function caseOptions(c: GoldenCase): BatchNormOptions {
   };
 }
 
-function initialState(c: GoldenCase): StateDict {
-  const sd: StateDict = {};
+function initialState(c: GoldenCase): StateDictInput {
+  const sd: StateDictInput = {};
   if (c.affine ?? true) {
     sd.weight = decode(c.gamma ?? []);
     sd.bias = decode(c.beta ?? []);

@@ -1,10 +1,10 @@
 /** The conformance backend for the GPU `BatchNorm` module on a given device. */
-import { BatchNorm } from '../batchnorm';
-import { toHalfArray } from '../cpu/f16';
-import { tensorByteLength } from '../functional';
-import { readFloats, readHalfs } from '../gpu/buffers';
-import type { TensorDtype } from '../layout';
-import type { ConformanceBackend, ConformanceModule } from './runner';
+import { BatchNorm } from '../batchnorm.js';
+import { toHalfArray } from '../cpu/f16.js';
+import { tensorByteLength } from '../plan/plans.js';
+import { readFloats, readHalfs } from '../gpu/buffers.js';
+import type { TensorDtype } from '../layout.js';
+import type { ConformanceBackend, ConformanceModule } from './runner.js';
 
 function upload(device: GPUDevice, label: string, data: Float64Array, dtype: TensorDtype): GPUBuffer {
   const b = device.createBuffer({

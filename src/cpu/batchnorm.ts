@@ -2,12 +2,12 @@
  * `CpuBatchNorm`: the module semantics of `BatchNorm` in float64 on the CPU. It is the reference for
  * every GPU test and for the conformance runner, and usable on its own.
  */
-import { roundHalf } from './f16';
-import { ShapeError } from '../errors';
-import type { Geometry, Layout } from '../layout';
-import { BatchNormBase, type StateDict, type StepPlan } from '../moduleBase';
-import type { BatchNormOptions, RenormClip } from '../options';
-import * as ref from './reference';
+import { roundHalf } from './f16.js';
+import { CallOrderError, ShapeError } from '../errors.js';
+import type { Geometry, Layout } from '../layout.js';
+import { BatchNormBase, type StateDict, type StateDictInput } from '../moduleBase.js';
+import { describe, type BatchNormOptions, type RenormClip } from '../options.js';
+import * as ref from './reference.js';
 
 interface Saved {
   geom: Geometry;
@@ -32,10 +32,12 @@ export class CpuBatchNorm extends BatchNormBase {
     this.runningSpread = new Float64Array(C).fill(1);
   }
 
-  private checkLength(name: string, a: ArrayLike<number>, g: Geometry): void {
-    if (!a || a.length !== g.count) {
-      throw new ShapeError(`${name} has ${a?.length} values but shape ${JSON.stringify(g.shape)} needs ${g.count}`);
-    }
+  private checkLength(name: string, a: unknown, g: Geometry): ArrayLike<number> {
+    const ok = Array.isArray(a) || (ArrayBuffer.isView(a) && !(a instanceof DataView));
+    if (!ok) throw new ShapeError(`${name} must be an array or typed array of ${g.count} numbers; got ${describe(a)}`);
+    const v = a as ArrayLike<number>;
+    if (v.length !== g.count) throw new ShapeError(`${name} has ${v.length} values but shape ${JSON.stringify(g.shape)} needs ${g.count}`);
+    return v;
   }
 
   /** With dtype 'float16', tensors pass through float16 where the GPU stores them: inputs and outputs. */
@@ -43,24 +45,25 @@ export class CpuBatchNorm extends BatchNormBase {
     return this.options.dtype === 'float16' ? Float64Array.from(a, roundHalf) : a;
   }
 
-  forward(input: ArrayLike<number>, shape: readonly number[], layout: Layout = 'NCHW'): Float64Array {
-    const plan: StepPlan = this.plan(layout, shape);
-    this.checkLength('x', input, plan.geom);
-    const x = this.storage(input);
+  /** Normalises `input`; `layout` is required for rank 3 to 5, as on the GPU. */
+  forward(input: ArrayLike<number>, shape: readonly number[], layout?: Layout): Float64Array {
+    const plan = this.stepPlan(layout, shape);
+    const x = this.storage(this.checkLength('x', input, plan.geom));
     const o = this.options;
     let k: ref.Coefficients;
     if (plan.batchStats) {
+      const clip = plan.updateRunning ? this.stepClip() : null;
       const s = ref.batchStats(x, plan.geom);
-      const renorm = plan.clip ? { clip: plan.clip, mu: this.runningMean, sigma: this.runningSpread } : null;
+      const renorm = clip ? { clip, mu: this.runningMean, sigma: this.runningSpread } : null;
       k = ref.trainCoefficients(s, this.weight, this.bias, o.eps, renorm);
       if (plan.updateRunning) {
-        ref.updateRunning(s, plan.geom.M, plan.factor, o.unbiased, o.eps, this.runningMean, this.runningSpread, this.isRenorm);
+        ref.updateRunning(s, plan.geom.M, this.stepFactor(), o.unbiased, o.eps, this.runningMean, this.runningSpread, this.isRenorm);
+        this.steps += 1;
       }
     } else {
       k = ref.evalCoefficients(this.runningMean, this.runningSpread, this.weight, this.bias, o.eps, this.isRenorm);
     }
     this.saved = { geom: plan.geom, batchStats: plan.batchStats, k };
-    this.commit(plan);
     const y = ref.applyCoefficients(x, plan.geom, k);
     return this.options.dtype === 'float16' ? y.map(roundHalf) : y;
   }
@@ -68,10 +71,10 @@ export class CpuBatchNorm extends BatchNormBase {
   /** Gradients of the last forward call; x must be that call's input. */
   backward(x: ArrayLike<number>, dy: ArrayLike<number>): ref.Gradients {
     const s = this.saved;
-    if (!s) throw new ShapeError('backward needs a forward call first; call forward(x, shape) on the same input');
-    this.checkLength('x', x, s.geom);
-    this.checkLength('dy', dy, s.geom);
-    const g = ref.backward(this.storage(x), this.storage(dy), s.geom, s.k, this.weight, s.batchStats);
+    if (!s) throw new CallOrderError('E_NO_FORWARD', 'backward needs a forward call first; call forward(x, shape) on the same input');
+    const xs = this.checkLength('x', x, s.geom);
+    const dys = this.checkLength('dy', dy, s.geom);
+    const g = ref.backward(this.storage(xs), this.storage(dys), s.geom, s.k, this.weight, s.batchStats);
     if (this.options.dtype === 'float16') g.dx = g.dx.map(roundHalf);
     if (!this.options.affine) {
       g.dgamma.fill(0);
@@ -85,13 +88,13 @@ export class CpuBatchNorm extends BatchNormBase {
     return this.saved ? { r: Float64Array.from(this.saved.k.r), d: Float64Array.from(this.saved.k.d) } : null;
   }
 
+  /** The renorm clip of the next training step (null for plain batch norm). */
   currentClip(): RenormClip | null {
-    const s = this.renormSettings();
-    return this.isRenorm ? { rmax: s.renorm_rmax, dmax: s.renorm_dmax } : null;
+    return this.stepClip();
   }
 
-  stateDict(): Record<string, Float64Array | number> {
-    const out: Record<string, Float64Array | number> = {};
+  stateDict(): StateDict<Float64Array> {
+    const out: StateDict<Float64Array> = {};
     if (this.options.affine) {
       out.weight = Float64Array.from(this.weight);
       out.bias = Float64Array.from(this.bias);
@@ -101,15 +104,15 @@ export class CpuBatchNorm extends BatchNormBase {
       out[this.spreadKey] = Float64Array.from(this.runningSpread);
       out.num_batches_tracked = this.numBatchesTracked;
     }
-    return Object.assign(out, this.renormSettings());
+    return Object.assign(out, this.renormSettings(this.steps));
   }
 
-  loadStateDict(sd: StateDict): void {
+  loadStateDict(sd: StateDictInput): void {
     const p = this.parseStateDict(sd);
     if (p.weight) this.weight = p.weight;
     if (p.bias) this.bias = p.bias;
     if (p.runningMean) this.runningMean = p.runningMean;
     if (p.runningSpread) this.runningSpread = p.runningSpread;
-    if (p.numBatchesTracked !== undefined) this.numBatchesTracked = p.numBatchesTracked;
+    if (p.numBatchesTracked !== undefined) this.steps = p.numBatchesTracked;
   }
 }

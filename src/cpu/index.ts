@@ -1,8 +1,8 @@
 /** The float64 CPU path: `webgpu-batchnorm/cpu`. */
-export { CpuBatchNorm } from './batchnorm';
-export * as reference from './reference';
-export * from '../errors';
-export * from '../layout';
-export { renormSchedule } from '../options';
-export type { BatchNormOptions, RenormOptions, RenormSchedule, RenormScheduleOptions } from '../options';
-export type { StateDict } from '../moduleBase';
+export { CpuBatchNorm } from './batchnorm.js';
+export * as reference from './reference.js';
+export * from '../errors.js';
+export * from '../layout.js';
+export { renormSchedule } from '../options.js';
+export type { BatchNormOptions, RenormOptions, RenormSchedule, RenormScheduleOptions } from '../options.js';
+export type { StateDict } from '../moduleBase.js';

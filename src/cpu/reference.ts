@@ -2,8 +2,8 @@
  * Float64 reference math for every operation the GPU kernels perform. Statistics are two-pass
  * (mean, then sum of squared deviations), so they are exact to float64 rounding at any offset.
  */
-import type { Geometry } from '../layout';
-import type { RenormClip } from '../options';
+import type { Geometry } from '../layout.js';
+import type { RenormClip } from '../options.js';
 
 /** Calls f(index, channel) for every element, in memory order. */
 export function forEachElement(g: Geometry, f: (i: number, c: number) => void): void {

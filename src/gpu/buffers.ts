@@ -1,72 +1,13 @@
-/** Checks on the caller's buffers, the per-device placeholder buffer, and readback. */
-import { fromHalfArray } from '../cpu/f16';
-import { BufferError, LimitError } from '../errors';
-import type { BufferSlice } from './kernel';
-
-/** A GPUBuffer, or a byte range of one. */
-export type TensorArg = GPUBuffer | BufferSlice;
-
-function isBuffer(t: unknown): t is GPUBuffer {
-  return typeof t === 'object' && t !== null && 'mapState' in t && 'usage' in t && 'size' in t;
-}
-
-/**
- * Validates `arg` as a storage binding of exactly `bytes` bytes and returns that range. Refuses
- * missing buffers, missing STORAGE usage, misaligned offsets, short buffers and bindings beyond the
- * device's limit, each with a typed error that says how to fix the call.
- */
-export function storageRange(device: GPUDevice, name: string, arg: TensorArg | undefined | null, bytes: number): Required<BufferSlice> {
-  if (!arg) throw new BufferError('E_BUFFER_MISSING', `${name} is required: pass a GPUBuffer or { buffer, offset }`);
-  const slice: BufferSlice = isBuffer(arg) ? { buffer: arg } : arg;
-  if (!isBuffer(slice.buffer)) throw new BufferError('E_BUFFER_MISSING', `${name} must be a GPUBuffer or { buffer: GPUBuffer, offset?, size? }`);
-  const { buffer } = slice;
-  const offset = slice.offset ?? 0;
-  const label = buffer.label ? ` ('${buffer.label}')` : '';
-  if (!(buffer.usage & GPUBufferUsage.STORAGE)) {
-    throw new BufferError('E_BUFFER_USAGE', `${name}${label} lacks GPUBufferUsage.STORAGE; create it with usage including STORAGE`);
-  }
-  const align = device.limits.minStorageBufferOffsetAlignment;
-  if (!Number.isSafeInteger(offset) || offset < 0 || offset % align !== 0) {
-    throw new BufferError('E_BUFFER_ALIGNMENT', `${name} offset ${offset} must be a non-negative multiple of minStorageBufferOffsetAlignment (${align} on this device)`);
-  }
-  const available = slice.size ?? buffer.size - offset;
-  if (offset + available > buffer.size || available < bytes) {
-    throw new BufferError('E_BUFFER_SIZE', `${name}${label} holds ${Math.max(0, Math.min(available, buffer.size - offset))} bytes from offset ${offset} but ${bytes} are needed; pass a larger buffer`);
-  }
-  const max = device.limits.maxStorageBufferBindingSize;
-  if (bytes > max) {
-    throw new LimitError(`${name} needs a ${bytes}-byte binding, above this device's maxStorageBufferBindingSize (${max}); request a device with a higher limit (requestBatchNormDevice does) or split the batch`);
-  }
-  return { buffer, offset, size: bytes };
-}
-
-type Range = Required<BufferSlice>;
-
-/**
- * WebGPU synchronises storage access per buffer within a dispatch: a buffer that a dispatch writes
- * may not also be read by it, and written ranges may not overlap. Refuses both up front, with the
- * argument names, instead of letting the submission fail.
- */
-export function checkSharing(writes: Record<string, Range>, reads: Record<string, Range>): void {
-  const w = Object.entries(writes);
-  for (const [wn, wr] of w) {
-    for (const [rn, rr] of Object.entries(reads)) {
-      if (wr.buffer === rr.buffer) {
-        throw new BufferError('E_BUFFER_ALIAS', `${wn} and ${rn} are in the same GPUBuffer, but WebGPU forbids a dispatch to read a buffer it writes; pass ${wn} in a separate buffer (in-place operation is not supported)`);
-      }
-    }
-  }
-  for (let i = 0; i < w.length; i++) {
-    for (let j = i + 1; j < w.length; j++) {
-      const [an, a] = w[i], [bn, b] = w[j];
-      if (a.buffer === b.buffer && a.offset < b.offset + b.size && b.offset < a.offset + a.size) {
-        throw new BufferError('E_BUFFER_ALIAS', `${an} and ${bn} overlap in the same GPUBuffer; pass non-overlapping ranges`);
-      }
-    }
-  }
-}
+/** The per-device placeholder buffers, and reading buffers back to the host. */
+import { fromHalfArray } from '../cpu/f16.js';
+import { BufferError, OptionError } from '../errors.js';
+import type { TensorDtype } from '../layout.js';
+import { describe } from '../options.js';
+import { isBuffer, type Range } from '../validate.js';
+import type { BufferSlice } from './kernel.js';
 
 const placeholders = new WeakMap<GPUDevice, GPUBuffer[]>();
+const placeholderSet = new WeakSet<GPUBuffer>();
 
 /**
  * A 16-byte per-device buffer for a binding the kernel does not touch (gamma without affine, say).
@@ -75,30 +16,57 @@ const placeholders = new WeakMap<GPUDevice, GPUBuffer[]>();
 export function placeholder(device: GPUDevice, role: number): Range {
   let list = placeholders.get(device);
   if (!list) placeholders.set(device, (list = []));
-  list[role] ??= device.createBuffer({ label: `bn.placeholder${role}`, size: 16, usage: GPUBufferUsage.STORAGE });
+  if (!list[role]) {
+    list[role] = device.createBuffer({ label: `bn.placeholder${role}`, size: 16, usage: GPUBufferUsage.STORAGE });
+    placeholderSet.add(list[role]);
+  }
   return { buffer: list[role], offset: 0, size: 16 };
 }
 
-/** Copies a buffer range back to the CPU. */
-export async function readFloats(device: GPUDevice, src: BufferSlice, count: number): Promise<Float32Array> {
-  return new Float32Array(await readBytes(device, src, count * 4));
-}
+export const isPlaceholder = (b: GPUBuffer): boolean => placeholderSet.has(b);
 
-/** Reads `count` float16 values (binary16 bit patterns) from a GPU buffer range, as numbers. */
-export async function readHalfs(device: GPUDevice, src: BufferSlice, count: number): Promise<Float64Array> {
-  return fromHalfArray(new Uint16Array(await readBytes(device, src, Math.ceil(count / 2) * 4), 0, count));
-}
-
+/** Copies `bytes` bytes of a buffer range back to the host (through a staging buffer it destroys). */
 async function readBytes(device: GPUDevice, src: BufferSlice, bytes: number): Promise<ArrayBuffer> {
-  const size = Math.max(4, bytes);
+  const size = Math.max(4, Math.ceil(bytes / 4) * 4);
   const staging = device.createBuffer({ label: 'bn.readback', size, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
-  const enc = device.createCommandEncoder({ label: 'bn.readback' });
-  enc.copyBufferToBuffer(src.buffer, src.offset ?? 0, staging, 0, bytes);
-  device.queue.submit([enc.finish({ label: 'bn.readback' })]);
   try {
+    const enc = device.createCommandEncoder({ label: 'bn.readback' });
+    enc.copyBufferToBuffer(src.buffer, src.offset ?? 0, staging, 0, size);
+    device.queue.submit([enc.finish({ label: 'bn.readback' })]);
     await staging.mapAsync(GPUMapMode.READ);
     return staging.getMappedRange().slice(0, bytes);
   } finally {
     staging.destroy();
   }
+}
+
+/** Reads `count` float32 values from a buffer range. */
+export async function readFloats(device: GPUDevice, src: BufferSlice, count: number): Promise<Float32Array> {
+  return new Float32Array(await readBytes(device, src, count * 4));
+}
+
+/** Reads `count` float16 values (binary16 bit patterns) from a buffer range, as numbers. */
+export async function readHalfs(device: GPUDevice, src: BufferSlice, count: number): Promise<Float64Array> {
+  return fromHalfArray(new Uint16Array(await readBytes(device, src, Math.ceil(count / 2) * 4), 0, count));
+}
+
+/**
+ * Reads a tensor or parameter buffer back to the host: `count` values (default: the whole range)
+ * of `dtype` (default float32; float16 values come back as numbers in a Float64Array). The buffer
+ * needs COPY_SRC usage. Everything queued before the call is done before the values are read.
+ */
+export async function readBuffer(device: GPUDevice, src: GPUBuffer | BufferSlice, count?: number, dtype: TensorDtype = 'float32'): Promise<Float32Array | Float64Array> {
+  const slice: BufferSlice = isBuffer(src) ? { buffer: src } : src;
+  if (!slice || !isBuffer(slice.buffer)) throw new BufferError('E_BUFFER_MISSING', `readBuffer needs a GPUBuffer or { buffer, offset }; got ${describe(src)}`);
+  if (!(slice.buffer.usage & GPUBufferUsage.COPY_SRC)) throw new BufferError('E_BUFFER_USAGE', `readBuffer: ${slice.buffer.label || 'the buffer'} lacks GPUBufferUsage.COPY_SRC; create it with COPY_SRC to read it back`);
+  const offset = slice.offset ?? 0;
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset % 4 !== 0) throw new BufferError('E_BUFFER_ALIGNMENT', `readBuffer: offset ${String(offset)} must be a non-negative multiple of 4`);
+  if (dtype !== 'float32' && dtype !== 'float16') throw new OptionError(`readBuffer: dtype must be 'float32' or 'float16'; got ${describe(dtype)}`);
+  const unit = dtype === 'float16' ? 2 : 4;
+  const available = Math.floor(((slice.size ?? slice.buffer.size - offset)) / unit);
+  const n = count ?? available;
+  if (!Number.isSafeInteger(n) || n < 0 || n > available || offset + Math.ceil((n * unit) / 4) * 4 > slice.buffer.size) {
+    throw new BufferError('E_BUFFER_SIZE', `readBuffer: ${String(count)} values of ${dtype} do not fit in the ${available} the range holds`);
+  }
+  return dtype === 'float16' ? readHalfs(device, { buffer: slice.buffer, offset }, n) : readFloats(device, { buffer: slice.buffer, offset }, n);
 }

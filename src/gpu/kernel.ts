@@ -1,13 +1,29 @@
 /**
- * Kernel plumbing shared by every wrapper in src/kernels/: WGSL reflection (bindings, uniform
- * layout, workgroup size — never restated in TypeScript), per-device pipeline caching, and a typed
- * dispatch that labels every GPU object it creates.
+ * Kernel plumbing: a kernel is its WGSL compiled at build time (scripts/wgsl.ts joins the prelude
+ * and reflects bindings, uniform layout and workgroup size), checked against the names its wrapper
+ * declares; pipelines are cached per device; a Dispatch is a pipeline, a bind group and a grid,
+ * built once by a plan and encoded as often as the plan is.
  */
-import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
-import type { StorageType } from '../layout';
+import type { StorageType } from '../layout.js';
 
-/** The line by which a kernel declares its tensor element type; f16 pipelines rewrite it. */
-const ELEMENT_ALIAS = 'alias xf = f32;';
+/** What build-time reflection records of a kernel (scripts/wgsl.ts). */
+export interface Reflection {
+  /** Binding number of each named binding of group 0. */
+  bindings: Record<string, number>;
+  /** Names of the pipeline-overridable constants (WG, where a kernel has it). */
+  overrides: string[];
+  /** The uniform struct, when the kernel has one: its binding's name, size and members. */
+  uniform: { name: string; size: number; members: { name: string; offset: number; type: string }[] } | null;
+  workgroupSize: [number, number, number];
+  /** `const NAME: u32 = Nu;` declarations (flag bits), compared with their TypeScript twins in tests. */
+  constants: Record<string, number>;
+}
+
+/** A kernel file as the build ships it: prelude and kernel joined, comments stripped, and its reflection. */
+export interface CompiledWgsl {
+  source: string;
+  reflection: Reflection;
+}
 
 /** A byte range of a GPUBuffer. `size` defaults to the rest of the buffer. */
 export interface BufferSlice {
@@ -16,91 +32,46 @@ export interface BufferSlice {
   size?: number;
 }
 
-interface Reflection {
-  bindings: Map<string, number>;
-  overrides: string[];
-  uniform: { name: string; size: number; members: { name: string; offset: number; type: string }[] };
-  workgroupSize: [number, number, number];
-}
+/** The line by which a kernel declares its tensor element type; f16 pipelines rewrite it. */
+const ELEMENT_ALIAS = 'alias xf = f32;';
 
 export interface Kernel<B extends string, P extends string> {
   readonly label: string;
   readonly source: string;
-  /** Binding names the wrapper uses, in binding order; checked against the WGSL at first use. */
+  /** Binding names the wrapper uses, in binding order. */
   readonly bindings: readonly B[];
-  /** Uniform members the wrapper sets; checked against the WGSL at first use. */
+  /** Uniform members the wrapper sets. */
   readonly params: readonly P[];
+  /** The build-time reflection, after checking it against `bindings` and `params` (once). */
   reflection(): Reflection;
   /** Threads per workgroup, from the shader's @workgroup_size, with WG = `wg` when given. */
   threadsPerWorkgroup(wg?: number): number;
-  /**
-   * The pipeline on `device`, with the WG override set to `wg` when given, for tensors of `dtype`;
-   * cached per device.
-   */
+  /** The pipeline on `device` for tensors of `dtype`, with the WG override set to `wg`; cached per device. */
   pipeline(device: GPUDevice, wg?: number, dtype?: StorageType): GPUComputePipeline;
 }
 
+export type AnyKernel = Kernel<string, string>;
+
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
-
-let transients: GPUBuffer[] | null = null;
-
-/**
- * Runs `encode`, adding to `sink` the per-call buffers that dispatches make meanwhile (uniforms, an
- * implicit workspace), even if it throws, so a caller that knows when the GPU is done can destroy
- * them at once rather than leave them to the garbage collector.
- */
-export function collectTransients(sink: GPUBuffer[], encode: () => void): void {
-  const outer = transients;
-  transients = sink;
-  try {
-    encode();
-  } finally {
-    transients = outer;
-  }
-}
-
-/** Registers a per-call buffer with the enclosing collectTransients, if any. */
-export function transient(buffer: GPUBuffer): GPUBuffer {
-  transients?.push(buffer);
-  return buffer;
-}
-
-export function reflectWgsl(source: string): Reflection {
-  const r = new WgslReflect(source);
-  const entry = r.entry.compute[0];
-  if (!entry) throw new Error('WGSL source has no compute entry point');
-  const bindings = new Map<string, number>();
-  for (const group of r.getBindGroups()) {
-    for (const b of group) if (b) bindings.set(b.name, b.binding);
-  }
-  const u = r.uniforms[0];
-  const struct = u.type as unknown as { size: number; members: { name: string; offset: number; type: { name: string } }[] };
-  return {
-    bindings,
-    overrides: r.overrides.map((o) => o.name),
-    uniform: { name: u.name, size: struct.size, members: struct.members.map((m) => ({ name: m.name, offset: m.offset, type: m.type.name })) },
-    workgroupSize: entry.workgroupSize as [number, number, number],
-  };
-}
 
 const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x));
 
 export function defineKernel<B extends string, P extends string>(
-  label: string, source: string, bindings: readonly B[], params: readonly P[],
+  label: string, compiled: CompiledWgsl, bindings: readonly B[], params: readonly P[],
 ): Kernel<B, P> {
-  let reflected: Reflection | null = null;
+  let checked = false;
   const kernel: Kernel<B, P> = {
-    label, source, bindings, params,
+    label, source: compiled.source, bindings, params,
     reflection() {
-      if (!reflected) {
-        const r = reflectWgsl(source);
-        const names = [...r.bindings.entries()].sort((a, b) => a[1] - b[1]).map(([n]) => n);
+      const r = compiled.reflection;
+      if (!checked) {
+        const names = Object.entries(r.bindings).sort((a, b) => a[1] - b[1]).map(([n]) => n);
         if (names.join() !== bindings.join()) throw new Error(`${label}: wrapper bindings [${bindings}] do not match the WGSL [${names}]`);
-        const members = r.uniform.members.map((m) => m.name);
+        const members = r.uniform?.members.map((m) => m.name) ?? [];
         if (!sameSet(members, params)) throw new Error(`${label}: wrapper params [${params}] do not match the WGSL struct [${members}]`);
-        reflected = r;
+        checked = true;
       }
-      return reflected;
+      return r;
     },
     threadsPerWorkgroup(wg) {
       const [x, y, z] = kernel.reflection().workgroupSize;
@@ -115,7 +86,7 @@ export function defineKernel<B extends string, P extends string>(
       let p = cache.get(key);
       if (!p) {
         kernel.threadsPerWorkgroup(wg);
-        const module = device.createShaderModule({ label: `${label}${dtype === 'f16' ? '.f16' : ''}.wgsl`, code: specialise(label, source, dtype) });
+        const module = device.createShaderModule({ label: `${label}${dtype === 'f16' ? '.f16' : ''}.wgsl`, code: specialise(label, compiled.source, dtype) });
         const constants = wg === undefined ? undefined : { WG: wg };
         p = device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint: 'main', constants } });
         cache.set(key, p);
@@ -126,18 +97,20 @@ export function defineKernel<B extends string, P extends string>(
   return kernel;
 }
 
-/** The WGSL for tensors of `dtype`: f16 enables the extension and retypes the element alias. */
+/** The WGSL for tensors of `dtype`: f16 enables the extension (first, before any declaration) and retypes the element alias. */
 export function specialise(label: string, source: string, dtype: StorageType): string {
   if (dtype === 'f32') return source;
   if (!source.includes(ELEMENT_ALIAS)) throw new Error(`${label} declares no '${ELEMENT_ALIAS}'; it cannot run on f16 tensors`);
-  return source.replace(ELEMENT_ALIAS, 'enable f16;\nalias xf = f16;');
+  return `enable f16;\n${source.replace(ELEMENT_ALIAS, 'alias xf = f16;')}`;
 }
 
 /** Packs uniform values at the offsets the WGSL struct declares. */
 export function packUniform(r: Reflection, values: Record<string, number>): ArrayBuffer {
-  const buf = new ArrayBuffer(Math.ceil(r.uniform.size / 16) * 16);
+  const u = r.uniform;
+  if (!u) throw new Error('kernel has no uniform struct');
+  const buf = new ArrayBuffer(Math.ceil(u.size / 16) * 16);
   const view = new DataView(buf);
-  for (const m of r.uniform.members) {
+  for (const m of u.members) {
     const v = values[m.name];
     if (m.type === 'u32') view.setUint32(m.offset, v, true);
     else if (m.type === 'i32') view.setInt32(m.offset, v, true);
@@ -147,32 +120,62 @@ export function packUniform(r: Reflection, values: Record<string, number>): Arra
   return buf;
 }
 
-/** Encodes one dispatch of `kernel` into `pass`; `wg` sets the kernel's WG override, `dtype` its tensor type. */
-export function dispatch<B extends string, P extends string>(
-  device: GPUDevice, pass: GPUComputePassEncoder, kernel: Kernel<B, P>,
-  params: Record<P, number>, buffers: Record<Exclude<B, 'params'>, BufferSlice>, groups: [number, number?, number?], wg?: number, dtype?: StorageType,
-): void {
+/** Workgroups along x and y of a dispatch. */
+export type Grid = [number, number?, number?];
+
+/** One dispatch of a plan: made once, encoded with every encode of the plan. */
+export interface Dispatch {
+  readonly label: string;
+  readonly pipeline: GPUComputePipeline;
+  readonly bindGroup: GPUBindGroup;
+  readonly grid: readonly [number, number, number];
+}
+
+/** A buffer holding `data`, made mapped so that no queue write is involved. */
+export function constantBuffer(device: GPUDevice, label: string, data: ArrayBuffer, usage: GPUBufferUsageFlags): GPUBuffer {
+  const b = device.createBuffer({ label, size: Math.max(16, data.byteLength), usage, mappedAtCreation: true });
+  new Uint8Array(b.getMappedRange()).set(new Uint8Array(data));
+  b.unmap();
+  return b;
+}
+
+/**
+ * Builds one dispatch of `kernel`: its uniform buffer (appended to `owned`, which the plan
+ * destroys with itself), its bind group and its grid.
+ */
+export function prepareDispatch<B extends string, P extends string>(
+  device: GPUDevice, kernel: Kernel<B, P>, params: Record<P, number>, buffers: Record<Exclude<B, 'params'>, BufferSlice>,
+  grid: Grid, owned: GPUBuffer[], wg?: number, dtype?: StorageType,
+): Dispatch {
   const r = kernel.reflection();
-  const data = packUniform(r, params);
-  const uniform = transient(device.createBuffer({ label: `${kernel.label}.params`, size: data.byteLength, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true }));
-  new Uint8Array(uniform.getMappedRange()).set(new Uint8Array(data));
-  uniform.unmap();
-  const entries: GPUBindGroupEntry[] = [{ binding: r.bindings.get(r.uniform.name)!, resource: { buffer: uniform } }];
+  const entries: GPUBindGroupEntry[] = [];
+  if (r.uniform) {
+    const uniform = constantBuffer(device, `${kernel.label}.params`, packUniform(r, params), GPUBufferUsage.UNIFORM);
+    owned.push(uniform);
+    entries.push({ binding: r.bindings[r.uniform.name], resource: { buffer: uniform } });
+  }
   for (const name of kernel.bindings) {
-    if (name === r.uniform.name) continue;
+    if (name === r.uniform?.name) continue;
     const s = buffers[name as Exclude<B, 'params'>];
-    entries.push({ binding: r.bindings.get(name)!, resource: { buffer: s.buffer, offset: s.offset ?? 0, size: s.size } });
+    entries.push({ binding: r.bindings[name], resource: { buffer: s.buffer, offset: s.offset ?? 0, size: s.size } });
   }
   const pipeline = kernel.pipeline(device, wg, dtype);
   const bindGroup = device.createBindGroup({ label: `${kernel.label}.bindings`, layout: pipeline.getBindGroupLayout(0), entries });
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, bindGroup);
-  pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
+  return { label: kernel.label, pipeline, bindGroup, grid: [grid[0], grid[1] ?? 1, grid[2] ?? 1] };
+}
+
+/** Encodes dispatches in order into an open pass. */
+export function encodeDispatches(pass: GPUComputePassEncoder, dispatches: readonly Dispatch[]): void {
+  for (const d of dispatches) {
+    pass.setPipeline(d.pipeline);
+    pass.setBindGroup(0, d.bindGroup);
+    pass.dispatchWorkgroups(d.grid[0], d.grid[1], d.grid[2]);
+  }
 }
 
 /** Splits `n` workgroups over x and y so that neither exceeds the device's per-dimension limit. */
 export function gridFor(device: GPUDevice, n: number): [number, number] {
   const max = device.limits.maxComputeWorkgroupsPerDimension;
-  const x = Math.min(n, max);
-  return [x, Math.ceil(n / x)];
+  const x = Math.min(Math.max(1, n), max);
+  return [x, Math.ceil(Math.max(1, n) / x)];
 }

@@ -11,6 +11,8 @@ import { gpuDevice } from './device';
 const TOL = 1e-5;
 const read = (d: GPUDevice, b: GPUBuffer, n: number) => readFloats(d, { buffer: b }, n);
 const f32 = (a: Float64Array) => Float32Array.from(a);
+/** Uniform buffers of the tests' prepared dispatches. */
+const owned: GPUBuffer[] = [];
 
 describe('dense', () => {
   for (const [B, I, O] of [[5, 7, 3], [64, 33, 100], [3, 100, 10]]) {
@@ -19,11 +21,11 @@ describe('dense', () => {
       const r = rng(B * 1000 + I * 10 + O);
       const x = normals(r, B * I), w = normals(r, I * O), bias = normals(r, O), dy = normals(r, B * O);
       const [xb, wb, bb, yb, dyb, dxb, dwb, dbb, dummy] = [f32(x), f32(w), f32(bias), B * O, f32(dy), B * I, I * O, O, 4].map((v, i) => buffer(d, `t${i}`, v));
-      submit(d, 'test.dense', (p) => {
-        K.encodeDenseForward(d, p, B, I, O, xb, wb, bb, yb, dummy);
-        K.encodeDenseBackwardInput(d, p, B, I, O, dyb, wb, dxb);
-        K.encodeDenseBackwardWeight(d, p, B, I, O, xb, dyb, dwb, dbb, dummy);
-      });
+      submit(d, 'test.dense', [
+        K.prepareDenseForward(d, owned, B, I, O, xb, wb, bb, yb, dummy),
+        K.prepareDenseBackwardInput(d, owned, B, I, O, dyb, wb, dxb),
+        K.prepareDenseBackwardWeight(d, owned, B, I, O, xb, dyb, dwb, dbb, dummy),
+      ]);
       const y = new Float64Array(B * O), dx = new Float64Array(B * I), dw = new Float64Array(I * O), db = new Float64Array(O);
       for (let b = 0; b < B; b++) for (let o = 0; o < O; o++) {
         let s = bias[o];
@@ -54,11 +56,11 @@ describe('conv2d NHWC', () => {
       const nx = s.N * s.H * s.W * s.Ci, nw = s.K * s.K * s.Ci * s.Co, ny = s.N * Ho * Wo * s.Co;
       const x = normals(r, nx), w = normals(r, nw), bias = normals(r, s.Co), dy = normals(r, ny);
       const [xb, wb, bb, yb, dyb, dxb, dwb, dbb] = [f32(x), f32(w), f32(bias), ny, f32(dy), nx, nw, s.Co].map((v, i) => buffer(d, `c${i}`, v));
-      submit(d, 'test.conv', (p) => {
-        K.encodeConv2dForward(d, p, shape, xb, wb, bb, yb);
-        K.encodeConv2dBackwardInput(d, p, shape, dyb, wb, dxb);
-        K.encodeConv2dBackwardWeight(d, p, shape, xb, dyb, dwb, dbb);
-      });
+      submit(d, 'test.conv', [
+        K.prepareConv2dForward(d, owned, shape, xb, wb, bb, yb),
+        K.prepareConv2dBackwardInput(d, owned, shape, dyb, wb, dxb),
+        K.prepareConv2dBackwardWeight(d, owned, shape, xb, dyb, dwb, dbb),
+      ]);
       const y = new Float64Array(ny), dx = new Float64Array(nx), dw = new Float64Array(nw), db = new Float64Array(s.Co);
       const X = (n: number, h: number, ww: number, c: number) => ((n * s.H + h) * s.W + ww) * s.Ci + c;
       for (let n = 0; n < s.N; n++) for (let oh = 0; oh < Ho; oh++) for (let ow = 0; ow < Wo; ow++) for (let co = 0; co < s.Co; co++) {
@@ -92,7 +94,7 @@ describe('activations, loss and SGD', () => {
     const x = normals(rng(9), n).map((v) => v * 6), dy = normals(rng(10), n);
     for (const op of [K.Act.sigmoid, K.Act.relu]) {
       const [xb, yb, dyb, dxb] = [f32(x), n, f32(dy), n].map((v, i) => buffer(d, `a${i}`, v));
-      submit(d, 'test.act', (p) => { K.encodeActivation(d, p, n, op, xb, yb); K.encodeActivationBackward(d, p, n, op, yb, dyb, dxb); });
+      submit(d, 'test.act', [K.prepareActivation(d, owned, n, op, xb, yb), K.prepareActivationBackward(d, owned, n, op, yb, dyb, dxb)]);
       const y = x.map((v) => (op === K.Act.sigmoid ? 1 / (1 + Math.exp(-v)) : Math.max(v, 0)));
       const dx = dy.map((g, i) => g * (op === K.Act.sigmoid ? y[i] * (1 - y[i]) : y[i] > 0 ? 1 : 0));
       expect(scaledError(await read(d, yb, n), y)).toBeLessThan(TOL);
@@ -105,7 +107,7 @@ describe('activations, loss and SGD', () => {
     const B = 37, C = 10;
     const z = normals(rng(11), B * C).map((v) => v * 5), labels = Float64Array.from({ length: B }, (_, i) => (i * 7) % C);
     const [zb, lb, lossb, dzb, cb] = [f32(z), f32(labels), B, B * C, B].map((v, i) => buffer(d, `s${i}`, v));
-    submit(d, 'test.xent', (p) => K.encodeSoftmaxXent(d, p, B, C, zb, lb, lossb, dzb, cb));
+    submit(d, 'test.xent', [K.prepareSoftmaxXent(d, owned, B, C, zb, lb, lossb, dzb, cb)]);
     const loss = new Float64Array(B), dz = new Float64Array(B * C), correct = new Float64Array(B);
     for (let b = 0; b < B; b++) {
       const row = Array.from(z.subarray(b * C, (b + 1) * C));
@@ -123,7 +125,7 @@ describe('activations, loss and SGD', () => {
     const d = await gpuDevice();
     const p = normals(rng(12), 129), g = normals(rng(13), 129);
     const [pb, gb] = [f32(p), f32(g)].map((v, i) => buffer(d, `g${i}`, v));
-    submit(d, 'test.sgd', (q) => K.encodeSgd(d, q, 129, 0.25, gb, pb));
+    submit(d, 'test.sgd', [K.prepareSgd(d, owned, 129, 0.25, gb, pb)]);
     expect(scaledError(await read(d, pb, 129), p.map((v, i) => v - 0.25 * g[i]))).toBeLessThan(TOL);
   });
 });

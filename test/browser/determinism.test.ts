@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BatchNorm } from '../../src/batchnorm';
-import { encodeBackward, encodeForwardTrain, statsByteLength } from '../../src/functional';
+import { planBackward, planForwardTrain, statsByteLength } from '../../src/plan/plans';
 import { readFloats } from '../../src/gpu/buffers';
-import { KERNEL_VERSIONS, type KernelVersion } from '../../src/kernels/plan';
+import { KERNEL_VERSIONS, VERSIONS, versionOptions, type KernelVersion } from '../util/versions';
 import type { Layout } from '../../src/layout';
 import { normals, rng } from '../util/random';
 import { gpuDevice } from './device';
@@ -29,7 +29,7 @@ async function moduleRun(d: GPUDevice, version: KernelVersion, layout: Layout, s
   const C = layout === 'NHWC' ? shape[3] : shape[1];
   const x = upload(d, normals(rng(5), n).map((v) => v * 3 + 100)), dy = upload(d, normals(rng(6), n));
   const y = upload(d, n), dx = upload(d, n);
-  const bn = new BatchNorm(d, C, { kernelVersion: version });
+  const bn = new BatchNorm(d, C, versionOptions(version));
   const out: number[][] = [];
   for (let step = 0; step < 3; step++) {
     await bn.forward(x, y, shape, layout);
@@ -70,8 +70,8 @@ for (const kernelVersion of [3, 4] as const) describe(`v${kernelVersion}: bitwis
         const w = upload(d, new Float32Array(C).fill(1.5)), b = upload(d, C), dw = upload(d, C), db = upload(d, C);
         const rm = upload(d, C), rv = upload(d, new Float32Array(C).fill(1));
         const enc = d.createCommandEncoder({ label: 'det.wg' });
-        encodeForwardTrain(d, enc, { layout, shape, x, y, stats, weight: w, bias: b, runningMean: rm, runningVar: rv, kernelVersion, workgroupSize });
-        encodeBackward(d, enc, { layout, shape, x, dy, dx, stats, weight: w, dweight: dw, dbias: db, kernelVersion, workgroupSize });
+        planForwardTrain(d, { layout, shape, x, y, stats, weight: w, bias: b, runningMean: rm, runningVar: rv, workgroupSize }, VERSIONS[kernelVersion]).encode(enc);
+        planBackward(d, { layout, shape, x, dy, dx, stats, weight: w, dweight: dw, dbias: db, workgroupSize }, VERSIONS[kernelVersion]).encode(enc);
         d.queue.submit([enc.finish()]);
         results.push(await Promise.all([[y, n], [dx, n], [dw, C], [db, C], [rm, C], [rv, C]].map(async ([buf, k]) => bits(await readFloats(d, { buffer: buf as GPUBuffer }, k as number)))));
       }

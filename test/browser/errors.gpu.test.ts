@@ -7,9 +7,11 @@ import { BatchNorm } from '../../src/batchnorm';
 import {
   BatchNormError, BatchSizeError, BufferError, DestroyedError, DeviceLostError, GpuError, LayoutError, LimitError, OptionError, ShapeError, StateDictError,
 } from '../../src/errors';
-import { encodeForwardTrain, statsByteLength } from '../../src/functional';
+import { encodeForwardTrain } from '../../src/functional';
+import { statsByteLength } from '../../src/plan/plans';
 import { requestBatchNormDevice } from '../../src/device';
 import type { Layout } from '../../src/layout';
+import type { StateDictInput } from '../../src/moduleBase';
 import { gpuDevice } from './device';
 
 const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -30,7 +32,7 @@ async function trained(device: GPUDevice) {
   await bn.loadStateDict({ weight: [1.25, 0.5, 2], bias: [0.1, -0.2, 0.3], running_mean: [0.5, -1, 2], running_var: [1, 2, 0.5], num_batches_tracked: 7 });
   const x = buffer(device, Array.from({ length: 48 }, (_, i) => Math.sin(i) * 3 + (i % 3)));
   const y = buffer(device, 48);
-  await bn.forward(x, y, [4, 3, 2, 2]);
+  await bn.forward(x, y, [4, 3, 2, 2], 'NCHW');
   return { bn, x, y };
 }
 
@@ -41,20 +43,20 @@ async function snapshot(bn: BatchNorm): Promise<string> {
 
 describe('BatchNorm module refusals leave the state bit-identical', () => {
   const cases: [string, (d: GPUDevice, m: Awaited<ReturnType<typeof trained>>) => Promise<unknown>, Ctor, RegExp][] = [
-    ['x too small', (d, { bn, y }) => bn.forward(buffer(d, 47), y, [4, 3, 2, 2]), BufferError, /x .*holds 188 bytes .* 192 are needed/],
-    ['y too small', (d, { bn, x }) => bn.forward(x, buffer(d, 40), [4, 3, 2, 2]), BufferError, /y .*192 are needed/],
-    ['x without STORAGE usage', (d, { bn, y }) => bn.forward(buffer(d, 48, GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC), y, [4, 3, 2, 2]), BufferError, /STORAGE/],
-    ['misaligned offset', (d, { bn, y }) => bn.forward({ buffer: buffer(d, 200), offset: 4 }, y, [4, 3, 2, 2]), BufferError, /offset 4 must be .*multiple of minStorageBufferOffsetAlignment/],
-    ['in-place x = y', (_d, { bn, x }) => bn.forward(x, x, [4, 3, 2, 2]), BufferError, /same GPUBuffer/],
+    ['x too small', (d, { bn, y }) => bn.forward(buffer(d, 47), y, [4, 3, 2, 2], 'NCHW'), BufferError, /x .*holds 188 bytes .* 192 are needed/],
+    ['y too small', (d, { bn, x }) => bn.forward(x, buffer(d, 40), [4, 3, 2, 2], 'NCHW'), BufferError, /y .*192 are needed/],
+    ['x without STORAGE usage', (d, { bn, y }) => bn.forward(buffer(d, 48, GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC), y, [4, 3, 2, 2], 'NCHW'), BufferError, /STORAGE/],
+    ['misaligned offset', (d, { bn, y }) => bn.forward({ buffer: buffer(d, 200), offset: 4 }, y, [4, 3, 2, 2], 'NCHW'), BufferError, /offset 4 must be .*multiple of minStorageBufferOffsetAlignment/],
+    ['in-place x = y', (_d, { bn, x }) => bn.forward(x, x, [4, 3, 2, 2], 'NCHW'), BufferError, /same GPUBuffer/],
     ['unknown layout', (_d, { bn, x, y }) => bn.forward(x, y, [4, 3, 2, 2], 'NWHC' as Layout), LayoutError, /layout "NWHC"/],
     ['rank 1', (_d, { bn, x, y }) => bn.forward(x, y, [48]), ShapeError, /rank 2 to 5/],
     ['C different from the module', (_d, { bn, x, y }) => bn.forward(x, y, [4, 2, 2, 3], 'NCHW'), ShapeError, /C = 2 .*built for 3/],
     ['one value per channel in training', (d, { bn, y }) => bn.forward(buffer(d, 3), y, [1, 3]), BatchSizeError, /more than one value per channel/],
-    ['empty batch', (_d, { bn, x, y }) => bn.forward(x, y, [0, 3, 2, 2]), BatchSizeError, /empty batch/],
+    ['empty batch', (_d, { bn, x, y }) => bn.forward(x, y, [0, 3, 2, 2], 'NCHW'), BatchSizeError, /empty batch/],
     ['gamma of the wrong length', (_d, { bn }) => bn.loadStateDict({ weight: [1, 1], bias: [0, 0, 0], running_mean: [0, 0, 0], running_var: [1, 1, 1], num_batches_tracked: 0 }), StateDictError, /'weight' has length 2/],
     ['non-finite running_var', (_d, { bn }) => bn.loadStateDict({ weight: [1, 1, 1], bias: [0, 0, 0], running_mean: [0, 0, 0], running_var: [1, Infinity, 1], num_batches_tracked: 0 }), StateDictError, /'running_var'/],
     ['missing key', (_d, { bn }) => bn.loadStateDict({ weight: [1, 1, 1], bias: [0, 0, 0], running_mean: [0, 0, 0], num_batches_tracked: 0 }), StateDictError, /missing key 'running_var'/],
-    ['extra key', (_d, { bn }) => bn.loadStateDict({ weight: [1, 1, 1], bias: [0, 0, 0], running_mean: [0, 0, 0], running_var: [1, 1, 1], num_batches_tracked: 0, foo: 1 }), StateDictError, /unexpected key 'foo'/],
+    ['extra key', (_d, { bn }) => bn.loadStateDict({ weight: [1, 1, 1], bias: [0, 0, 0], running_mean: [0, 0, 0], running_var: [1, 1, 1], num_batches_tracked: 0, foo: 1 } as StateDictInput), StateDictError, /unexpected key 'foo'/],
     ['backward with a short dy', (d, { bn, x }) => bn.backward(x, buffer(d, 10), buffer(d, 48)), BufferError, /dy /],
   ];
   for (const [name, call, type, message] of cases) {
@@ -68,7 +70,7 @@ describe('BatchNorm module refusals leave the state bit-identical', () => {
       expect((err as Error).message).toMatch(message);
       expect(await snapshot(m.bn)).toBe(before);
       // The module still works after a refusal.
-      await m.bn.forward(m.x, m.y, [4, 3, 2, 2]);
+      await m.bn.forward(m.x, m.y, [4, 3, 2, 2], 'NCHW');
     });
   }
 });
@@ -93,12 +95,12 @@ describe('faults the WebGPU implementation reports leave the state bit-identical
       const m = await trained(device);
       const before = await snapshot(m.bn);
       const steps = m.bn.numBatchesTracked;
-      const err = await m.bn.forward(await makeX(m), m.y, [4, 3, 2, 2]).then(() => null, (e: unknown) => e);
+      const err = await m.bn.forward(await makeX(m), m.y, [4, 3, 2, 2], 'NCHW').then(() => null, (e: unknown) => e);
       expect(err).toBeInstanceOf(GpuError);
       expect((err as GpuError).code).toBe('E_GPU');
       expect(m.bn.numBatchesTracked).toBe(steps);
       expect(await snapshot(m.bn)).toBe(before);
-      await m.bn.forward(m.x, m.y, [4, 3, 2, 2]);
+      await m.bn.forward(m.x, m.y, [4, 3, 2, 2], 'NCHW');
       expect(m.bn.numBatchesTracked).toBe(steps + 1);
     });
   }
@@ -144,15 +146,15 @@ describe('lifetime', () => {
     const device = await gpuDevice();
     const { bn, x, y } = await trained(device);
     bn.destroy();
-    await expect(bn.forward(x, y, [4, 3, 2, 2])).rejects.toBeInstanceOf(DestroyedError);
+    await expect(bn.forward(x, y, [4, 3, 2, 2], 'NCHW')).rejects.toBeInstanceOf(DestroyedError);
     await expect(bn.stateDict()).rejects.toBeInstanceOf(DestroyedError);
   });
   it('a destroyed device makes pending and later calls reject with DeviceLostError', async () => {
     const device = await requestBatchNormDevice();
     const { bn, x, y } = await trained(device);
-    const pending = bn.forward(x, y, [4, 3, 2, 2]);
+    const pending = bn.forward(x, y, [4, 3, 2, 2], 'NCHW');
     device.destroy();
     await expect(pending).rejects.toBeInstanceOf(DeviceLostError);
-    await expect(bn.forward(x, y, [4, 3, 2, 2])).rejects.toBeInstanceOf(DeviceLostError);
+    await expect(bn.forward(x, y, [4, 3, 2, 2], 'NCHW')).rejects.toBeInstanceOf(DeviceLostError);
   });
 });

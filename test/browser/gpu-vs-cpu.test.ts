@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { renormSchedule, type BatchNormOptions } from '../../src/options';
-import { KERNEL_VERSIONS, type KernelVersion } from '../../src/kernels/plan';
-import type { StateDict } from '../../src/moduleBase';
+import { KERNEL_VERSIONS, versionOptions, type KernelVersion } from '../util/versions';
+import type { StateDictInput } from '../../src/moduleBase';
 import { normals, rng } from '../util/random';
 import { gpuDevice } from './device';
 import { compareGpuCpu, type Scenario } from '../../src/conformance/compare';
@@ -44,8 +44,8 @@ function data(shape: number[], transform?: (v: number, c: number, i: number) => 
   }));
 }
 
-function init(C: number, o: BatchNormOptions, spread: [number, number] = [0.5, 2], mean: [number, number] = [-0.5, 0.5]): StateDict {
-  const sd: StateDict = {};
+function init(C: number, o: BatchNormOptions, spread: [number, number] = [0.5, 2], mean: [number, number] = [-0.5, 0.5]): StateDictInput {
+  const sd: StateDictInput = {};
   if (o.affine !== false) { sd.weight = uniform(C, 0.5, 1.5); sd.bias = uniform(C, -0.5, 0.5); }
   if (o.trackRunningStats !== false) {
     sd.running_mean = uniform(C, ...mean);
@@ -82,7 +82,7 @@ async function check(s: Scenario, tol: Partial<Record<string, number>> = {}): Pr
   for (const [k, e] of Object.entries(errors)) expect(e, `${k}: ${JSON.stringify(errors)}`).toBeLessThanOrEqual(tol[k] ?? TOL);
 }
 
-const withVersion = (m: Mode, kernelVersion: KernelVersion): Mode => ({ ...m, options: { ...m.options, kernelVersion } });
+const withVersion = (m: Mode, v: KernelVersion): Mode => ({ ...m, options: versionOptions(v, m.options) });
 
 for (const version of KERNEL_VERSIONS) {
   for (const [shapeName, shape] of Object.entries(SHAPES)) {
@@ -111,7 +111,7 @@ for (const version of KERNEL_VERSIONS) describe(`v${version} hard cases`, () => 
     // sets the floor. Measured up to 1.2e-5 of the dx scale, depending on the data.
     it(`M = 2 per channel ${layout}`, () => check(scenario(layout, [2, 9], train), { dx: 5e-5 }));
     it(`large values 1e6 scale ${layout}`, () => check(scenario(layout, [4, 3, 4, 4], train, () => data([4, 3, 4, 4], (v) => v * 1e6))));
-    it(`eval at offset 1e4 ${layout}`, () => check(scenario(layout, [2, 4, 5, 5], { options: { kernelVersion: version }, steps: [false], mean: [9999, 10001] }, () => data([2, 4, 5, 5], (v) => 1e4 + v))));
+    it(`eval at offset 1e4 ${layout}`, () => check(scenario(layout, [2, 4, 5, 5], { options: versionOptions(version), steps: [false], mean: [9999, 10001] }, () => data([2, 4, 5, 5], (v) => 1e4 + v))));
     it(`vec4 path, C = 8, odd rows ${layout}`, () => check(scenario(layout, [3, 8, 7, 5], train)));
     it(`vec4 in both layouts (C = 8, H·W = 64), offset 1e4 ${layout}`, () => check(scenario(layout, [4, 8, 8, 8], train, () => data([4, 8, 8, 8], (v) => 1e4 + v))));
     it(`many slices (M = 20000, C = 4: two v4 merge levels in NHWC) ${layout}`, () => check(scenario(layout, [8, 4, 50, 50], train)));

@@ -5,9 +5,9 @@
  * BN_PROPERTY_SEED picks another stream. A failing case's name carries everything to replay it.
  */
 import { describe, expect, it } from 'vitest';
-import { KERNEL_VERSIONS } from '../../src/kernels/plan';
+import { KERNEL_VERSIONS, versionOptions } from '../util/versions';
 import type { BatchNormOptions } from '../../src/options';
-import type { StateDict } from '../../src/moduleBase';
+import type { StateDictInput } from '../../src/moduleBase';
 import { rng } from '../util/random';
 import { gpuDevice } from './device';
 import { compareGpuCpu, type Scenario } from '../../src/conformance/compare';
@@ -59,18 +59,18 @@ function draw(seed: number): Drawn {
   const dist = pick(DISTS);
   const eps = pick([1e-5, 1e-3, 0.1]);
   const kernelVersion = pick(KERNEL_VERSIONS);
-  const options: BatchNormOptions = {
-    eps, kernelVersion,
+  const options: BatchNormOptions = versionOptions(kernelVersion, {
+    eps,
     ...(mode === 'no-affine' ? { affine: false } : {}),
     ...(mode === 'no-running-stats' ? { trackRunningStats: false } : {}),
     ...(mode === 'momentum-null' ? { momentum: null } : {}),
     ...(mode === 'keras' ? { convention: 'keras' as const, eps } : {}),
     ...(mode === 'renorm' ? { renorm: { rmax: 1 + 3 * r(), dmax: 5 * r() } } : {}),
-  };
+  });
   const count = shape.reduce((a, b) => a * b, 1);
   const inner = shape.slice(2).reduce((a, b) => a * b, 1);
   const data = () => Float64Array.from({ length: count }, (_, i) => Math.fround(value(r, dist, Math.floor(i / inner) % C)));
-  const init: StateDict = {};
+  const init: StateDictInput = {};
   if (mode !== 'no-affine') {
     init.weight = Float64Array.from({ length: C }, () => Math.fround(0.5 + r()));
     init.bias = Float64Array.from({ length: C }, () => Math.fround(gauss(r)));

@@ -50,7 +50,7 @@ describe('demo page', () => {
     await page.waitForFunction(() => /^Done/.test(document.getElementById('status')?.textContent ?? '') || document.getElementById('status')?.className === 'error', null, { timeout: 240_000 });
     expect(await page.textContent('#status')).toMatch(/^Done/);
     expect(await page.textContent('#adapter')).toMatch(/GPU: .*swiftshader/i);
-    // 3 groups x 2 charts + 2 percentile charts + 1 norm chart, each a uPlot canvas with pixels drawn.
+    // 4 groups x 2 charts + 2 percentile charts + 1 norm chart, each a uPlot canvas with pixels drawn.
     const drawn = await page.$$eval('.chart canvas', (cs) => cs.map((c) => {
       const cv = c as HTMLCanvasElement;
       const px = cv.getContext('2d')!.getImageData(0, 0, cv.width, cv.height).data;
@@ -58,9 +58,9 @@ describe('demo page', () => {
       for (let i = 3; i < px.length; i += 4) if (px[i] > 0) ink++;
       return ink;
     }));
-    expect(drawn.length).toBe(9);
+    expect(drawn.length).toBe(11);
     for (const ink of drawn) expect(ink).toBeGreaterThan(100);
-    expect(await page.$$eval('#results tr', (r) => r.length)).toBe(12);
+    expect(await page.$$eval('#results tr', (r) => r.length)).toBe(16);
     mkdirSync(join(root, 'test-results'), { recursive: true });
     await page.screenshot({ path: join(root, 'test-results/demo.png'), fullPage: true });
     expect(errors).toEqual([]);

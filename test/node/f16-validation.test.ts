@@ -9,7 +9,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { nodeGpu } from '../../src/cli/nodeGpu';
 import { requestBatchNormDevice } from '../../src/device';
-import { encodeBackward, encodeForwardEval, encodeForwardTrain, statsByteLength, tensorByteLength, workspaceByteLength } from '../../src/functional';
+import { encodeBackward, encodeForwardEval, encodeForwardTrain } from '../../src/functional';
+import { statsByteLength, tensorByteLength, workspaceByteLength } from '../../src/plan/plans';
 import { KERNELS } from '../../src/kernels/index';
 import type { Layout } from '../../src/layout';
 
@@ -60,9 +61,9 @@ describe("float16 on Dawn's null backend", () => {
       const stats = t(statsByteLength(C)), w = t(C * 4), b = t(C * 4), rm = t(C * 4), rv = t(C * 4), dw = t(C * 4), db = t(C * 4);
       const ws = t(workspaceByteLength(device, layout, shape));
       const enc = device.createCommandEncoder();
-      const common = { layout, shape, x, y, stats, weight: w, bias: b, workspace: ws, dtype: 'float16' as const };
-      encodeForwardTrain(device, enc, { ...common, runningMean: rm, runningVar: rv });
-      encodeForwardTrain(device, enc, { ...common, runningMean: rm, runningVar: rv, renorm: { rmax: 3, dmax: 5 } });
+      const common = { layout, shape, x, y, stats, weight: w, bias: b, dtype: 'float16' as const };
+      encodeForwardTrain(device, enc, { ...common, workspace: ws, runningMean: rm, runningVar: rv });
+      encodeForwardTrain(device, enc, { ...common, workspace: ws, runningMean: rm, runningVar: rv, renorm: { rmax: 3, dmax: 5 } });
       encodeForwardEval(device, enc, { ...common, runningMean: rm, runningVar: rv });
       encodeBackward(device, enc, { layout, shape, x, dy, dx, stats, weight: w, dweight: dw, dbias: db, workspace: ws, dtype: 'float16' });
       device.queue.submit([enc.finish()]);

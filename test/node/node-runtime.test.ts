@@ -65,10 +65,10 @@ describe('Node runtime (dawn.node)', () => {
       device.queue.writeBuffer(dy, 0, Float32Array.from(dys));
       gpuBn.train(i % 10 !== 9);
       cpuBn.train(i % 10 !== 9);
-      await gpuBn.forward(x, y, shape);
+      await gpuBn.forward(x, y, shape, 'NCHW');
       await gpuBn.backward(x, dy, dx);
       const got = await readFloats(device, { buffer: dx }, n);
-      const yRef = cpuBn.forward(xs, shape);
+      const yRef = cpuBn.forward(xs, shape, 'NCHW');
       const gRef = cpuBn.backward(xs, dys);
       if (i % 25 === 0 || i === 299) {
         expect(scaledError(await readFloats(device, { buffer: y }, n), yRef)).toBeLessThan(WEBGPU_TOLERANCE);

@@ -1,28 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import { geometry, type Layout } from '../../src/layout';
-import { MERGE_GROUP, mergeLevels } from '../../src/kernels/merge';
-import { reductionKind, threadPlan } from '../../src/kernels/plan';
+import { DEFAULT_TABLE, MERGE_GROUP, mergeLevels, ROWS, RUNS, THREAD } from '../../src/plan/table';
 
-describe('version 4 reduction plans', () => {
+describe('the default dispatch table', () => {
   const cases: [string, Layout, number[], string][] = [
-    ['NHWC 64x56x56x256', 'NHWC', [64, 56, 56, 256], 'rows'],
-    ['NHWC 64x112x112x64', 'NHWC', [64, 112, 112, 64], 'rows'],
-    ['NCHW 64x256x56x56', 'NCHW', [64, 256, 56, 56], 'runs'],
-    ['NCHW 64x2048x7x7 (H·W = 49)', 'NCHW', [64, 2048, 7, 7], 'thread'],
-    ['[N,C] 4096x1024', 'NC', [4096, 1024], 'rows'],
-    ['NHWC C = 6', 'NHWC', [2, 3, 3, 6], 'thread'],
+    ['NHWC 64x56x56x256', 'NHWC', [64, 56, 56, 256], ROWS.kind],
+    ['NHWC 64x112x112x64', 'NHWC', [64, 112, 112, 64], ROWS.kind],
+    ['NCHW 64x256x56x56', 'NCHW', [64, 256, 56, 56], RUNS.kind],
+    ['NCHW 64x2048x7x7 (H·W = 49)', 'NCHW', [64, 2048, 7, 7], THREAD.kind],
+    ['[N,C] 4096x1024', 'NC', [4096, 1024], ROWS.kind],
+    ['NHWC C = 6', 'NHWC', [2, 3, 3, 6], THREAD.kind],
   ];
   for (const [name, layout, shape, kind] of cases) {
     it(`${name}: ${kind}, every slice non-empty, at most ${MERGE_GROUP} partials left for the finalize pass`, () => {
       const g = geometry(layout, shape);
-      const k = reductionKind(g, 4);
-      expect(k).toBe(kind);
-      const p = threadPlan(g, k as 'rows' | 'runs' | 'thread', 65535, true);
-      const loads = k === 'runs' ? g.M / 4 : g.M;
+      const p = DEFAULT_TABLE.reduction(g, 65535);
+      expect(p.stage.kind).toBe(kind);
+      const loads = kind === 'runs' ? g.M / 4 : g.M;
       expect(p.slices).toBeLessThanOrEqual(loads);
       expect((p.slices - 1) * p.chunk).toBeLessThan(g.M);
       const last = p.levels.length ? p.levels[p.levels.length - 1] : p.slices;
       expect(last).toBeLessThanOrEqual(MERGE_GROUP);
+      expect(DEFAULT_TABLE.elementwise(g, p).kind).toBe(kind === 'rows' ? 'rows' : g.inner % 4 === 0 ? 'vec4' : g.count % 4 === 0 && g.inner === 1 && g.C % 4 === 0 ? 'vec4' : 'scalar');
     });
   }
 

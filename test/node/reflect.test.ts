@@ -1,25 +1,44 @@
+/**
+ * The kernels against their WGSL: each shipped shader has one wrapper; the wrapper carries the
+ * prelude-joined source as the build compiled it; its binding names and uniform members match a
+ * fresh reflection of that joined source; the flag bits TypeScript sets are the WGSL's consts.
+ */
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { KERNELS } from '../../src/kernels/index';
-import { specialise } from '../../src/gpu/kernel';
+import { BackwardFlags } from '../../src/kernels/gradients';
+import { EvalFlags } from '../../src/kernels/normalise';
+import { FinalizeFlags, StepFlags } from '../../src/kernels/statistics';
+import { defineKernel, specialise, type AnyKernel } from '../../src/gpu/kernel';
+import { compileWgsl, joinPrelude, reflect, strip } from '../../scripts/wgsl';
+import { DEV_KERNELS } from '../../dev/kernels/versions';
+import applyScalar from '../../shaders/apply_scalar.wgsl?kernel';
 
-const dir = new URL('../../shaders/', import.meta.url);
-const files = readdirSync(dir).filter((f) => f.endsWith('.wgsl')).sort();
-const fileOf = (label: string) => `${label.replace(/^bn\./, '')}.wgsl`;
+const shaders = new URL('../../shaders/', import.meta.url);
+const dev = new URL('../../dev/kernels/', import.meta.url);
+const files = readdirSync(shaders).filter((f) => f.endsWith('.wgsl') && f !== 'prelude.wgsl').sort();
+const fileOf = (label: string) => `${label.replace(/^(bn|dev)\./, '')}.wgsl`;
 
-describe('each WGSL kernel has one typed wrapper', () => {
-  it('wrappers and shader files correspond one to one', () => {
+describe('each shipped WGSL kernel has one typed wrapper', () => {
+  it('wrappers and shader files correspond one to one; shaders/ holds nothing else but the prelude', () => {
     expect(KERNELS.map((k) => fileOf(k.label)).sort()).toEqual(files);
+  });
+  it('the prelude declares no bindings, so every kernel can take it', () => {
+    const prelude = readFileSync(new URL('prelude.wgsl', shaders), 'utf8');
+    expect(prelude).not.toMatch(/@group|@binding|alias xf/);
   });
 });
 
-for (const k of KERNELS) {
-  describe(`${fileOf(k.label)} <-> src/kernels wrapper`, () => {
-    const text = readFileSync(new URL(fileOf(k.label), dir), 'utf8');
-    const r = new WgslReflect(text);
+function checks(k: AnyKernel, dir: URL): void {
+  describe(`${fileOf(k.label)} <-> its wrapper`, () => {
+    const joined = joinPrelude(readFileSync(new URL(fileOf(k.label), dir), 'utf8'));
+    const r = new WgslReflect(joined);
 
-    it('the wrapper carries the file as it is on disk', () => expect(k.source).toBe(text));
+    it('the wrapper carries the file joined to the prelude, as the build compiles it', () => {
+      expect(k.source).toBe(strip(joined));
+      expect(k.reflection()).toEqual(reflect(joined));
+    });
 
     it('binding names, in binding order, match the WGSL', () => {
       const names = r.getBindGroups().flatMap((g) => g.filter(Boolean).map((b) => b.name));
@@ -27,36 +46,61 @@ for (const k of KERNELS) {
     });
 
     it('uniform members match the WGSL struct', () => {
-      const members = (r.uniforms[0]!.type as unknown as { members: { name: string }[] }).members.map((m) => m.name);
+      const members = r.uniforms.length ? (r.uniforms[0]!.type as unknown as { members: { name: string }[] }).members.map((m) => m.name) : [];
       expect([...k.params].sort()).toEqual(members.sort());
     });
 
-    it('workgroup size comes from WGSL overrides', () => {
-      expect(r.overrides.length).toBeGreaterThan(0);
+    it('the workgroup size comes from the WGSL', () => {
       const [x, y, z] = r.entry.compute[0].workgroupSize!;
       expect(k.threadsPerWorkgroup()).toBe(x * y * z);
     });
 
     it('the header states what it computes, its bindings, dispatch and method', () => {
+      const text = readFileSync(new URL(fileOf(k.label), dir), 'utf8');
       const header = text.split('\n').filter((l) => l.startsWith('//')).join('\n');
       for (const section of ['Computes', 'Bindings', 'Dispatch', 'Method']) expect(header).toContain(`// ${section}`);
     });
   });
 }
 
+for (const k of KERNELS) checks(k, shaders);
+for (const k of DEV_KERNELS) checks(k, dev);
+
+describe('flag bits: TypeScript against the WGSL consts', () => {
+  const pairs: [string, Record<string, number>][] = [
+    ['forward_finalize.wgsl', FinalizeFlags], ['eval_coeffs.wgsl', EvalFlags], ['backward_finalize.wgsl', BackwardFlags], ['step_state.wgsl', StepFlags],
+  ];
+  for (const [file, flags] of pairs) {
+    it(file, () => {
+      const consts = compileWgsl(new URL(file, shaders).pathname).reflection.constants;
+      expect(consts).toEqual(flags);
+    });
+  }
+});
+
+describe('a wrapper that disagrees with its WGSL fails at first use', () => {
+  it('wrong binding names', () => {
+    const k = defineKernel('bn.apply_scalar', applyScalar, ['params', 'stats', 'x', 'out'] as const, ['C', 'inner', 'count'] as const);
+    expect(() => k.reflection()).toThrow(/wrapper bindings .* do not match the WGSL/);
+  });
+  it('a missing uniform member', () => {
+    const k = defineKernel('bn.apply_scalar', applyScalar, ['params', 'stats', 'x', 'y'] as const, ['C', 'inner'] as const);
+    expect(() => k.reflection()).toThrow(/wrapper params .* do not match the WGSL struct/);
+  });
+});
+
 describe('float16 specialisation', () => {
   const tensorKernels = KERNELS.filter((k) => k.source.includes('alias xf = f32;'));
-  it('every version 4 kernel that touches tensors can be specialised', () => {
-    const v4 = ['stats_partial_v3', 'stats_partial_v4_rows', 'stats_partial_v4_runs', 'apply', 'apply_v2', 'apply_v4_rows',
-      'backward_partial_v3', 'backward_partial_v4_rows', 'backward_partial_v4_runs', 'backward_dx', 'backward_dx_v2', 'backward_dx_v4_rows'];
-    expect(tensorKernels.map((k) => k.label.replace(/^bn\./, '')).sort()).toEqual(v4.sort());
+  it('every kernel that touches tensors can be specialised', () => {
+    const expected = ['stats_thread', 'stats_rows', 'stats_runs', 'apply_scalar', 'apply_vec4', 'apply_rows',
+      'grad_sums_thread', 'grad_sums_rows', 'grad_sums_runs', 'dx_scalar', 'dx_vec4', 'dx_rows'];
+    expect(tensorKernels.map((k) => k.label.replace(/^bn\./, '')).sort()).toEqual(expected.sort());
   });
   for (const k of tensorKernels) {
     it(`${fileOf(k.label)}: the f16 source enables f16 first and keeps the bindings`, () => {
       const f16 = specialise(k.label, k.source, 'f16');
-      const code = f16.split('\n').filter((l) => l.trim() && !l.trim().startsWith('//'));
-      expect(code[0]).toBe('enable f16;');
-      expect(code[1]).toBe('alias xf = f16;');
+      expect(f16.split('\n')[0]).toBe('enable f16;');
+      expect(f16).toContain('alias xf = f16;');
       const r = new WgslReflect(f16);
       expect(r.getBindGroups().flatMap((g) => g.filter(Boolean).map((b) => b.name))).toEqual([...k.bindings]);
     });

@@ -1,0 +1,88 @@
+/**
+ * Every kernel version this project has shipped, each a dispatch table runnable against the float64
+ * CPU path (test/browser/gpu-vs-cpu.test.ts) and timed by `npm run bench -- --versions 1,2,3,4`.
+ * The library ships only the newest (src/plan/table.ts: DEFAULT_TABLE, which is version 4); the
+ * kernels that only older versions use live here, in dev/kernels/.
+ *
+ * 1: one workgroup per (channel, slice), tree merge in workgroup memory; scalar elementwise passes.
+ * 2: channels-last with C % 4 == 0: vec4 lanes across channels, rows across threads; version 1
+ *    elsewhere; vec4 elementwise passes where groups of four share a channel or span four.
+ * 3: one thread per (channel, slice) in every layout, no workgroup memory or barriers; version 2's
+ *    elementwise passes.
+ * 4: 16-byte reductions across rows or along runs, version 3's elsewhere, merge levels; the
+ *    channels-last elementwise passes keep four channels' coefficients per thread.
+ */
+import statsWorkgroupWgsl from './stats_workgroup.wgsl?kernel';
+import statsWorkgroupVec4Wgsl from './stats_workgroup_vec4.wgsl?kernel';
+import gradSumsWorkgroupWgsl from './grad_sums_workgroup.wgsl?kernel';
+import gradSumsWorkgroupVec4Wgsl from './grad_sums_workgroup_vec4.wgsl?kernel';
+import { defineKernel } from '../../src/gpu/kernel.js';
+import {
+  DEFAULT_TABLE, SCALAR_ELEMENTWISE, THREAD, VEC4_ELEMENTWISE, threadSlices, vec4Elementwise, withSlices, type KernelTable, type ReductionStage,
+} from '../../src/plan/table.js';
+
+const WORKGROUP_PARAMS = ['C', 'inner', 'M', 'chunk', 'cFold'] as const;
+const VEC4_PARAMS = ['C4', 'M', 'chunk'] as const;
+export const statsWorkgroup = defineKernel('dev.stats_workgroup', statsWorkgroupWgsl, ['params', 'x', 'partials'] as const, WORKGROUP_PARAMS);
+export const statsWorkgroupVec4 = defineKernel('dev.stats_workgroup_vec4', statsWorkgroupVec4Wgsl, ['params', 'x', 'partials'] as const, VEC4_PARAMS);
+export const gradSumsWorkgroup = defineKernel('dev.grad_sums_workgroup', gradSumsWorkgroupWgsl, ['params', 'stats', 'x', 'dy', 'partials'] as const, WORKGROUP_PARAMS);
+export const gradSumsWorkgroupVec4 = defineKernel('dev.grad_sums_workgroup_vec4', gradSumsWorkgroupVec4Wgsl, ['params', 'stats', 'x', 'dy', 'partials'] as const, VEC4_PARAMS);
+
+/** The dev kernels, for the reflection test. */
+export const DEV_KERNELS = [statsWorkgroup, statsWorkgroupVec4, gradSumsWorkgroup, gradSumsWorkgroupVec4] as const;
+
+/** Workgroups the workgroup reductions aim for in all: enough to fill a large GPU, few enough for a CPU. */
+const TARGET_WORKGROUPS = 2048;
+
+/** Slices for `threads` threads per workgroup over `channelsPerGroup` channels: at least 4 values per thread. */
+function workgroupSlices(M: number, C: number, threads: number, channelsPerGroup: number, max: number): number {
+  const groups = Math.ceil(C / channelsPerGroup);
+  return Math.min(Math.ceil(M / (threads * 4)), Math.max(1, Math.floor(TARGET_WORKGROUPS / groups)), max);
+}
+
+const WORKGROUP: ReductionStage = {
+  kind: 'workgroup', stats: statsWorkgroup, sums: gradSumsWorkgroup,
+  dispatch(_device, p) {
+    const { C, inner, M } = p.geom;
+    return { params: { C, inner, M, chunk: p.chunk, cFold: p.cFold }, grid: [Math.min(C, p.cFold), p.slices, Math.ceil(C / p.cFold)] };
+  },
+};
+
+const WORKGROUP_VEC4: ReductionStage = {
+  kind: 'workgroup-vec4', stats: statsWorkgroupVec4, sums: gradSumsWorkgroupVec4,
+  dispatch(_device, p) {
+    const C4 = p.geom.C / 4;
+    const lanes = statsWorkgroupVec4.reflection().workgroupSize[0];
+    return { params: { C4, M: p.geom.M, chunk: p.chunk }, grid: [Math.ceil(C4 / lanes), p.slices] };
+  },
+};
+
+export type KernelVersion = 1 | 2 | 3 | 4;
+export const KERNEL_VERSIONS: readonly KernelVersion[] = [1, 2, 3, 4];
+
+export const VERSIONS: Record<KernelVersion, KernelTable> = {
+  1: {
+    name: 'v1',
+    reduction(g, max) {
+      return withSlices(g, WORKGROUP, workgroupSlices(g.M, g.C, statsWorkgroup.threadsPerWorkgroup(), 1, max), max, false);
+    },
+    elementwise: () => SCALAR_ELEMENTWISE,
+  },
+  2: {
+    name: 'v2',
+    reduction(g, max) {
+      if (g.inner === 1 && g.C % 4 === 0) {
+        const [lanes, rows] = statsWorkgroupVec4.reflection().workgroupSize;
+        return withSlices(g, WORKGROUP_VEC4, workgroupSlices(g.M, g.C, rows, 4 * lanes, max), max, false);
+      }
+      return VERSIONS[1].reduction(g, max);
+    },
+    elementwise: (g) => (vec4Elementwise(g) ? VEC4_ELEMENTWISE : SCALAR_ELEMENTWISE),
+  },
+  3: {
+    name: 'v3',
+    reduction: (g, max) => withSlices(g, THREAD, threadSlices(g, THREAD), max, false),
+    elementwise: (g) => (vec4Elementwise(g) ? VEC4_ELEMENTWISE : SCALAR_ELEMENTWISE),
+  },
+  4: DEFAULT_TABLE,
+};

@@ -1,0 +1,40 @@
+// apply_scalar.wgsl — the normalisation pass, one element per thread: any layout (the path for
+// shapes the vec4 passes cannot take).
+//
+// Computes: every output element from its input and its channel's coefficients (written by
+//   forward_finalize.wgsl in training, eval_coeffs.wgsl in inference). This is batch norm's
+//   gamma·(x - mean)·invstd + beta, and Batch Renorm's gamma·(x̂·r + d) + beta.
+// Bindings (group 0):
+//   0 params uniform  Params
+//   1 stats  storage, read        2 vec4 per channel (see prelude.wgsl)
+//   2 x      storage, read        [outer, C, inner] xf
+//   3 y      storage, read_write  same shape as x (a different buffer range)
+// Dispatch: one thread per element, index thread_index(); threads past `count` do nothing.
+// Method: subtracting the pivot first is exact near the channel's values, so large offsets do not
+//   cost precision; then one multiply-add.
+
+// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
+// this alias); all arithmetic is f32.
+alias xf = f32;
+
+override WG: u32 = 256;
+
+struct Params {
+  C: u32,
+  inner: u32,
+  count: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> x: array<xf>;
+@group(0) @binding(3) var<storage, read_write> y: array<xf>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idx = thread_index(gid, nwg, WG);
+  if (idx >= params.count) { return; }
+  let c = (idx / params.inner) % params.C;
+  let k = stats[2u * c];
+  y[idx] = xf(((f32(x[idx]) - k.x) - k.y) * k.z + k.w);
+}

@@ -1,0 +1,46 @@
+// apply_vec4.wgsl — the normalisation pass, four elements per thread, for tensors whose groups of
+// four share a channel (inner % 4 == 0, e.g. NCHW with H·W % 4 == 0) or are four consecutive
+// channels (channels-last with C % 4 == 0).
+//
+// Computes: y = ((x - pivot_c) - mean_v_c)·scale_c + shift_c, as apply_scalar.wgsl does, on vec4s.
+// Bindings (group 0):
+//   0 params uniform  Params
+//   1 stats  storage, read        2 vec4 per channel (see prelude.wgsl)
+//   2 x      storage, read        [outer, C, inner] xf read as vec4
+//   3 y      storage, read_write  same shape
+// Dispatch: one thread per vec4, index thread_index(); threads past count4 do nothing.
+// Method: 16-byte loads and stores; the four channels' coefficients gathered once per thread.
+
+// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
+// this alias); all arithmetic is f32.
+alias xf = f32;
+
+override WG: u32 = 256;
+
+struct Params {
+  C: u32,
+  inner: u32,
+  count4: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> x: array<vec4<xf>>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4<xf>>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = thread_index(gid, nwg, WG);
+  if (i >= params.count4) { return; }
+  let c = ((4u * i) / params.inner) % params.C;
+  let step = select(0u, 2u, params.inner == 1u);
+  let k0 = stats[2u * c];
+  let k1 = stats[2u * c + step];
+  let k2 = stats[2u * c + 2u * step];
+  let k3 = stats[2u * c + 3u * step];
+  let pivot = vec4<f32>(k0.x, k1.x, k2.x, k3.x);
+  let mean_v = vec4<f32>(k0.y, k1.y, k2.y, k3.y);
+  let scale = vec4<f32>(k0.z, k1.z, k2.z, k3.z);
+  let shift = vec4<f32>(k0.w, k1.w, k2.w, k3.w);
+  y[i] = vec4<xf>(((vec4<f32>(x[i]) - pivot) - mean_v) * scale + shift);
+}

@@ -1,0 +1,43 @@
+// dx_scalar.wgsl — the input gradient, one element per thread: any layout.
+//
+// Computes: every element of dx from dy, x and its channel's coefficients (A, B, D) written by
+//   backward_finalize.wgsl, with x - mean = (x - pivot) - mean_v from the saved statistics.
+// Bindings (group 0):
+//   0 params uniform  Params
+//   1 stats  storage, read        2 vec4 per channel (see prelude.wgsl)
+//   2 coef   storage, read        (A, B) at index c, (D, 0) at index C + c, as backward_finalize
+//                                  leaves them in the workspace
+//   3 x      storage, read        [outer, C, inner] xf, the forward input
+//   4 dy     storage, read        same shape
+//   5 dx     storage, read_write  same shape (a different buffer range)
+// Dispatch: one thread per element, index thread_index(); threads past `count` do nothing.
+// Method: centred form, so large offsets cancel exactly in x - pivot rather than in B·x + D.
+
+// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
+// this alias); all arithmetic is f32.
+alias xf = f32;
+
+override WG: u32 = 256;
+
+struct Params {
+  C: u32,
+  inner: u32,
+  count: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> coef: array<vec2<f32>>;
+@group(0) @binding(3) var<storage, read> x: array<xf>;
+@group(0) @binding(4) var<storage, read> dy: array<xf>;
+@group(0) @binding(5) var<storage, read_write> dx: array<xf>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idx = thread_index(gid, nwg, WG);
+  if (idx >= params.count) { return; }
+  let c = (idx / params.inner) % params.C;
+  let k = stats[2u * c];
+  let ab = coef[c];
+  dx[idx] = xf(ab.x * f32(dy[idx]) + ab.y * ((f32(x[idx]) - k.x) - k.y) + coef[params.C + c].x);
+}

@@ -1,0 +1,55 @@
+// dx_vec4.wgsl — the input gradient, four elements per thread, for the shapes of apply_vec4.wgsl
+// (groups of four share a channel, or are four consecutive channels).
+//
+// Computes: dx = A_c·dy + B_c·((x - pivot_c) - mean_v_c) + D_c on vec4s.
+// Bindings (group 0):
+//   0 params uniform  Params
+//   1 stats  storage, read        2 vec4 per channel (see prelude.wgsl)
+//   2 coef   storage, read        (A, B) at index c, (D, 0) at index C + c (backward_finalize.wgsl)
+//   3 x      storage, read        [outer, C, inner] xf read as vec4
+//   4 dy     storage, read        same shape
+//   5 dx     storage, read_write  same shape
+// Dispatch: one thread per vec4, index thread_index(); threads past count4 do nothing.
+// Method: the centred form of dx_scalar.wgsl; 16-byte loads and stores.
+
+// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
+// this alias); all arithmetic is f32.
+alias xf = f32;
+
+override WG: u32 = 256;
+
+struct Params {
+  C: u32,
+  inner: u32,
+  count4: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> coef: array<vec2<f32>>;
+@group(0) @binding(3) var<storage, read> x: array<vec4<xf>>;
+@group(0) @binding(4) var<storage, read> dy: array<vec4<xf>>;
+@group(0) @binding(5) var<storage, read_write> dx: array<vec4<xf>>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = thread_index(gid, nwg, WG);
+  if (i >= params.count4) { return; }
+  let c = ((4u * i) / params.inner) % params.C;
+  let s = select(0u, 1u, params.inner == 1u);
+  let ca = vec4<u32>(c, c + s, c + 2u * s, c + 3u * s);
+  let k0 = stats[2u * ca.x];
+  let k1 = stats[2u * ca.y];
+  let k2 = stats[2u * ca.z];
+  let k3 = stats[2u * ca.w];
+  let a0 = coef[ca.x];
+  let a1 = coef[ca.y];
+  let a2 = coef[ca.z];
+  let a3 = coef[ca.w];
+  let centre = vec4<f32>(k0.x, k1.x, k2.x, k3.x);
+  let mean_v = vec4<f32>(k0.y, k1.y, k2.y, k3.y);
+  let a = vec4<f32>(a0.x, a1.x, a2.x, a3.x);
+  let b = vec4<f32>(a0.y, a1.y, a2.y, a3.y);
+  let d = vec4<f32>(coef[params.C + ca.x].x, coef[params.C + ca.y].x, coef[params.C + ca.z].x, coef[params.C + ca.w].x);
+  dx[i] = vec4<xf>(a * vec4<f32>(dy[i]) + b * ((vec4<f32>(x[i]) - centre) - mean_v) + d);
+}

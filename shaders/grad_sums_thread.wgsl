@@ -1,0 +1,57 @@
+// grad_sums_thread.wgsl — per-channel gradient sums, first stage, one thread per (channel, slice):
+// any layout, with no workgroup memory and no barriers (the counterpart of stats_thread.wgsl).
+//
+// Computes: for channel c and slice s, the sums of dy and of dy·(x - mean), with
+//   x - mean = (x - pivot) - mean_v from the saved statistics.
+// Bindings (group 0):
+//   0 params   uniform  Params
+//   1 stats    storage, read        2 vec4 per channel (see prelude.wgsl)
+//   2 x        storage, read        [outer, C, inner] xf, the forward input
+//   3 dy       storage, read        same shape
+//   4 partials storage, read_write  vec2 per (slice, channel): (Σdy, Σdy·(x - mean)), index s·C + c
+// Dispatch: one thread per (slice, channel), t = s·C + c = thread_index(); threads past slices·C
+//   do nothing.
+// Method: sequential sums per thread (deterministic, no atomics, no barriers);
+//   grad_sums_merge.wgsl and backward_finalize.wgsl add the slices in order.
+
+// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
+// this alias); all arithmetic is f32.
+alias xf = f32;
+
+override WG: u32 = 64;
+
+struct Params {
+  C: u32,
+  inner: u32,
+  M: u32,
+  chunk: u32,
+  slices: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> x: array<xf>;
+@group(0) @binding(3) var<storage, read> dy: array<xf>;
+@group(0) @binding(4) var<storage, read_write> partials: array<vec2<f32>>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = thread_index(gid, nwg, WG);
+  if (t >= params.slices * params.C) { return; }
+  let c = t % params.C;
+  let s = t / params.C;
+  let k = stats[2u * c];
+  let start = s * params.chunk;
+  let end = min(start + params.chunk, params.M);
+  var acc = vec2<f32>(0.0, 0.0);
+  var o = start / params.inner;
+  var i = start - o * params.inner;
+  for (var m = start; m < end; m++) {
+    let idx = (o * params.C + c) * params.inner + i;
+    let g = f32(dy[idx]);
+    acc += vec2<f32>(g, g * ((f32(x[idx]) - k.x) - k.y));
+    i += 1u;
+    if (i == params.inner) { i = 0u; o += 1u; }
+  }
+  partials[t] = acc;
+}

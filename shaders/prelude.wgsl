@@ -1,0 +1,36 @@
+// prelude.wgsl — joined in front of every kernel by the loader (scripts/wgsl.ts), as one module.
+// It holds what the kernels share: the thread index of a 2-D grid of 1-D workgroups, Chan's merge
+// of Welford partials, the finiteness test, and the accessors of the per-channel `stats` buffer.
+// It declares no bindings and no element type, so any kernel can take it; Tint drops what a kernel
+// does not call.
+
+// The `stats` buffer holds two vec4<f32> per channel, written by forward_finalize.wgsl (training)
+// or eval_coeffs.wgsl (inference) and read by the elementwise passes and backward:
+//   stats[2c]     = (pivot, mean_v, scale, shift)  apply: y = ((x - pivot) - mean_v)·scale + shift
+//   stats[2c + 1] = (invstd, r, d, 0)              backward: Batch Renorm's r and d (1 and 0 otherwise)
+
+/// Index of this thread in a dispatch of (gx, gy) workgroups of `wg` threads along x, with
+/// gx ≤ 65535: the grid that gridFor() in src/gpu/kernel.ts makes for n threads.
+fn thread_index(gid: vec3<u32>, nwg: vec3<u32>, wg: u32) -> u32 {
+  return gid.y * (nwg.x * wg) + gid.x;
+}
+
+/// Chan's parallel merge of two Welford partials (n, mean, M2, pivot) of the same pivot, in that
+/// order: deterministic wherever the order of calls is fixed.
+fn chan_merge(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+  let n = a.x + b.x;
+  let delta = b.y - a.y;
+  return vec4<f32>(n, a.y + delta * (b.x / n), a.z + b.z + delta * delta * (a.x * b.x / n), a.w);
+}
+
+/// True unless v is ±Inf or NaN; tested on the bits, which fast-math cannot fold away.
+fn is_finite(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
+
+/// The four coefficient vectors of channels 4·c4 .. 4·c4+3, one channel per component:
+/// [0] pivot, [1] mean_v, [2] scale, [3] shift.
+fn coeffs4(stats: ptr<storage, array<vec4<f32>>, read>, c4: u32) -> mat4x4<f32> {
+  let c = 8u * c4;
+  return transpose(mat4x4<f32>((*stats)[c], (*stats)[c + 2u], (*stats)[c + 4u], (*stats)[c + 6u]));
+}

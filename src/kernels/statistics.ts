@@ -1,0 +1,43 @@
+/**
+ * Wrappers of the statistics kernels: the first stage of the reduction (one per strategy), the
+ * merge levels, the finalize pass, and a module's per-step values. Bindings and uniform members
+ * are checked against the build-time reflection of each WGSL file.
+ */
+import statsThreadWgsl from '../../shaders/stats_thread.wgsl?kernel';
+import statsRowsWgsl from '../../shaders/stats_rows.wgsl?kernel';
+import statsRunsWgsl from '../../shaders/stats_runs.wgsl?kernel';
+import statsMergeWgsl from '../../shaders/stats_merge.wgsl?kernel';
+import forwardFinalizeWgsl from '../../shaders/forward_finalize.wgsl?kernel';
+import stepStateWgsl from '../../shaders/step_state.wgsl?kernel';
+import { defineKernel } from '../gpu/kernel.js';
+
+export const THREAD_PARAMS = ['C', 'inner', 'M', 'chunk', 'slices'] as const;
+export const ROWS_PARAMS = ['C4', 'M', 'chunk', 'slices'] as const;
+export const RUNS_PARAMS = ['C', 'inner4', 'M4', 'slices'] as const;
+export const MERGE_PARAMS = ['C', 'slices', 'group', 'groups', 'src', 'dst'] as const;
+
+const STATS_BINDINGS = ['params', 'x', 'partials'] as const;
+export const statsThread = defineKernel('bn.stats_thread', statsThreadWgsl, STATS_BINDINGS, THREAD_PARAMS);
+export const statsRows = defineKernel('bn.stats_rows', statsRowsWgsl, STATS_BINDINGS, ROWS_PARAMS);
+export const statsRuns = defineKernel('bn.stats_runs', statsRunsWgsl, STATS_BINDINGS, RUNS_PARAMS);
+export const statsMerge = defineKernel('bn.stats_merge', statsMergeWgsl, ['params', 'parts'] as const, MERGE_PARAMS);
+
+export const forwardFinalize = defineKernel(
+  'bn.forward_finalize', forwardFinalizeWgsl,
+  ['params', 'partials', 'gamma', 'beta', 'running_mean', 'running_spread', 'stats', 'step'] as const,
+  ['C', 'slices', 'M', 'eps', 'flags'] as const,
+);
+
+/** Flag bits of forward_finalize.wgsl (its `const` declarations; the reflection test compares them). */
+export const FinalizeFlags = { UPDATE: 1, UNBIASED: 2, RENORM: 4, AFFINE: 8 } as const;
+
+export const stepState = defineKernel('bn.step_state', stepStateWgsl, ['schedule', 'state'] as const, [] as const);
+
+/** Flag bits of step_state.wgsl. */
+export const StepFlags = { CUMULATIVE: 1, KERAS: 2 } as const;
+
+/** Bytes of a Step (count, factor, rmax, dmax) and of a Schedule (4 words and 16 vec2 breakpoints). */
+export const STEP_BYTES = 16;
+export const SCHEDULE_BYTES = 16 + 16 * 8;
+/** Breakpoints per clip in a Schedule. */
+export const SCHEDULE_POINTS = 8;

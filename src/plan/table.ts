@@ -1,0 +1,164 @@
+/**
+ * The dispatch table: which kernels a shape runs, and with what geometry. Every plan takes its
+ * kernels from a KernelTable; the library ships DEFAULT_TABLE, and dev/kernels keeps the earlier
+ * numbered tables runnable against the same tests and benchmarks.
+ *
+ * A reduction (statistics, gradient sums) runs in two or more stages: a first stage that leaves
+ * `slices` partials per channel, merge levels that divide them by MERGE_GROUP, and a finalize pass
+ * that merges the rest. The elementwise passes (apply, dx) run once over the tensor.
+ */
+import { gridFor, type AnyKernel, type Grid } from '../gpu/kernel.js';
+import type { Geometry } from '../layout.js';
+import { applyRows, applyScalar, applyVec4 } from '../kernels/normalise.js';
+import { dxRows, dxScalar, dxVec4, gradSumsRows, gradSumsRuns, gradSumsThread } from '../kernels/gradients.js';
+import { statsRows, statsRuns, statsThread } from '../kernels/statistics.js';
+
+/** The first stage of a reduction: a statistics kernel and its gradient-sums twin with the same geometry. */
+export interface ReductionStage {
+  readonly kind: string;
+  readonly stats: AnyKernel;
+  readonly sums: AnyKernel;
+  /** Uniform values and grid of the first stage on plan `p`. */
+  dispatch(device: GPUDevice, p: ReductionPlan, wg?: number): { params: Record<string, number>; grid: Grid };
+}
+
+export interface ReductionPlan {
+  readonly stage: ReductionStage;
+  readonly geom: Geometry;
+  /** Values (or rows, or vec4s) of one channel per slice. */
+  readonly chunk: number;
+  /** Partials per channel that the first stage writes. */
+  readonly slices: number;
+  /** Channels per dispatch row (the x dimension) for kernels that put channels on x. */
+  readonly cFold: number;
+  /** Partials per channel after each merge level (empty: the finalize pass merges all slices). */
+  readonly levels: number[];
+}
+
+/** The elementwise passes of a shape: normalisation and input gradient. */
+export interface ElementwisePath {
+  readonly kind: string;
+  readonly apply: AnyKernel;
+  readonly dx: AnyKernel;
+  dispatch(device: GPUDevice, g: Geometry, r: ReductionPlan, kernel: AnyKernel, wg?: number): { params: Record<string, number>; grid: Grid };
+}
+
+export interface KernelTable {
+  readonly name: string;
+  /** The reduction plan of a shape on a device with `maxPerDimension` workgroups per dimension. */
+  reduction(g: Geometry, maxPerDimension: number): ReductionPlan;
+  /** The elementwise passes of a shape, given its reduction plan. */
+  elementwise(g: Geometry, r: ReductionPlan): ElementwisePath;
+}
+
+/**
+ * An options key that sets a module's kernel table, for the dev versions' tests and benchmarks (a
+ * symbol, so option validation, which reads string keys, never sees it).
+ */
+export const KERNEL_TABLE: unique symbol = Symbol('webgpu-batchnorm.kernelTable');
+
+/** Partials merged per thread and level. */
+export const MERGE_GROUP = 32;
+
+/** Slice counts after each merge level, starting from `slices`. */
+export function mergeLevels(slices: number): number[] {
+  const levels: number[] = [];
+  for (let s = slices; s > MERGE_GROUP; ) levels.push((s = Math.ceil(s / MERGE_GROUP)));
+  return levels;
+}
+
+/** `want` slices (at least one), each non-empty. */
+export function withSlices(geom: Geometry, stage: ReductionStage, want: number, maxPerDimension: number, merge: boolean): ReductionPlan {
+  let slices = Math.max(1, want);
+  const chunk = Math.ceil(geom.M / slices);
+  slices = Math.ceil(geom.M / chunk);
+  return { stage, geom, chunk, slices, cFold: Math.min(geom.C, maxPerDimension), levels: merge ? mergeLevels(slices) : [] };
+}
+
+/** Threads the barrier-free reductions aim for: enough to fill a large GPU. */
+const TARGET_THREADS = 65536;
+/** Fewest loads one barrier-free thread makes, so the merges have little to do. */
+const MIN_PER_THREAD = 16;
+
+const threads = (device: GPUDevice, k: AnyKernel, n: number, wg?: number) => gridFor(device, Math.ceil(n / k.threadsPerWorkgroup(wg)));
+
+/** One thread per (channel, slice), any layout: stats_thread.wgsl, grad_sums_thread.wgsl. */
+export const THREAD: ReductionStage = {
+  kind: 'thread', stats: statsThread, sums: gradSumsThread,
+  dispatch(device, p, wg) {
+    const { C, inner, M } = p.geom;
+    return { params: { C, inner, M, chunk: p.chunk, slices: p.slices }, grid: threads(device, statsThread, p.slices * C, wg) };
+  },
+};
+
+/** One thread per (slice, 4 channels) across rows: channels-last with C % 4 == 0. */
+export const ROWS: ReductionStage = {
+  kind: 'rows', stats: statsRows, sums: gradSumsRows,
+  dispatch(device, p, wg) {
+    const { C, M } = p.geom;
+    return { params: { C4: C / 4, M, chunk: p.chunk, slices: p.slices }, grid: threads(device, statsRows, (p.slices * C) / 4, wg) };
+  },
+};
+
+/** One thread per (channel, slice) along contiguous runs: channels-first with inner % 4 == 0. */
+export const RUNS: ReductionStage = {
+  kind: 'runs', stats: statsRuns, sums: gradSumsRuns,
+  dispatch(device, p, wg) {
+    const { C, inner, M } = p.geom;
+    return { params: { C, inner4: inner / 4, M4: M / 4, slices: p.slices }, grid: threads(device, statsRuns, p.slices * C, wg) };
+  },
+};
+
+/**
+ * Slices for the barrier-free stages: enough threads to fill a large GPU, each with at least
+ * MIN_PER_THREAD loads (values, or vec4s for rows and runs).
+ */
+export function threadSlices(g: Geometry, stage: ReductionStage): number {
+  const perSlice = stage === ROWS ? g.C / 4 : g.C;
+  const loads = stage === RUNS ? g.M / 4 : g.M;
+  return Math.min(Math.ceil(TARGET_THREADS / perSlice), Math.ceil(loads / MIN_PER_THREAD));
+}
+
+/** Groups of four elements share a channel, or are four consecutive channels. */
+export function vec4Elementwise(g: Geometry): boolean {
+  return g.count % 4 === 0 && (g.inner % 4 === 0 || (g.inner === 1 && g.C % 4 === 0));
+}
+
+export const SCALAR_ELEMENTWISE: ElementwisePath = {
+  kind: 'scalar', apply: applyScalar, dx: dxScalar,
+  dispatch(device, g, _r, kernel, wg) {
+    return { params: { C: g.C, inner: g.inner, count: g.count }, grid: threads(device, kernel, g.count, wg) };
+  },
+};
+
+export const VEC4_ELEMENTWISE: ElementwisePath = {
+  kind: 'vec4', apply: applyVec4, dx: dxVec4,
+  dispatch(device, g, _r, kernel, wg) {
+    return { params: { C: g.C, inner: g.inner, count4: g.count / 4 }, grid: threads(device, kernel, g.count / 4, wg) };
+  },
+};
+
+/** Channels-last with C % 4 == 0: the threads of the ROWS reduction, coefficients kept per thread. */
+export const ROWS_ELEMENTWISE: ElementwisePath = {
+  kind: 'rows', apply: applyRows, dx: dxRows,
+  dispatch(device, g, r, kernel, wg) {
+    return { params: { C4: g.C / 4, M: g.M, chunk: r.chunk, slices: r.slices }, grid: threads(device, kernel, (r.slices * g.C) / 4, wg) };
+  },
+};
+
+/**
+ * What the library runs: 16-byte reductions across rows (channels-last, C % 4 == 0) or along runs
+ * (channels-first, H·W % 4 == 0), one thread per (channel, slice) elsewhere, merge levels; the
+ * matching elementwise passes.
+ */
+export const DEFAULT_TABLE: KernelTable = {
+  name: 'default',
+  reduction(g, maxPerDimension) {
+    const stage = g.inner === 1 && g.C % 4 === 0 ? ROWS : g.inner % 4 === 0 ? RUNS : THREAD;
+    return withSlices(g, stage, threadSlices(g, stage), maxPerDimension, true);
+  },
+  elementwise(g, r) {
+    if (r.stage === ROWS) return ROWS_ELEMENTWISE;
+    return vec4Elementwise(g) ? VEC4_ELEMENTWISE : SCALAR_ELEMENTWISE;
+  },
+};
