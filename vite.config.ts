@@ -22,7 +22,7 @@ const nodeBuild = (outDir: string, input: Record<string, string>): BuildEnvironm
 const builds: Record<string, BuildEnvironmentOptions> = {
   // Unminified ESM: the app's bundler minifies, and readable names survive in stack traces.
   lib: {
-    outDir: 'dist', emptyOutDir: false, sourcemap: true, minify: false,
+    outDir: 'dist', emptyOutDir: true, sourcemap: true, minify: false,
     lib: { entry: { index: 'src/index.ts', cpu: 'src/cpu/index.ts', conformance: 'src/conformance/index.ts' }, formats: ['es'] },
   },
   cli: nodeBuild('dist/cli', { 'bn-conformance': 'src/cli/bn-conformance.ts' }),

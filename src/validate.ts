@@ -12,7 +12,9 @@ export type TensorArg = GPUBuffer | BufferSlice;
 /** A validated binding: buffer, offset and size all known. */
 export type Range = Required<BufferSlice>;
 
+/** A real GPUBuffer (where the WebGPU globals exist, as they must for the library to run at all). */
 export function isBuffer(t: unknown): t is GPUBuffer {
+  if (typeof GPUBuffer === 'function') return t instanceof GPUBuffer;
   return typeof t === 'object' && t !== null && 'mapState' in t && 'usage' in t && 'size' in t && 'destroy' in t;
 }
 

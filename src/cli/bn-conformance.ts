@@ -1,108 +1,126 @@
 #!/usr/bin/env node
 /**
- * bn-conformance --golden FILE --backend cpu|webgpu --layout NHWC|NCHW [--runtime browser|node]
+ * bn-conformance [--golden FILE]... --backend cpu|webgpu --layout NHWC|NCHW [--runtime browser|node]
  *                [--filter S] [--dump OUT.json]
  * bn-conformance --dtype float16 [--runtime browser|node]
  *
- * Runs every case of a golden file through the library's public API and prints one line per case
- * with its largest errors, then "N passed, M failed". Exits 1 on any failure, 2 on bad usage.
- * With --dtype float16 it runs the float16 cases of src/conformance/f16.ts instead (WebGPU against
- * the float64 CPU path on the same float16-rounded tensors); an adapter without 'shader-f16'
- * fails with the library's FeatureError.
+ * Runs every case of the golden files (by default the vectors the package ships in conformance/)
+ * through the library's public API and prints one line per case with its largest errors, then
+ * "N passed, M failed". With --dtype float16 it runs the float16 cases of src/conformance/f16.ts
+ * instead (WebGPU against the float64 CPU path on the same float16-rounded tensors).
+ * Exit status: 0 all passed, 1 a case failed, 2 bad usage, 3 the adapter cannot run the cases
+ * (no WebGPU, or float16 without 'shader-f16').
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { GoldenFile, RunReport } from '../conformance/index.js';
+import type { F16Report, GoldenFile, RunReport } from '../conformance/index.js';
 import { nodeGpu } from './nodeGpu.js';
 import { inBrowser } from './browserPage.js';
 
-const USAGE = 'usage: bn-conformance --golden FILE --backend cpu|webgpu --layout NHWC|NCHW [--runtime browser|node] [--filter S] [--dump OUT.json]\n       bn-conformance --dtype float16 [--runtime browser|node]';
+const USAGE = `usage: bn-conformance [--golden FILE]... --backend cpu|webgpu --layout NHWC|NCHW [--runtime browser|node] [--filter S] [--dump OUT.json]
+       bn-conformance --dtype float16 [--runtime browser|node]
+Without --golden, the package's own vectors run (conformance/pytorch_golden.json and faults.json).`;
 
-function fail(msg: string): never {
-  console.error(`${msg}\n${USAGE}`);
-  process.exit(2);
-}
+/** dist/cli/ -> the package root. */
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const DIST = resolve(ROOT, 'dist');
+const SHIPPED = ['pytorch_golden.json', 'faults.json'].map((f) => resolve(ROOT, 'conformance', f));
+
+class Usage extends Error {}
+class Unsupported extends Error {}
+
+type Lib = { lib: typeof import('../index.js'); conformance: typeof import('../conformance/index.js') };
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      golden: { type: 'string' }, backend: { type: 'string', default: 'cpu' }, layout: { type: 'string', default: 'NCHW' },
+      golden: { type: 'string', multiple: true }, backend: { type: 'string', default: 'cpu' }, layout: { type: 'string', default: 'NCHW' },
       runtime: { type: 'string', default: 'browser' }, filter: { type: 'string' }, dump: { type: 'string' }, help: { type: 'boolean' },
       dtype: { type: 'string', default: 'float32' },
     },
   });
   if (values.help) { console.log(USAGE); return; }
+  if (values.runtime !== 'browser' && values.runtime !== 'node') throw new Usage(`--runtime must be browser or node; got ${values.runtime}`);
   if (values.dtype === 'float16') return float16(values.runtime);
-  if (values.dtype !== 'float32') fail(`--dtype must be float32 or float16; got ${values.dtype}`);
-  if (!values.golden) fail('--golden FILE is required');
-  if (values.backend !== 'cpu' && values.backend !== 'webgpu') fail(`--backend must be cpu or webgpu; got ${values.backend}`);
-  if (values.layout !== 'NCHW' && values.layout !== 'NHWC') fail(`--layout must be NCHW or NHWC; got ${values.layout}`);
-  if (values.runtime !== 'browser' && values.runtime !== 'node') fail(`--runtime must be browser or node; got ${values.runtime}`);
-  const golden = JSON.parse(readFileSync(values.golden, 'utf8')) as GoldenFile;
-  const layout = values.layout as 'NCHW' | 'NHWC';
-  const opts = { layout, filter: values.filter };
+  if (values.dtype !== 'float32') throw new Usage(`--dtype must be float32 or float16; got ${values.dtype}`);
+  if (values.backend !== 'cpu' && values.backend !== 'webgpu') throw new Usage(`--backend must be cpu or webgpu; got ${values.backend}`);
+  if (values.layout !== 'NCHW' && values.layout !== 'NHWC') throw new Usage(`--layout must be NCHW or NHWC; got ${values.layout}`);
+  const files = values.golden ?? SHIPPED;
+  const goldens = files.map((f) => {
+    try {
+      return JSON.parse(readFileSync(f, 'utf8')) as GoldenFile;
+    } catch (e) {
+      throw new Usage(`cannot read golden file ${f}: ${(e as Error).message}`);
+    }
+  });
+  const opts = { layout: values.layout as 'NCHW' | 'NHWC', filter: values.filter };
 
   const conf = await import('../conformance/index.js');
-  let report: RunReport;
+  let reports: RunReport[];
   if (values.backend === 'cpu') {
-    report = await conf.runGolden(conf.cpuBackend, golden, opts);
+    reports = await Promise.all(goldens.map((g) => conf.runGolden(conf.cpuBackend, g, opts)));
   } else if (values.runtime === 'node') {
     const { requestBatchNormDevice } = await import('../device.js');
     const device = await requestBatchNormDevice({ gpu: await nodeGpu() });
     const info = device.adapterInfo;
-    report = await conf.runGolden(conf.webgpuBackend(device, { vendor: info.vendor, architecture: info.architecture, device: info.device, runtime: 'node' }), golden, opts);
+    const backend = conf.webgpuBackend(device, { vendor: info.vendor, architecture: info.architecture, device: info.device, runtime: 'node' });
+    reports = [];
+    for (const g of goldens) reports.push(await conf.runGolden(backend, g, opts));
     device.destroy();
   } else {
-    const dist = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-    report = await inBrowser(dist, { lib: '/index.js', conformance: '/conformance.js' }, async ({ golden, opts }) => {
-      const { lib, conformance } = (window as unknown as { bn: { lib: typeof import('../index.js'); conformance: typeof import('../conformance/index.js') } }).bn;
+    reports = await inBrowser(DIST, { lib: '/index.js', conformance: '/conformance.js' }, async ({ goldens, opts }) => {
+      const { lib, conformance } = (window as unknown as { bn: Lib }).bn;
       const device = await lib.requestBatchNormDevice();
       const i = device.adapterInfo;
       const backend = conformance.webgpuBackend(device, { vendor: i.vendor, architecture: i.architecture, device: i.device, runtime: 'browser', userAgent: navigator.userAgent });
-      return conformance.runGolden(backend, golden, opts);
-    }, { golden, opts });
+      const out = [];
+      for (const g of goldens) out.push(await conformance.runGolden(backend, g, opts));
+      return out;
+    }, { goldens, opts });
   }
 
-  console.log(`bn-conformance: ${values.golden} backend=${report.backend} layout=${report.layout} adapter=${JSON.stringify(report.adapter)}`);
-  for (const r of report.results) console.log(conf.formatResult(r));
-  if (values.dump) writeFileSync(values.dump, JSON.stringify(conf.dumpReport(report)));
-  console.log(`${report.passed} passed, ${report.failed} failed`);
-  process.exitCode = report.failed ? 1 : 0;
+  let passed = 0, failed = 0;
+  reports.forEach((report, i) => {
+    console.log(`bn-conformance: ${files[i]} backend=${report.backend} layout=${report.layout} adapter=${JSON.stringify(report.adapter)}`);
+    for (const r of report.results) console.log(conf.formatResult(r));
+    passed += report.passed;
+    failed += report.failed;
+    if (values.dump) writeFileSync(reports.length > 1 ? values.dump.replace(/(\.json)?$/, `.${basename(files[i], '.json')}.json`) : values.dump, JSON.stringify(conf.dumpReport(report)));
+  });
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exitCode = failed ? 1 : 0;
 }
 
-/** The float16 cases on this runtime's adapter; exit 1 on any failure or a missing 'shader-f16'. */
-async function float16(runtime: string | undefined): Promise<void> {
-  if (runtime !== 'browser' && runtime !== 'node') fail(`--runtime must be browser or node; got ${runtime}`);
-  let out: { adapter: string; lines: string[]; failed: number; passed: number };
+/** The float16 cases on this runtime's adapter. */
+async function float16(runtime: 'browser' | 'node'): Promise<void> {
+  let out: F16Report;
   if (runtime === 'node') {
     const { requestBatchNormDevice } = await import('../device.js');
-    const { runF16Cases } = await import('../conformance/index.js');
+    const { f16Report } = await import('../conformance/index.js');
     const device = await requestBatchNormDevice({ gpu: await nodeGpu(), optionalFeatures: ['shader-f16'] });
-    const lines: string[] = [];
-    const results = await runF16Cases(device, (l) => lines.push(l));
-    const i = device.adapterInfo;
-    out = { adapter: `${i.vendor} ${i.architecture} ${i.device}`, lines, failed: results.filter((r) => r.failures.length).length, passed: results.filter((r) => !r.failures.length).length };
+    out = await f16Report(device);
     device.destroy();
   } else {
-    const dist = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-    out = await inBrowser(dist, { lib: '/index.js', conformance: '/conformance.js' }, async () => {
-      const { lib, conformance } = (window as unknown as { bn: { lib: typeof import('../index.js'); conformance: typeof import('../conformance/index.js') } }).bn;
-      const device = await lib.requestBatchNormDevice({ optionalFeatures: ['shader-f16'] });
-      const lines: string[] = [];
-      const results = await conformance.runF16Cases(device, (l) => lines.push(l));
-      const i = device.adapterInfo;
-      return { adapter: `${i.vendor} ${i.architecture} ${i.device}`, lines, failed: results.filter((r) => r.failures.length).length, passed: results.filter((r) => !r.failures.length).length };
+    out = await inBrowser(DIST, { lib: '/index.js', conformance: '/conformance.js' }, async () => {
+      const { lib, conformance } = (window as unknown as { bn: Lib }).bn;
+      return conformance.f16Report(await lib.requestBatchNormDevice({ optionalFeatures: ['shader-f16'] }));
     }, {});
   }
+  if (out.unsupported) throw new Unsupported(`float16 needs the adapter feature 'shader-f16', which ${out.adapter || 'this adapter'} (runtime ${runtime}) does not have; no case was run`);
   console.log(`bn-conformance: float16 cases, runtime=${runtime}, adapter=${out.adapter}`);
   for (const l of out.lines) console.log(l);
   console.log(`${out.passed} passed, ${out.failed} failed`);
   process.exitCode = out.failed ? 1 : 0;
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? e.stack ?? e.message : e);
-  process.exit(1);
+main().catch((e: unknown) => {
+  if (e instanceof Usage) {
+    console.error(`bn-conformance: ${e.message}\n${USAGE}`);
+    process.exit(2);
+  }
+  const typed = e instanceof Error && (e instanceof Unsupported || (e as { code?: unknown }).code === 'E_UNSUPPORTED');
+  console.error(`bn-conformance: ${e instanceof Error ? (typed ? e.message : `${e.name}: ${e.message}`) : String(e)}`);
+  process.exit(typed ? 3 : 1);
 });

@@ -105,3 +105,16 @@ export async function runF16Cases(device: GPUDevice, log: (line: string) => void
   }
   return results;
 }
+
+export interface F16Report { adapter: string; unsupported: boolean; lines: string[]; passed: number; failed: number }
+
+/** Every float16 case on `device`, as bn-conformance --dtype float16 reports it; unsupported without 'shader-f16'. */
+export async function f16Report(device: GPUDevice): Promise<F16Report> {
+  const i = device.adapterInfo;
+  const adapter = [i.vendor, i.architecture, i.device].filter(Boolean).join(' ');
+  if (!device.features.has('shader-f16')) return { adapter, unsupported: true, lines: [], passed: 0, failed: 0 };
+  const lines: string[] = [];
+  const results = await runF16Cases(device, (l) => lines.push(l));
+  const failed = results.filter((r) => r.failures.length).length;
+  return { adapter, unsupported: false, lines, passed: results.length - failed, failed };
+}
