@@ -18,7 +18,7 @@ import { WEBGPU_TOLERANCE } from '../../src/conformance/webgpuBackend';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
-const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
+const env: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
 if (!env.VK_ICD_FILENAMES && !env.VK_DRIVER_FILES && existsSync(SWIFTSHADER_ICD) && !existsSync('/dev/nvidia0')) env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
 const NPM = ['--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'];
 const MINUTES = 60_000;

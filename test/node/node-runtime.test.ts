@@ -16,6 +16,7 @@ import { scaledError, type GoldenFile } from '../../src/conformance/golden';
 import { runGolden } from '../../src/conformance/runner';
 import { webgpuBackend, WEBGPU_TOLERANCE } from '../../src/conformance/webgpuBackend';
 import { normals, rng } from '../util/random';
+import { awaitedRun, cpuRun, encodedRun, errors, LAYERS, stepData } from '../plans-contract';
 
 let device: GPUDevice;
 
@@ -81,6 +82,20 @@ describe('Node runtime (dawn.node)', () => {
     gpuBn.destroy();
     for (const b of [x, y, dy, dx]) b.destroy();
   }, 300_000);
+
+  it('plans: three steps of two modules in one command buffer equal three awaited steps and the CPU path', async () => {
+    const data = LAYERS.map((l, i) => stepData(l, 3, 20 + i));
+    const encoded = await encodedRun(device, LAYERS, data);
+    const awaited = await awaitedRun(device, LAYERS, data);
+    const cpu = cpuRun(LAYERS, data);
+    LAYERS.forEach((l, i) => {
+      expect(Array.from(encoded.outcomes[i].state.running_mean!)).toEqual(Array.from(awaited[i].state.running_mean!));
+      expect(Array.from(encoded.outcomes[i].weightGrad)).toEqual(Array.from(awaited[i].weightGrad));
+      expect(encoded.outcomes[i].state.num_batches_tracked).toBe(3);
+      for (const [k, e] of Object.entries(errors(encoded.outcomes[i], cpu[i]))) expect(e, `${l.name} ${k}`).toBeLessThanOrEqual(WEBGPU_TOLERANCE);
+    });
+    encoded.mods.forEach((m) => m.destroy());
+  }, 60_000);
 
   it('use after destroy() rejects with DestroyedError', async () => {
     const bn = new BatchNorm(device, 3);
