@@ -1,160 +1,90 @@
 /**
  * The benchmark itself, runtime-neutral: it runs in a Chromium page (with TF.js beside it) or in
- * Node through Dawn. Every op is validated against the float64 CPU path before it is timed.
+ * Node through Dawn. Every op is validated against the float64 CPU path before it is timed, through
+ * plans made before timing starts (so timing sees only encoding and the GPU's work).
  *
- * Timing: GPU timestamp queries around `iters` back-to-back ops in one submission when the device
- * has 'timestamp-query'; otherwise the wall clock from submit to onSubmittedWorkDone around the
- * same submission. Each figure is the median of `reps` such submissions, per op. TF.js can only be
- * timed by the wall clock (its ops dispatched, then its queue drained), so the speedup over it
- * compares wall clock with wall clock.
+ * Yardstick: each op's bytes per second (the bytes it must move: forward-train 3N, inference 2N,
+ * backward 5N) over the best bandwidth a vec4 copy of the same tensor size reached anywhere in the
+ * run (a copy is timed before every op; the best is the steady one: a single copy measured 0.099 or
+ * 0.25 ms on an H200 depending on the clocks).
  */
 import type * as TF from '@tensorflow/tfjs-core';
 import { CpuBatchNorm } from '../src/cpu/batchnorm';
 import { scaledError } from '../src/conformance/golden';
 import { planBackward, planForwardEval, planForwardTrain, statsByteLength, tensorByteLength, workspaceByteLength, type Plan } from '../src/plan/plans';
-import { VERSIONS, type KernelVersion } from '../dev/kernels/versions';
 import { readFloats, readHalfs } from '../src/gpu/buffers';
 import { toHalfArray } from '../src/cpu/f16';
 import { F16_OUTPUT_TOLERANCE } from '../src/conformance/f16';
 import type { Layout } from '../src/layout';
+import type { KernelTable } from '../src/plan/table';
+import { VERSIONS, type KernelVersion } from '../dev/kernels/versions';
 import { copyEncoder } from './copy';
+import { layoutsFor, resnetLayers } from './shapes';
+import { Timer } from './timer';
+import { formatTrainStep, quickStack, resnet50Stack, trainStep, type TrainStepRow } from './train-step';
 
-export type Op = 'forward-train' | 'inference' | 'backward' | 'renorm-forward';
-export const OPS: Op[] = ['forward-train', 'inference', 'backward', 'renorm-forward'];
+export type Op = 'forward-train' | 'inference' | 'backward' | 'renorm-forward' | 'train-step';
+export const OPS: Op[] = ['forward-train', 'inference', 'backward', 'renorm-forward', 'train-step'];
+type TensorOp = Exclude<Op, 'train-step'>;
 
-/** Bytes each op must move, in units of the tensor's size (the floors in docs/anchors.md). */
-const TRAFFIC: Record<Op, number> = { 'forward-train': 3, inference: 2, backward: 5, 'renorm-forward': 3 };
-
-/** Shapes as B×H×W×C (NHWC/NCHW) or N×C (BatchNorm1d, layout NC). */
-export const FULL_SHAPES = ['64x112x112x64', '64x56x56x256', '64x7x7x2048', '4096x1024'];
-export const QUICK_SHAPES = ['8x16x16x32', '256x64'];
+/** Bytes each op must move, in units of the tensor's size (the floors in BENCHMARKS.md). */
+const TRAFFIC: Record<TensorOp, number> = { 'forward-train': 3, inference: 2, backward: 5, 'renorm-forward': 3 };
 
 export interface BenchConfig {
   ops: Op[];
   shapes: string[];
   versions: KernelVersion[];
-  /** Tensor element types; f16 runs kernel version 4 where the adapter has shader-f16. */
+  /** Tensor element types; f16 runs where the adapter has shader-f16. */
   dtypes: ('f32' | 'f16')[];
   iters: number;
   reps: number;
   runtime: 'browser' | 'node';
+  /** Time each dispatch of each op on its own. */
+  profile: boolean;
+  /** Train-step networks: 'resnet50' at `batch`, or the scaled-down stack. */
+  trainStep: { network: 'resnet50' | 'quick'; batch: number };
+  /** PyTorch's timings from the same run (bench/torch_bn_bench.py --json). */
+  torch: TorchReport | null;
 }
 
+export interface TorchRow { shape: string; dtype: string; fmt: string; fwd_ms: number; bwd_ms: number; infer_ms: number }
+export interface TorchReport { gpu: string; torch: string; cudnn: number; copy_GBs: number; rows: TorchRow[]; train_step?: { layout: string; ms: number; layers: number }[] }
+
 export interface Row {
-  op: Op;
+  op: TensorOp;
   layout: Layout;
   shape: string;
   dtype: 'f32' | 'f16';
   version: KernelVersion;
   ours_ms: number;
-  /** Wall clock per op, submit to completion: what speedup_vs_tfjs compares, as TF.js is timed so. */
+  /** Wall clock per op over the timed batch, submit to completion: what speedup_vs_tfjs compares. */
   ours_wall_ms: number;
   tfjs_ms: number | null;
+  /** The copy of the same size timed just before this op, and the best of the run (the yardstick). */
   copy_ms: number;
+  best_copy_ms: number;
   bytes: number;
   gbps: number;
   roofline_fraction: number;
   speedup_vs_tfjs: number | null;
+  torch_ms: number | null;
+  /** ours / PyTorch: below 1, ours is faster. */
+  vs_torch: number | null;
   max_error: number;
   timing: 'timestamp' | 'wall';
+  /** With --profile: each dispatch's median milliseconds. */
+  profile?: { kernel: string; ms: number }[];
 }
 
-export interface Report { adapter: string; runtime: string; date: string; rows: Row[] }
+/** A network's BN work per training step: forward + backward over its layers, ours and PyTorch's. */
+export interface NetworkTotal { network: string; layout: Layout; layers: number; ours_ms: number; torch_ms: number | null; vs_torch: number | null }
 
-/** The layouts a shape is run in, and its shape in each. */
-export function layoutsFor(shape: string): [Layout, number[]][] {
-  const d = shape.split('x').map(Number);
-  if (d.length === 2) return [['NC', d]];
-  const [b, h, w, c] = d;
-  return [['NHWC', [b, h, w, c]], ['NCHW', [b, c, h, w]]];
-}
-
-/** Milliseconds of back-to-back GPU work before a timed batch. */
-const WARM_MS = 300;
-
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-
-class Timer {
-  private qs: GPUQuerySet | null = null;
-  private resolve: GPUBuffer | null = null;
-  private read: GPUBuffer | null = null;
-  constructor(private device: GPUDevice) {
-    if (device.features.has('timestamp-query')) {
-      this.qs = device.createQuerySet({ label: 'bench.timestamps', type: 'timestamp', count: 2 });
-      this.resolve = device.createBuffer({ label: 'bench.timestamps.resolve', size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-      this.read = device.createBuffer({ label: 'bench.timestamps.read', size: 16, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
-    }
-  }
-  get method(): 'timestamp' | 'wall' { return this.qs ? 'timestamp' : 'wall'; }
-
-  /**
-   * Median milliseconds per iteration of `encode`, and the wall clock per iteration.
-   * With timestamps, all `reps` submissions (each of `iters` ops between two timestamps) are queued
-   * back to back, so the GPU never idles between them and keeps its clocks up (idle gaps let a
-   * large GPU drop its clocks, which measures the power manager, not the kernel); the wall clock is
-   * then the whole batch over reps·iters. Without timestamps each submission is timed alone,
-   * submit to onSubmittedWorkDone.
-   */
-  async time(encode: (e: GPUCommandEncoder) => void, iters: number, reps: number): Promise<{ ms: number; wallMs: number }> {
-    const d = this.device;
-    const submission = (r: number) => {
-      const enc = d.createCommandEncoder({ label: 'bench.timed' });
-      if (this.qs) enc.beginComputePass({ label: 'bench.t0', timestampWrites: { querySet: this.qs, beginningOfPassWriteIndex: 2 * r } }).end();
-      for (let i = 0; i < iters; i++) encode(enc);
-      if (this.qs) enc.beginComputePass({ label: 'bench.t1', timestampWrites: { querySet: this.qs, endOfPassWriteIndex: 2 * r + 1 } }).end();
-      return enc.finish({ label: 'bench.timed' });
-    };
-    const batch = async (): Promise<[number[], number]> => {
-      const cbs = Array.from({ length: reps }, (_, r) => submission(r));
-      const t0 = performance.now();
-      d.queue.submit(cbs);
-      await d.queue.onSubmittedWorkDone();
-      const wall = (performance.now() - t0) / (reps * iters);
-      const enc = d.createCommandEncoder({ label: 'bench.resolve' });
-      enc.resolveQuerySet(this.qs!, 0, 2 * reps, this.resolve!, 0);
-      enc.copyBufferToBuffer(this.resolve!, 0, this.read!, 0, 16 * reps);
-      d.queue.submit([enc.finish({ label: 'bench.resolve' })]);
-      await this.read!.mapAsync(GPUMapMode.READ);
-      const t = new BigUint64Array(this.read!.getMappedRange().slice(0, 16 * reps));
-      this.read!.unmap();
-      return [Array.from({ length: reps }, (_, r) => Number(t[2 * r + 1] - t[2 * r]) / 1e6 / iters), wall];
-    };
-    if (this.qs) {
-      this.ensureCapacity(reps);
-      // Warm up until the GPU has been busy for WARM_MS in a row: a GPU that idled while the CPU
-      // reference ran needs that long to raise its clocks (seen on an H200: the same copy took
-      // 0.099 ms or 0.246 ms depending on what ran before it).
-      for (let busy = 0, k = 0; busy < WARM_MS && k < 50; k++) busy += (await batch())[0].reduce((a, b) => a + b, 0) * iters;
-      const [ms, wall] = await batch();
-      return { ms: median(ms), wallMs: wall };
-    }
-    const once = async (): Promise<number> => {
-      const cb = submission(0);
-      const t0 = performance.now();
-      d.queue.submit([cb]);
-      await d.queue.onSubmittedWorkDone();
-      return (performance.now() - t0) / iters;
-    };
-    await once();
-    const t: number[] = [];
-    for (let r = 0; r < reps; r++) t.push(await once());
-    const m = median(t);
-    return { ms: m, wallMs: m };
-  }
-
-  private ensureCapacity(reps: number): void {
-    if (this.qs!.count >= 2 * reps) return;
-    for (const o of [this.qs!, this.resolve!, this.read!]) o.destroy();
-    this.qs = this.device.createQuerySet({ label: 'bench.timestamps', type: 'timestamp', count: 2 * reps });
-    this.resolve = this.device.createBuffer({ label: 'bench.timestamps.resolve', size: 16 * reps, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    this.read = this.device.createBuffer({ label: 'bench.timestamps.read', size: 16 * reps, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
-  }
-}
+export interface Report { adapter: string; runtime: string; date: string; rows: Row[]; networks: NetworkTotal[]; trainSteps: TrainStepRow[] }
 
 /** A storage buffer holding `data`, or `data` zero bytes. */
 function upload(device: GPUDevice, label: string, data: Float32Array | Uint16Array | number): GPUBuffer {
   const bytes = typeof data === 'number' ? data : data.byteLength;
-  const b = device.createBuffer({ label, size: Math.ceil(bytes / 4) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+  const b = device.createBuffer({ label, size: Math.max(16, Math.ceil(bytes / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
   if (typeof data !== 'number') new Uint8Array(b.getMappedRange(), 0, bytes).set(new Uint8Array(data.buffer, data.byteOffset, bytes));
   b.unmap();
   return b;
@@ -178,7 +108,7 @@ function makeData(n: number, channelOf: (i: number) => number, seed: number): Fl
 type Tf = typeof TF;
 
 /** TF.js's WebGPU batch norm as its users write it: moments + batchNorm, gradients by tf.grads. */
-function tfjsOp(tf: Tf, op: Op, layout: Layout, shape: number[], x: Float32Array, dy: Float32Array): (() => TF.Tensor[]) | null {
+function tfjsOp(tf: Tf, op: TensorOp, layout: Layout, shape: number[], x: Float32Array, dy: Float32Array): (() => TF.Tensor[]) | null {
   if (op === 'renorm-forward') return null;
   const C = layout === 'NHWC' ? shape[3] : shape[1];
   const axes = layout === 'NCHW' ? [0, 2, 3] : layout === 'NHWC' ? [0, 1, 2] : [0];
@@ -215,16 +145,17 @@ async function timeTfjs(tf: Tf, f: () => TF.Tensor[], iters: number, reps: numbe
   return batch();
 }
 
-interface Case {
-  shapeName: string;
-  layout: Layout;
-  shape: number[];
-  C: number;
-  xh: Float32Array;
-  dyh: Float32Array;
-  dtype: 'f32' | 'f16';
-  versions: KernelVersion[];
+/** PyTorch's time for a row, from its JSON (shape B×H×W×C; [N,C] as N×1×1×C). */
+function torchMs(torch: TorchReport | null, op: TensorOp, layout: Layout, shape: string, dtype: 'f32' | 'f16'): number | null {
+  const key = { 'forward-train': 'fwd_ms', inference: 'infer_ms', backward: 'bwd_ms' } as const;
+  if (!torch || op === 'renorm-forward') return null;
+  const s = shape.split('x').length === 2 ? shape.replace('x', 'x1x1x') : shape;
+  const fmt = layout === 'NCHW' ? 'nchw' : 'nhwc';
+  const t = torch.rows.find((r) => r.shape === s && r.fmt === fmt && r.dtype === (dtype === 'f16' ? 'float16' : 'float32'));
+  return t ? t[key[op]] : null;
 }
+
+interface Case { shapeName: string; layout: Layout; shape: number[]; C: number; xh: Float32Array; dyh: Float32Array; dtype: 'f32' | 'f16'; versions: KernelVersion[] }
 
 /** Validates and times every op and version on one tensor shape, layout and dtype. */
 async function benchTensors(device: GPUDevice, timer: Timer, cfg: BenchConfig, tf: Tf | null, k: Case, log: (s: string) => void): Promise<Row[]> {
@@ -244,8 +175,8 @@ async function benchTensors(device: GPUDevice, timer: Timer, cfg: BenchConfig, t
   const ws = tensor(device, 'bench.workspace', Math.max(...k.versions.map((v) => workspaceByteLength(device, layout, shape, VERSIONS[v]))) / 4);
   const trm = tensor(device, 'bench.train_running_mean', C), trv = tensor(device, 'bench.train_running_var', new Float32Array(C).fill(1));
   const mu = tensor(device, 'bench.renorm_mu', C), sigma = tensor(device, 'bench.renorm_sigma', new Float32Array(C).fill(1));
-  // The yardstick copies the same number of bytes as one tensor.
   const owned: GPUBuffer[] = [];
+  // The yardstick copies the same number of bytes as one tensor.
   const copy = copyEncoder(device, x, y, Math.floor((n * elem) / 16), owned);
 
   const cpu = new CpuBatchNorm(C, { dtype: api });
@@ -258,23 +189,23 @@ async function benchTensors(device: GPUDevice, timer: Timer, cfg: BenchConfig, t
   device.queue.writeBuffer(rm, 0, Float32Array.from(cpu.runningMean));
   device.queue.writeBuffer(rv, 0, Float32Array.from(cpu.runningSpread));
   const tolerance = half ? F16_OUTPUT_TOLERANCE : 1e-4;
+  const ops = cfg.ops.filter((o): o is TensorOp => o !== 'train-step');
 
   for (const version of k.versions) {
-    const table = VERSIONS[version];
+    const table: KernelTable = VERSIONS[version];
     const common = { layout, shape, x, y, stats, weight: w, bias: b, dtype: api } as const;
-    const plans: Record<Op, Plan> = {
+    const plans: Record<TensorOp, Plan> = {
       'forward-train': planForwardTrain(device, { ...common, workspace: ws, runningMean: trm, runningVar: trv }, table),
       // momentum 0 keeps mu and sigma fixed, so every timed run sees the validated state.
       'renorm-forward': planForwardTrain(device, { ...common, workspace: ws, runningMean: mu, runningVar: sigma, momentum: 0, renorm: { rmax: 3, dmax: 5 } }, table),
       inference: planForwardEval(device, { ...common, runningMean: rm, runningVar: rv }, table),
       backward: planBackward(device, { layout, shape, x, dy, dx, stats, weight: w, dweight: dw, dbias: db, workspace: ws, dtype: api }, table),
     };
-    const encoders = Object.fromEntries(Object.entries(plans).map(([op, p]) => [op, (e: GPUCommandEncoder) => p.encode(e)])) as Record<Op, (e: GPUCommandEncoder) => void>;
-    for (const op of cfg.ops) {
+    for (const op of ops) {
       // Validate first: run the op once (backward after a training forward) and compare.
       const v = device.createCommandEncoder({ label: 'bench.validate' });
-      if (op === 'backward') encoders['forward-train'](v);
-      encoders[op](v);
+      if (op === 'backward') plans['forward-train'].encode(v);
+      plans[op].encode(v);
       device.queue.submit([v.finish({ label: 'bench.validate' })]);
       const out = { buffer: op === 'backward' ? dx : y };
       const got = half ? await readHalfs(device, out, n) : await readFloats(device, out, n);
@@ -284,7 +215,8 @@ async function benchTensors(device: GPUDevice, timer: Timer, cfg: BenchConfig, t
 
       // The yardstick is timed right before the op, in the same (warmed-up) state of the GPU.
       const copyMs = (await timer.time(copy, cfg.iters, cfg.reps)).ms;
-      const { ms, wallMs } = await timer.time(encoders[op], cfg.iters, cfg.reps);
+      const encode = (e: GPUCommandEncoder) => plans[op].encode(e);
+      const { ms, wallMs } = await timer.time(encode, cfg.iters, cfg.reps);
       let tfMs: number | null = null;
       if (tf && !half && version === k.versions[0]) {
         const f = tfjsOp(tf, op, layout, shape, xh, dyh);
@@ -292,14 +224,18 @@ async function benchTensors(device: GPUDevice, timer: Timer, cfg: BenchConfig, t
       } else if (tf && !half) {
         tfMs = rows.find((r) => r.op === op)?.tfjs_ms ?? null;
       }
+      // The op's pass includes a backward's forward only in validation; timing runs the op alone.
+      const profile = cfg.profile ? (await timer.profile(plans[op].dispatches, Math.min(cfg.reps, 10))).map((ms, i) => ({ kernel: plans[op].dispatches[i].label, ms })) : undefined;
       const bytes = TRAFFIC[op] * n * elem;
-      const gbps = bytes / ms / 1e6;
+      const torch = torchMs(cfg.torch, op, layout, shapeName, dtype);
       const row: Row = {
-        op, layout, shape: shapeName, dtype, version, ours_ms: ms, ours_wall_ms: wallMs, tfjs_ms: tfMs, copy_ms: copyMs, bytes, gbps,
-        roofline_fraction: gbps / ((2 * n * elem) / copyMs / 1e6), speedup_vs_tfjs: tfMs === null ? null : tfMs / wallMs, max_error: maxError, timing: timer.method,
+        op, layout, shape: shapeName, dtype, version, ours_ms: ms, ours_wall_ms: wallMs, tfjs_ms: tfMs, copy_ms: copyMs, best_copy_ms: copyMs, bytes,
+        gbps: bytes / ms / 1e6, roofline_fraction: NaN, speedup_vs_tfjs: tfMs === null ? null : tfMs / wallMs,
+        torch_ms: torch, vs_torch: torch === null ? null : ms / torch, max_error: maxError, timing: timer.method, ...(profile ? { profile } : {}),
       };
       rows.push(row);
       log(formatRow(row));
+      for (const p of profile ?? []) log(`    ${p.kernel.padEnd(28)} ${p.ms.toFixed(4)} ms`);
     }
     for (const p of Object.values(plans)) p.destroy();
   }
@@ -307,37 +243,97 @@ async function benchTensors(device: GPUDevice, timer: Timer, cfg: BenchConfig, t
   return rows;
 }
 
+/** The best copy of each tensor size over the run: each row's yardstick. */
+function applyYardstick(rows: Row[]): void {
+  const best = new Map<number, number>();
+  const size = (r: Row) => r.bytes / TRAFFIC[r.op];
+  for (const r of rows) best.set(size(r), Math.min(best.get(size(r)) ?? Infinity, r.copy_ms));
+  for (const r of rows) {
+    r.best_copy_ms = best.get(size(r))!;
+    r.roofline_fraction = r.gbps / ((2 * size(r)) / r.best_copy_ms / 1e6);
+  }
+}
+
+/** ResNet-50's BN work per step (forward + backward over its 53 layers), from the rows of its shapes. */
+function networkTotals(rows: Row[]): NetworkTotal[] {
+  const out: NetworkTotal[] = [];
+  for (const layout of ['NHWC', 'NCHW'] as const) {
+    const v = Math.max(...rows.map((r) => r.version));
+    const mine = rows.filter((r) => r.layout === layout && r.dtype === 'f32' && r.version === v && resnetLayers(r.shape) > 0);
+    const shapes = [...new Set(mine.map((r) => r.shape))];
+    const per = (op: TensorOp, s: string) => mine.find((r) => r.op === op && r.shape === s);
+    if (shapes.length !== 12 || shapes.some((s) => !per('forward-train', s) || !per('backward', s))) continue;
+    let ours = 0, torch: number | null = 0, layers = 0;
+    for (const s of shapes) {
+      const n = resnetLayers(s);
+      layers += n;
+      ours += n * (per('forward-train', s)!.ours_ms + per('backward', s)!.ours_ms);
+      const tf = per('forward-train', s)!.torch_ms, tb = per('backward', s)!.torch_ms;
+      torch = torch === null || tf === null || tb === null ? null : torch + n * (tf + tb);
+    }
+    out.push({ network: 'resnet50', layout, layers, ours_ms: ours, torch_ms: torch, vs_torch: torch === null ? null : ours / torch });
+  }
+  return out;
+}
+
 export async function runBench(device: GPUDevice, cfg: BenchConfig, tf: Tf | null, log: (s: string) => void = () => {}): Promise<Report> {
   const timer = new Timer(device);
   const info = device.adapterInfo;
   const rows: Row[] = [];
-  for (const shapeName of cfg.shapes) {
-    for (const [layout, shape] of layoutsFor(shapeName)) {
-      const n = shape.reduce((a, b) => a * b, 1);
-      const C = layout === 'NHWC' ? shape[3] : shape[1];
-      const inner = layout === 'NCHW' ? shape[2] * shape[3] : 1;
-      const channelOf = (i: number) => Math.floor(i / inner) % C;
-      const xh = makeData(n, channelOf, 1), dyh = makeData(n, channelOf, 2);
-      for (const dtype of cfg.dtypes) {
-        const versions = dtype === 'f16' ? cfg.versions.filter((v) => v === 4) : cfg.versions;
-        if (!versions.length) continue;
-        if (dtype === 'f16' && !device.features.has('shader-f16')) {
-          log(`(f16 ${layout} ${shapeName}: not run, the adapter lacks shader-f16)`);
-          continue;
+  if (cfg.ops.some((o) => o !== 'train-step')) {
+    for (const shapeName of cfg.shapes) {
+      for (const [layout, shape] of layoutsFor(shapeName)) {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const C = layout === 'NHWC' ? shape[3] : shape[1];
+        const inner = layout === 'NCHW' ? shape[2] * shape[3] : 1;
+        const channelOf = (i: number) => Math.floor(i / inner) % C;
+        const xh = makeData(n, channelOf, 1), dyh = makeData(n, channelOf, 2);
+        for (const dtype of cfg.dtypes) {
+          const versions = dtype === 'f16' ? cfg.versions.filter((v) => v === 4) : cfg.versions;
+          if (!versions.length) continue;
+          if (dtype === 'f16' && !device.features.has('shader-f16')) {
+            log(`(f16 ${layout} ${shapeName}: not run, the adapter lacks shader-f16)`);
+            continue;
+          }
+          rows.push(...await benchTensors(device, timer, cfg, tf, { shapeName, layout, shape, C, xh, dyh, dtype, versions }, log));
         }
-        rows.push(...await benchTensors(device, timer, cfg, tf, { shapeName, layout, shape, C, xh, dyh, dtype, versions }, log));
+      }
+    }
+    applyYardstick(rows);
+  }
+  const trainSteps: TrainStepRow[] = [];
+  if (cfg.ops.includes('train-step')) {
+    for (const layout of ['NHWC', 'NCHW'] as const) {
+      const { network, batch } = cfg.trainStep;
+      const stack = network === 'resnet50' ? resnet50Stack(batch, layout) : quickStack(layout);
+      trainSteps.push(...await trainStep(device, timer, network === 'resnet50' ? `resnet50 b${batch}` : 'quick stack', stack, cfg.reps, log));
+      const t = cfg.torch?.train_step?.find((s) => s.layout.toUpperCase() === layout);
+      if (t && network === 'resnet50') {
+        const row: TrainStepRow = { network: `resnet50 b${batch}`, layout, layers: t.layers, way: 'pytorch', wall_ms: t.ms, gpu_ms: t.ms, encode_us_per_call: null, created_per_step: null };
+        trainSteps.push(row);
+        log(formatTrainStep(row));
       }
     }
   }
   return {
     adapter: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' '),
-    runtime: cfg.runtime, date: new Date().toISOString(), rows,
+    runtime: cfg.runtime, date: new Date().toISOString(), rows, networks: networkTotals(rows), trainSteps,
   };
 }
 
-export const HEADER = 'op              layout shape            dtype v   ours_ms  wall_ms   tfjs_ms   copy_ms     GB/s  roofline  vs_tfjs   error';
+export const HEADER = 'op              layout shape            dtype v   ours_ms  wall_ms   tfjs_ms   copy_ms     GB/s  vs_torch  vs_tfjs   error';
 
 export function formatRow(r: Row): string {
   const f = (v: number | null, d = 3) => (v === null ? '-' : v.toFixed(d));
-  return `${r.op.padEnd(15)} ${r.layout.padEnd(6)} ${r.shape.padEnd(16)} ${r.dtype.padEnd(5)} ${String(r.version).padStart(1)} ${f(r.ours_ms).padStart(9)} ${f(r.ours_wall_ms).padStart(8)} ${f(r.tfjs_ms).padStart(9)} ${f(r.copy_ms).padStart(9)} ${r.gbps.toFixed(1).padStart(8)} ${(r.roofline_fraction * 100).toFixed(0).padStart(8)}% ${(r.speedup_vs_tfjs === null ? '-' : r.speedup_vs_tfjs.toFixed(1) + 'x').padStart(8)} ${r.max_error.toExponential(0).padStart(7)}`;
+  return `${r.op.padEnd(15)} ${r.layout.padEnd(6)} ${r.shape.padEnd(16)} ${r.dtype.padEnd(5)} ${String(r.version).padStart(1)} ${f(r.ours_ms).padStart(9)} ${f(r.ours_wall_ms).padStart(8)} ${f(r.tfjs_ms).padStart(9)} ${f(r.copy_ms).padStart(9)} ${r.gbps.toFixed(1).padStart(8)} ${(r.vs_torch === null ? '-' : r.vs_torch.toFixed(2) + 'x').padStart(9)} ${(r.speedup_vs_tfjs === null ? '-' : r.speedup_vs_tfjs.toFixed(1) + 'x').padStart(8)} ${r.max_error.toExponential(0).padStart(7)}`;
+}
+
+/** The summary lines after the rows: roofline fractions (known only at the end) and network totals. */
+export function summary(rep: Report): string[] {
+  const lines = rep.rows.map((r) => {
+    const copyGbps = (2 * (r.bytes / TRAFFIC[r.op])) / r.best_copy_ms / 1e6;
+    return `roofline ${r.op.padEnd(15)} ${r.layout.padEnd(6)} ${r.shape.padEnd(16)} ${r.dtype} v${r.version}: ${(100 * r.roofline_fraction).toFixed(0)}% of the best copy of that size (${copyGbps.toFixed(1)} GB/s)`;
+  });
+  for (const t of rep.networks) lines.push(`network ${t.network} ${t.layout}: ${t.layers} BN layers, forward + backward per step ${t.ours_ms.toFixed(3)} ms${t.torch_ms === null ? '' : `; PyTorch ${t.torch_ms.toFixed(3)} ms; ours / PyTorch ${t.vs_torch!.toFixed(2)}`}`);
+  return lines;
 }

@@ -1,19 +1,24 @@
 #!/usr/bin/env node
 /**
- * npm run bench -- [--runtime browser|node] [--quick] [--json OUT.json] [--svg OUT.svg]
- *                  [--ops a,b] [--shapes s,t] [--versions 1,2] [--dtypes f32,f16] [--reps N] [--iters N] [--no-tfjs]
+ * npm run bench -- [--runtime browser|node] [--quick] [--json [OUT.json]] [--svg OUT.svg]
+ *                  [--ops forward-train,inference,backward,renorm-forward,train-step]
+ *                  [--shapes resnet50,mlp,64x56x56x256,4096x1024] [--batch N] [--versions 1,2,3,4]
+ *                  [--dtypes f32,f16] [--reps N] [--iters N] [--profile] [--torch TORCH.json] [--no-tfjs]
  *
- * Times forward-train, inference, backward and renorm forward in NHWC, NCHW and [N,C], each kernel
- * version, beside an in-run vec4 copy and TF.js's WebGPU backend (browser runtime). Prints a table,
- * writes the JSON report and an SVG chart.
+ * Times the ops in NHWC, NCHW and [N,C] for each kernel version, beside an in-run vec4 copy,
+ * TF.js's WebGPU backend (browser runtime) and PyTorch (--torch: bench/torch_bn_bench.py's JSON
+ * from the same machine and run), and the training step of a network's BN layers (train-step).
+ * Prints a table, writes the JSON report and an SVG chart.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { inBrowser } from '../src/cli/browserPage';
 import { nodeGpu } from '../src/cli/nodeGpu';
-import { FULL_SHAPES, HEADER, OPS, QUICK_SHAPES, type BenchConfig, type Op, type Report } from './bench';
+import { HEADER, OPS, summary, type BenchConfig, type Op, type Report, type TorchReport } from './bench';
+import { expandShapes, FULL_SHAPES, QUICK_BATCH, QUICK_SHAPES, RESNET_BATCH } from './shapes';
+import { TRAIN_STEP_HEADER } from './train-step';
 import { chart } from './svg';
 
 // `--json` alone writes bench-results.json.
@@ -25,47 +30,60 @@ const { values } = parseArgs({
   args: argv,
   options: {
     runtime: { type: 'string', default: 'browser' }, quick: { type: 'boolean', default: false }, json: { type: 'string' }, svg: { type: 'string' },
-    ops: { type: 'string' }, shapes: { type: 'string' }, versions: { type: 'string', default: '1,2,3,4' }, dtypes: { type: 'string', default: 'f32,f16' },
-    reps: { type: 'string' }, iters: { type: 'string' }, 'no-tfjs': { type: 'boolean', default: false },
+    ops: { type: 'string' }, shapes: { type: 'string' }, batch: { type: 'string' }, versions: { type: 'string', default: '4' }, dtypes: { type: 'string', default: 'f32,f16' },
+    reps: { type: 'string' }, iters: { type: 'string' }, profile: { type: 'boolean', default: false }, torch: { type: 'string' }, 'no-tfjs': { type: 'boolean', default: false },
   },
 });
 
 const list = (s: string | undefined) => s?.split(',').map((v) => v.trim()).filter(Boolean);
-const ops = (list(values.ops) ?? OPS) as Op[];
+const ops = (list(values.ops) ?? OPS.filter((o) => o !== 'train-step')) as Op[];
 for (const d of list(values.dtypes) ?? []) if (d !== 'f32' && d !== 'f16') throw new Error(`unknown dtype ${d}; dtypes are f32, f16`);
 for (const o of ops) if (!OPS.includes(o)) throw new Error(`unknown op ${o}; ops are ${OPS.join(', ')}`);
 if (values.runtime !== 'browser' && values.runtime !== 'node') throw new Error(`--runtime must be browser or node; got ${values.runtime}`);
+const batch = Number(values.batch ?? (values.quick ? QUICK_BATCH : RESNET_BATCH));
+if (!Number.isSafeInteger(batch) || batch < 1) throw new Error(`--batch must be a positive integer; got ${values.batch}`);
+let torch: TorchReport | null = null;
+if (values.torch) {
+  const text = readFileSync(values.torch, 'utf8');
+  const line = text.split('\n').find((l) => l.startsWith('JSON ')) ?? text;
+  torch = JSON.parse(line.replace(/^JSON /, '')) as TorchReport;
+}
 const cfg: BenchConfig = {
   ops,
-  shapes: list(values.shapes) ?? (values.quick ? QUICK_SHAPES : FULL_SHAPES),
-  versions: (list(values.versions) ?? ['1', '2', '3', '4']).map(Number) as BenchConfig['versions'],
+  shapes: expandShapes(list(values.shapes) ?? (values.quick ? QUICK_SHAPES : FULL_SHAPES), batch, values.quick),
+  versions: list(values.versions)!.map(Number) as BenchConfig['versions'],
   dtypes: (list(values.dtypes) ?? ['f32', 'f16']) as BenchConfig['dtypes'],
   reps: Number(values.reps ?? (values.quick ? 20 : 30)),
   iters: Number(values.iters ?? (values.quick ? 3 : 20)),
   runtime: values.runtime,
+  profile: values.profile,
+  trainStep: { network: values.quick ? 'quick' : 'resnet50', batch },
+  torch,
 };
+for (const v of cfg.versions) if (![1, 2, 3, 4].includes(v)) throw new Error(`unknown kernel version ${v}; versions are 1, 2, 3, 4`);
 if (cfg.reps < 20) throw new Error('--reps must be at least 20 (the median of at least 20 timed runs)');
 
 let report: Report;
-console.log(`bench: runtime=${cfg.runtime} shapes=${cfg.shapes.join(',')} ops=${cfg.ops.join(',')} versions=${cfg.versions.join(',')} reps=${cfg.reps} iters=${cfg.iters}`);
+console.log(`bench: runtime=${cfg.runtime} shapes=${cfg.shapes.join(',')} ops=${cfg.ops.join(',')} versions=${cfg.versions.join(',')} reps=${cfg.reps} iters=${cfg.iters}${cfg.profile ? ' profile' : ''}${torch ? ` torch=${torch.gpu}` : ''}`);
 if (cfg.runtime === 'browser') {
   const dist = dirname(fileURLToPath(import.meta.url));
   const r = await inBrowser(dist, { bench: '/page.js' }, async ({ cfg, tfjs }) => {
-    const { bench } = (window as unknown as { bench: unknown; bn: { bench: typeof import('./page') } }).bn;
+    const { bench } = (window as unknown as { bn: { bench: typeof import('./page') } }).bn;
     return bench.run(cfg, tfjs);
   }, { cfg, tfjs: !values['no-tfjs'] });
   report = r;
-  console.log(`adapter: ${report.adapter}\n${HEADER}`);
+  console.log(`adapter: ${report.adapter}\n${HEADER}\n${TRAIN_STEP_HEADER}`);
   for (const l of r.log) console.log(l);
 } else {
   const { requestBatchNormDevice } = await import('../src/device');
   const { runBench } = await import('./bench');
   const device = await requestBatchNormDevice({ gpu: await nodeGpu(), optionalFeatures: ['timestamp-query', 'shader-f16'] });
   const info = device.adapterInfo;
-  console.log(`adapter: ${info.vendor} ${info.architecture} ${info.device} ${info.description}; features: ${[...device.features].sort().join(' ')}\n${HEADER}`);
+  console.log(`adapter: ${info.vendor} ${info.architecture} ${info.device} ${info.description}; features: ${[...device.features].sort().join(' ')}\n${HEADER}\n${TRAIN_STEP_HEADER}`);
   report = await runBench(device, cfg, null, (s) => console.log(s));
   device.destroy();
 }
+for (const l of summary(report)) console.log(l);
 const { log: _log, ...clean } = report as Report & { log?: string[] };
 const out = values.json ?? resolve('bench-results.json');
 mkdirSync(dirname(resolve(out)), { recursive: true });

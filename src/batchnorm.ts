@@ -14,7 +14,7 @@
  * README's "State when steps are encoded" for what a command buffer that is never submitted, or
  * fails, does to the state.
  */
-import { BatchSizeError, BufferError, CallOrderError, DestroyedError, LimitError, OptionError } from './errors.js';
+import { BatchSizeError, CallOrderError, DestroyedError, LimitError, OptionError } from './errors.js';
 import { lostError, submitChecked, watchDevice } from './device.js';
 import { readFloats } from './gpu/buffers.js';
 import { constantBuffer, encodeDispatches, type Dispatch } from './gpu/kernel.js';
@@ -368,12 +368,17 @@ export class BatchNormStep {
   private seq: ReturnType<BatchNorm['sequences']> | null = null;
   private readonly built = new Map<string, Dispatch[]>();
   private destroyed = false;
+  private readonly forwardPass: GPUComputePassDescriptor;
+  private readonly backwardPass: GPUComputePassDescriptor;
 
   /** @internal */
   constructor(
     private readonly bn: BatchNorm, readonly label: string, private readonly s: PlanShape,
     private readonly b: StepBindings, private readonly key: string,
-  ) {}
+  ) {
+    this.forwardPass = { label: `${label}.forward` };
+    this.backwardPass = { label: `${label}.backward` };
+  }
 
   get shape(): readonly number[] {
     return this.s.g.shape;
@@ -394,11 +399,9 @@ export class BatchNormStep {
 
   private check(encoder: unknown): asserts encoder is GPUCommandEncoder {
     if (this.destroyed) throw new DestroyedError(`step ${this.label} was destroyed; plan a new one`);
+    // Nothing else about the bound buffers can change: they were unmapped when the step was made,
+    // and a STORAGE buffer cannot be mapped again (MAP_READ/MAP_WRITE exclude STORAGE).
     checkEncoder(encoder);
-    for (const r of [this.b.x, this.b.y, this.b.grads?.dy, this.b.grads?.dx]) {
-      const buffer = r?.buffer;
-      if (buffer && buffer.mapState !== 'unmapped') throw new BufferError('E_BUFFER_MAPPED', `${buffer.label || 'a buffer'} bound by ${this.label} is mapped; unmap it before encoding`);
-    }
   }
 
   /**
@@ -415,7 +418,7 @@ export class BatchNormStep {
     const update = this.bn.training && o.trackRunningStats;
     const d = batchStats ? this.dispatches(update ? 'train' : 'batch', (q) => q.train(update)) : this.dispatches('eval', (q) => q.eval());
     this.bn.beginForward(this.b.x, this.key, batchStats, byPlan);
-    const pass = encoder.beginComputePass({ label: `${this.label}.forward` });
+    const pass = encoder.beginComputePass(this.forwardPass);
     encodeDispatches(pass, d);
     pass.end();
   }
@@ -429,7 +432,7 @@ export class BatchNormStep {
     if (!this.b.grads) throw new OptionError(`step ${this.label} was planned without dy and dx; plan it with them to encode backward`);
     const f = this.bn.forwardOf(this.b.x, this.key);
     const d = this.dispatches(f.batchStats ? 'backward' : 'backward-constants', (q) => q.backward(f.batchStats));
-    const pass = encoder.beginComputePass({ label: `${this.label}.backward` });
+    const pass = encoder.beginComputePass(this.backwardPass);
     encodeDispatches(pass, d);
     pass.end();
   }

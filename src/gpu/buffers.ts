@@ -7,7 +7,6 @@ import { isBuffer, type Range } from '../validate.js';
 import type { BufferSlice } from './kernel.js';
 
 const placeholders = new WeakMap<GPUDevice, GPUBuffer[]>();
-const placeholderSet = new WeakSet<GPUBuffer>();
 
 /**
  * A 16-byte per-device buffer for a binding the kernel does not touch (gamma without affine, say).
@@ -16,14 +15,9 @@ const placeholderSet = new WeakSet<GPUBuffer>();
 export function placeholder(device: GPUDevice, role: number): Range {
   let list = placeholders.get(device);
   if (!list) placeholders.set(device, (list = []));
-  if (!list[role]) {
-    list[role] = device.createBuffer({ label: `bn.placeholder${role}`, size: 16, usage: GPUBufferUsage.STORAGE });
-    placeholderSet.add(list[role]);
-  }
+  list[role] ??= device.createBuffer({ label: `bn.placeholder${role}`, size: 16, usage: GPUBufferUsage.STORAGE });
   return { buffer: list[role], offset: 0, size: 16 };
 }
-
-export const isPlaceholder = (b: GPUBuffer): boolean => placeholderSet.has(b);
 
 /** Copies `bytes` bytes of a buffer range back to the host (through a staging buffer it destroys). */
 async function readBytes(device: GPUDevice, src: BufferSlice, bytes: number): Promise<ArrayBuffer> {

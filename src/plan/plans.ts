@@ -7,8 +7,8 @@
  * validate → plan → encode: the functions below check every argument (validate.ts) before they
  * build anything (sequences.ts), and a plan's encode() checks only what can change between encodes.
  */
-import { BatchSizeError, BufferError, DestroyedError, FeatureError, LimitError, OptionError } from '../errors.js';
-import { isPlaceholder, placeholder } from '../gpu/buffers.js';
+import { BatchSizeError, DestroyedError, FeatureError, LimitError, OptionError } from '../errors.js';
+import { placeholder } from '../gpu/buffers.js';
 import { lostError, watchDevice } from '../device.js';
 import { constantBuffer, encodeDispatches, type Dispatch } from '../gpu/kernel.js';
 import { geometry, type Geometry, type Layout, type TensorDtype } from '../layout.js';
@@ -184,18 +184,19 @@ export class PassPlan implements Plan {
   private destroyed = false;
   constructor(
     private readonly device: GPUDevice, readonly label: string, readonly dispatches: readonly Dispatch[],
-    private readonly owned: GPUBuffer[], private readonly inputs: readonly Range[],
+    private readonly owned: GPUBuffer[],
   ) {}
 
-  /** Throws unless the plan can be encoded now: device alive, plan alive, caller's buffers unmapped. */
+  /**
+   * Throws unless the plan can be encoded now: device and plan alive, a real encoder. The bound
+   * buffers need no second look: they were unmapped when the plan was made, and a STORAGE buffer
+   * cannot be mapped again (MAP_READ/MAP_WRITE exclude STORAGE).
+   */
   check(encoder: unknown): asserts encoder is GPUCommandEncoder {
     if (this.destroyed) throw new DestroyedError(`plan ${this.label} was destroyed; make a new one`);
     const lost = watchDevice(this.device).lost;
     if (lost) throw lostError(lost);
     checkEncoder(encoder);
-    for (const { buffer } of this.inputs) {
-      if (buffer.mapState !== 'unmapped') throw new BufferError('E_BUFFER_MAPPED', `${buffer.label || 'a buffer'} bound by plan ${this.label} is mapped; unmap it before encoding`);
-    }
   }
 
   encode(encoder: GPUCommandEncoder): void {
@@ -246,7 +247,7 @@ export function planForwardTrain(device: GPUDevice, params: ForwardTrainParams, 
   const dispatches = forwardTrainDispatches(device, shape, {
     x, y, stats, gamma, beta, runningMean, runningSpread, workspace, step: { buffer: step, offset: 0, size: STEP_BYTES },
   }, eps, flags, owned);
-  return new PassPlan(device, label, dispatches, owned, callerRanges({ x, y, stats, gamma, beta, runningMean, runningSpread, workspace }, owned));
+  return new PassPlan(device, label, dispatches, owned);
 }
 
 /** Inference-mode forward: y = (x - running_mean)·gamma/sqrt(running_var + eps) + beta. */
@@ -269,7 +270,7 @@ export function planForwardEval(device: GPUDevice, params: ForwardEvalParams, ta
   const owned: GPUBuffer[] = [];
   const flags = (affine ? EvalFlags.AFFINE : 0) | (runningIsStd ? EvalFlags.SPREAD_IS_STD : 0);
   const dispatches = forwardEvalDispatches(device, planShape(device, table, g, wg), { x, y, stats, gamma, beta, runningMean, runningSpread }, eps, flags, owned);
-  return new PassPlan(device, 'bn.forward_eval', dispatches, owned, callerRanges({ x, y, stats, gamma, beta, runningMean, runningSpread }, owned));
+  return new PassPlan(device, 'bn.forward_eval', dispatches, owned);
 }
 
 /** Backward: dx, and dweight/dbias when affine. */
@@ -297,10 +298,5 @@ export function planBackward(device: GPUDevice, params: BackwardParams, table: K
   const workspace = workspaceRange(device, shape, p.workspace, owned, 'bn.backward');
   checkSharing({ dx, dweight: dgamma, dbias: dbeta, workspace }, { x, dy, stats, weight: gamma });
   const dispatches = backwardDispatches(device, shape, { x, dy, dx, stats, gamma, dgamma, dbeta, workspace }, batchStats, affine, owned);
-  return new PassPlan(device, 'bn.backward', dispatches, owned, callerRanges({ x, dy, dx, stats, gamma, dgamma, dbeta, workspace }, owned));
-}
-
-/** The caller's ranges among a plan's bindings (not placeholders, not the plan's own buffers). */
-function callerRanges(ranges: Record<string, Range>, owned: readonly GPUBuffer[]): Range[] {
-  return Object.values(ranges).filter((r) => !owned.includes(r.buffer) && !isPlaceholder(r.buffer));
+  return new PassPlan(device, 'bn.backward', dispatches, owned);
 }
