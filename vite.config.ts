@@ -5,7 +5,10 @@ import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from './src/chromium.ts';
 import { wgslKernels } from './scripts/wgsl.ts';
 
 const nodeBuild = (outDir: string, input: Record<string, string>): BuildEnvironmentOptions => ({
-  outDir, emptyOutDir: false, ssr: true, target: 'node20',
+  outDir,
+  emptyOutDir: false,
+  ssr: true,
+  target: 'node20',
   rollupOptions: { input, output: { entryFileNames: '[name].js' } },
 });
 
@@ -22,8 +25,14 @@ const nodeBuild = (outDir: string, input: Record<string, string>): BuildEnvironm
 const builds: Record<string, BuildEnvironmentOptions> = {
   // Unminified ESM: the app's bundler minifies, and readable names survive in stack traces.
   lib: {
-    outDir: 'dist', emptyOutDir: true, sourcemap: true, minify: false,
-    lib: { entry: { index: 'src/index.ts', cpu: 'src/cpu/index.ts', conformance: 'src/conformance/index.ts' }, formats: ['es'] },
+    outDir: 'dist',
+    emptyOutDir: true,
+    sourcemap: true,
+    minify: false,
+    lib: {
+      entry: { index: 'src/index.ts', cpu: 'src/cpu/index.ts', conformance: 'src/conformance/index.ts' },
+      formats: ['es'],
+    },
   },
   cli: nodeBuild('dist/cli', { 'bn-conformance': 'src/cli/bn-conformance.ts' }),
   bench: { outDir: 'dist-bench', emptyOutDir: false, lib: { entry: { page: 'bench/page.ts' }, formats: ['es'] } },

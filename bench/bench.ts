@@ -11,7 +11,15 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import { CpuBatchNorm } from '../src/cpu/batchnorm';
 import { scaledError } from '../src/conformance/golden';
-import { planBackward, planForwardEval, planForwardTrain, statsByteLength, tensorByteLength, workspaceByteLength, type Plan } from '../src/plan/plans';
+import {
+  planBackward,
+  planForwardEval,
+  planForwardTrain,
+  statsByteLength,
+  tensorByteLength,
+  workspaceByteLength,
+  type Plan,
+} from '../src/plan/plans';
 import { readFloats, readHalfs } from '../src/gpu/buffers';
 import { toHalfArray } from '../src/cpu/f16';
 import { F16_OUTPUT_TOLERANCE } from '../src/conformance/f16';
@@ -47,8 +55,22 @@ export interface BenchConfig {
   torch: TorchReport | null;
 }
 
-export interface TorchRow { shape: string; dtype: string; fmt: string; fwd_ms: number; bwd_ms: number; infer_ms: number }
-export interface TorchReport { gpu: string; torch: string; cudnn: number; copy_GBs: number; rows: TorchRow[]; train_step?: { layout: string; ms: number; layers: number }[] }
+export interface TorchRow {
+  shape: string;
+  dtype: string;
+  fmt: string;
+  fwd_ms: number;
+  bwd_ms: number;
+  infer_ms: number;
+}
+export interface TorchReport {
+  gpu: string;
+  torch: string;
+  cudnn: number;
+  copy_GBs: number;
+  rows: TorchRow[];
+  train_step?: { layout: string; ms: number; layers: number }[];
+}
 
 export interface Row {
   op: TensorOp;
@@ -77,21 +99,42 @@ export interface Row {
 }
 
 /** A network's BN work per training step: forward + backward over its layers, ours and PyTorch's. */
-export interface NetworkTotal { network: string; layout: Layout; layers: number; ours_ms: number; torch_ms: number | null; vs_torch: number | null }
+export interface NetworkTotal {
+  network: string;
+  layout: Layout;
+  layers: number;
+  ours_ms: number;
+  torch_ms: number | null;
+  vs_torch: number | null;
+}
 
-export interface Report { adapter: string; runtime: string; date: string; rows: Row[]; networks: NetworkTotal[]; trainSteps: TrainStepRow[] }
+export interface Report {
+  adapter: string;
+  runtime: string;
+  date: string;
+  rows: Row[];
+  networks: NetworkTotal[];
+  trainSteps: TrainStepRow[];
+}
 
 /** A storage buffer holding `data`, or `data` zero bytes. */
 function upload(device: GPUDevice, label: string, data: Float32Array | Uint16Array | number): GPUBuffer {
   const bytes = typeof data === 'number' ? data : data.byteLength;
-  const b = device.createBuffer({ label, size: Math.max(16, Math.ceil(bytes / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
-  if (typeof data !== 'number') new Uint8Array(b.getMappedRange(), 0, bytes).set(new Uint8Array(data.buffer, data.byteOffset, bytes));
+  const b = device.createBuffer({
+    label,
+    size: Math.max(16, Math.ceil(bytes / 4) * 4),
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    mappedAtCreation: true,
+  });
+  if (typeof data !== 'number')
+    new Uint8Array(b.getMappedRange(), 0, bytes).set(new Uint8Array(data.buffer, data.byteOffset, bytes));
   b.unmap();
   return b;
 }
 
 /** A float32 buffer of `data`, or of `data` zeros. */
-const tensor = (device: GPUDevice, label: string, data: Float32Array | number) => upload(device, label, typeof data === 'number' ? data * 4 : data);
+const tensor = (device: GPUDevice, label: string, data: Float32Array | number) =>
+  upload(device, label, typeof data === 'number' ? data * 4 : data);
 
 /** Deterministic data with per-channel offsets and scales, so validation means something. */
 function makeData(n: number, channelOf: (i: number) => number, seed: number): Float32Array {
@@ -100,7 +143,7 @@ function makeData(n: number, channelOf: (i: number) => number, seed: number): Fl
   for (let i = 0; i < n; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     const c = channelOf(i);
-    x[i] = ((s / 4294967296) - 0.5) * (1 + (c % 7)) + (c % 5) - 2;
+    x[i] = (s / 4294967296 - 0.5) * (1 + (c % 7)) + (c % 5) - 2;
   }
   return x;
 }
@@ -108,13 +151,24 @@ function makeData(n: number, channelOf: (i: number) => number, seed: number): Fl
 type Tf = typeof TF;
 
 /** TF.js's WebGPU batch norm as its users write it: moments + batchNorm, gradients by tf.grads. */
-function tfjsOp(tf: Tf, op: TensorOp, layout: Layout, shape: number[], x: Float32Array, dy: Float32Array): (() => TF.Tensor[]) | null {
+function tfjsOp(
+  tf: Tf,
+  op: TensorOp,
+  layout: Layout,
+  shape: number[],
+  x: Float32Array,
+  dy: Float32Array,
+): (() => TF.Tensor[]) | null {
   if (op === 'renorm-forward') return null;
   const C = layout === 'NHWC' ? shape[3] : shape[1];
   const axes = layout === 'NCHW' ? [0, 2, 3] : layout === 'NHWC' ? [0, 1, 2] : [0];
   const pshape = layout === 'NCHW' ? [1, C, 1, 1] : [C];
-  const xt = tf.tensor(x, shape), dyt = tf.tensor(dy, shape);
-  const gamma = tf.ones(pshape), beta = tf.zeros(pshape), rm = tf.zeros(pshape), rv = tf.ones(pshape);
+  const xt = tf.tensor(x, shape),
+    dyt = tf.tensor(dy, shape);
+  const gamma = tf.ones(pshape),
+    beta = tf.zeros(pshape),
+    rm = tf.zeros(pshape),
+    rv = tf.ones(pshape);
   const fwd = (a: TF.Tensor, g: TF.Tensor, b: TF.Tensor) => {
     const { mean, variance } = tf.moments(a, axes, layout === 'NCHW');
     // tf.batchNorm's gradient assumes channels-last parameters; NCHW composes the same formula.
@@ -146,19 +200,43 @@ async function timeTfjs(tf: Tf, f: () => TF.Tensor[], iters: number, reps: numbe
 }
 
 /** PyTorch's time for a row, from its JSON (shape B×H×W×C; [N,C] as N×1×1×C). */
-function torchMs(torch: TorchReport | null, op: TensorOp, layout: Layout, shape: string, dtype: 'f32' | 'f16'): number | null {
+function torchMs(
+  torch: TorchReport | null,
+  op: TensorOp,
+  layout: Layout,
+  shape: string,
+  dtype: 'f32' | 'f16',
+): number | null {
   const key = { 'forward-train': 'fwd_ms', inference: 'infer_ms', backward: 'bwd_ms' } as const;
   if (!torch || op === 'renorm-forward') return null;
   const s = shape.split('x').length === 2 ? shape.replace('x', 'x1x1x') : shape;
   const fmt = layout === 'NCHW' ? 'nchw' : 'nhwc';
-  const t = torch.rows.find((r) => r.shape === s && r.fmt === fmt && r.dtype === (dtype === 'f16' ? 'float16' : 'float32'));
+  const t = torch.rows.find(
+    (r) => r.shape === s && r.fmt === fmt && r.dtype === (dtype === 'f16' ? 'float16' : 'float32'),
+  );
   return t ? t[key[op]] : null;
 }
 
-interface Case { shapeName: string; layout: Layout; shape: number[]; C: number; xh: Float32Array; dyh: Float32Array; dtype: 'f32' | 'f16'; versions: KernelVersion[] }
+interface Case {
+  shapeName: string;
+  layout: Layout;
+  shape: number[];
+  C: number;
+  xh: Float32Array;
+  dyh: Float32Array;
+  dtype: 'f32' | 'f16';
+  versions: KernelVersion[];
+}
 
 /** Validates and times every op and version on one tensor shape, layout and dtype. */
-async function benchTensors(device: GPUDevice, timer: Timer, cfg: BenchConfig, tf: Tf | null, k: Case, log: (s: string) => void): Promise<Row[]> {
+async function benchTensors(
+  device: GPUDevice,
+  timer: Timer,
+  cfg: BenchConfig,
+  tf: Tf | null,
+  k: Case,
+  log: (s: string) => void,
+): Promise<Row[]> {
   const { shapeName, layout, shape, C, xh, dyh, dtype } = k;
   const rows: Row[] = [];
   const n = xh.length;
@@ -167,14 +245,26 @@ async function benchTensors(device: GPUDevice, timer: Timer, cfg: BenchConfig, t
   const elem = half ? 2 : 4;
   const data = (label: string, v: Float32Array) => upload(device, label, half ? toHalfArray(v) : v);
   const empty = (label: string) => upload(device, label, tensorByteLength(n, api));
-  const x = data('bench.x', xh), y = empty('bench.y'), dy = data('bench.dy', dyh), dx = empty('bench.dx');
+  const x = data('bench.x', xh),
+    y = empty('bench.y'),
+    dy = data('bench.dy', dyh),
+    dx = empty('bench.dx');
   const stats = tensor(device, 'bench.stats', statsByteLength(C) / 4);
-  const w = tensor(device, 'bench.weight', new Float32Array(C).fill(1)), b = tensor(device, 'bench.bias', C);
-  const dw = tensor(device, 'bench.dweight', C), db = tensor(device, 'bench.dbias', C);
-  const rm = tensor(device, 'bench.running_mean', C), rv = tensor(device, 'bench.running_var', new Float32Array(C).fill(1));
-  const ws = tensor(device, 'bench.workspace', Math.max(...k.versions.map((v) => workspaceByteLength(device, layout, shape, VERSIONS[v]))) / 4);
-  const trm = tensor(device, 'bench.train_running_mean', C), trv = tensor(device, 'bench.train_running_var', new Float32Array(C).fill(1));
-  const mu = tensor(device, 'bench.renorm_mu', C), sigma = tensor(device, 'bench.renorm_sigma', new Float32Array(C).fill(1));
+  const w = tensor(device, 'bench.weight', new Float32Array(C).fill(1)),
+    b = tensor(device, 'bench.bias', C);
+  const dw = tensor(device, 'bench.dweight', C),
+    db = tensor(device, 'bench.dbias', C);
+  const rm = tensor(device, 'bench.running_mean', C),
+    rv = tensor(device, 'bench.running_var', new Float32Array(C).fill(1));
+  const ws = tensor(
+    device,
+    'bench.workspace',
+    Math.max(...k.versions.map((v) => workspaceByteLength(device, layout, shape, VERSIONS[v]))) / 4,
+  );
+  const trm = tensor(device, 'bench.train_running_mean', C),
+    trv = tensor(device, 'bench.train_running_var', new Float32Array(C).fill(1));
+  const mu = tensor(device, 'bench.renorm_mu', C),
+    sigma = tensor(device, 'bench.renorm_sigma', new Float32Array(C).fill(1));
   const owned: GPUBuffer[] = [];
   // The yardstick copies the same number of bytes as one tensor.
   const copy = copyEncoder(device, x, y, Math.floor((n * elem) / 16), owned);
@@ -197,9 +287,17 @@ async function benchTensors(device: GPUDevice, timer: Timer, cfg: BenchConfig, t
     const plans: Record<TensorOp, Plan> = {
       'forward-train': planForwardTrain(device, { ...common, workspace: ws, runningMean: trm, runningVar: trv }, table),
       // momentum 0 keeps mu and sigma fixed, so every timed run sees the validated state.
-      'renorm-forward': planForwardTrain(device, { ...common, workspace: ws, runningMean: mu, runningVar: sigma, momentum: 0, renorm: { rmax: 3, dmax: 5 } }, table),
+      'renorm-forward': planForwardTrain(
+        device,
+        { ...common, workspace: ws, runningMean: mu, runningVar: sigma, momentum: 0, renorm: { rmax: 3, dmax: 5 } },
+        table,
+      ),
       inference: planForwardEval(device, { ...common, runningMean: rm, runningVar: rv }, table),
-      backward: planBackward(device, { layout, shape, x, dy, dx, stats, weight: w, dweight: dw, dbias: db, workspace: ws, dtype: api }, table),
+      backward: planBackward(
+        device,
+        { layout, shape, x, dy, dx, stats, weight: w, dweight: dw, dbias: db, workspace: ws, dtype: api },
+        table,
+      ),
     };
     for (const op of ops) {
       // Validate first: run the op once (backward after a training forward) and compare.
@@ -209,9 +307,13 @@ async function benchTensors(device: GPUDevice, timer: Timer, cfg: BenchConfig, t
       device.queue.submit([v.finish({ label: 'bench.validate' })]);
       const out = { buffer: op === 'backward' ? dx : y };
       const got = half ? await readHalfs(device, out, n) : await readFloats(device, out, n);
-      const ref = op === 'backward' ? gRef.dx : op === 'inference' ? yEvalRef : op === 'renorm-forward' ? yRenormRef : yRef;
+      const ref =
+        op === 'backward' ? gRef.dx : op === 'inference' ? yEvalRef : op === 'renorm-forward' ? yRenormRef : yRef;
       const maxError = scaledError(got, ref);
-      if (!(maxError <= tolerance)) throw new Error(`${op} ${layout} ${shapeName} ${dtype} v${version}: GPU result differs from the CPU path (scaled error ${maxError}); not timing it`);
+      if (!(maxError <= tolerance))
+        throw new Error(
+          `${op} ${layout} ${shapeName} ${dtype} v${version}: GPU result differs from the CPU path (scaled error ${maxError}); not timing it`,
+        );
 
       // The yardstick is timed right before the op, in the same (warmed-up) state of the GPU.
       const copyMs = (await timer.time(copy, cfg.iters, cfg.reps)).ms;
@@ -225,13 +327,34 @@ async function benchTensors(device: GPUDevice, timer: Timer, cfg: BenchConfig, t
         tfMs = rows.find((r) => r.op === op)?.tfjs_ms ?? null;
       }
       // The op's pass includes a backward's forward only in validation; timing runs the op alone.
-      const profile = cfg.profile ? (await timer.profile(plans[op].dispatches, Math.min(cfg.reps, 10))).map((ms, i) => ({ kernel: plans[op].dispatches[i].label, ms })) : undefined;
+      const profile = cfg.profile
+        ? (await timer.profile(plans[op].dispatches, Math.min(cfg.reps, 10))).map((ms, i) => ({
+            kernel: plans[op].dispatches[i].label,
+            ms,
+          }))
+        : undefined;
       const bytes = TRAFFIC[op] * n * elem;
       const torch = torchMs(cfg.torch, op, layout, shapeName, dtype);
       const row: Row = {
-        op, layout, shape: shapeName, dtype, version, ours_ms: ms, ours_wall_ms: wallMs, tfjs_ms: tfMs, copy_ms: copyMs, best_copy_ms: copyMs, bytes,
-        gbps: bytes / ms / 1e6, roofline_fraction: NaN, speedup_vs_tfjs: tfMs === null ? null : tfMs / wallMs,
-        torch_ms: torch, vs_torch: torch === null ? null : ms / torch, max_error: maxError, timing: timer.method, ...(profile ? { profile } : {}),
+        op,
+        layout,
+        shape: shapeName,
+        dtype,
+        version,
+        ours_ms: ms,
+        ours_wall_ms: wallMs,
+        tfjs_ms: tfMs,
+        copy_ms: copyMs,
+        best_copy_ms: copyMs,
+        bytes,
+        gbps: bytes / ms / 1e6,
+        roofline_fraction: NaN,
+        speedup_vs_tfjs: tfMs === null ? null : tfMs / wallMs,
+        torch_ms: torch,
+        vs_torch: torch === null ? null : ms / torch,
+        max_error: maxError,
+        timing: timer.method,
+        ...(profile ? { profile } : {}),
       };
       rows.push(row);
       log(formatRow(row));
@@ -259,24 +382,41 @@ function networkTotals(rows: Row[]): NetworkTotal[] {
   const out: NetworkTotal[] = [];
   for (const layout of ['NHWC', 'NCHW'] as const) {
     const v = Math.max(...rows.map((r) => r.version));
-    const mine = rows.filter((r) => r.layout === layout && r.dtype === 'f32' && r.version === v && resnetLayers(r.shape) > 0);
+    const mine = rows.filter(
+      (r) => r.layout === layout && r.dtype === 'f32' && r.version === v && resnetLayers(r.shape) > 0,
+    );
     const shapes = [...new Set(mine.map((r) => r.shape))];
     const per = (op: TensorOp, s: string) => mine.find((r) => r.op === op && r.shape === s);
     if (shapes.length !== 12 || shapes.some((s) => !per('forward-train', s) || !per('backward', s))) continue;
-    let ours = 0, torch: number | null = 0, layers = 0;
+    let ours = 0,
+      torch: number | null = 0,
+      layers = 0;
     for (const s of shapes) {
       const n = resnetLayers(s);
       layers += n;
       ours += n * (per('forward-train', s)!.ours_ms + per('backward', s)!.ours_ms);
-      const tf = per('forward-train', s)!.torch_ms, tb = per('backward', s)!.torch_ms;
+      const tf = per('forward-train', s)!.torch_ms,
+        tb = per('backward', s)!.torch_ms;
       torch = torch === null || tf === null || tb === null ? null : torch + n * (tf + tb);
     }
-    out.push({ network: 'resnet50', layout, layers, ours_ms: ours, torch_ms: torch, vs_torch: torch === null ? null : ours / torch });
+    out.push({
+      network: 'resnet50',
+      layout,
+      layers,
+      ours_ms: ours,
+      torch_ms: torch,
+      vs_torch: torch === null ? null : ours / torch,
+    });
   }
   return out;
 }
 
-export async function runBench(device: GPUDevice, cfg: BenchConfig, tf: Tf | null, log: (s: string) => void = () => {}): Promise<Report> {
+export async function runBench(
+  device: GPUDevice,
+  cfg: BenchConfig,
+  tf: Tf | null,
+  log: (s: string) => void = () => {},
+): Promise<Report> {
   const timer = new Timer(device);
   const info = device.adapterInfo;
   const rows: Row[] = [];
@@ -287,7 +427,8 @@ export async function runBench(device: GPUDevice, cfg: BenchConfig, tf: Tf | nul
         const C = layout === 'NHWC' ? shape[3] : shape[1];
         const inner = layout === 'NCHW' ? shape[2] * shape[3] : 1;
         const channelOf = (i: number) => Math.floor(i / inner) % C;
-        const xh = makeData(n, channelOf, 1), dyh = makeData(n, channelOf, 2);
+        const xh = makeData(n, channelOf, 1),
+          dyh = makeData(n, channelOf, 2);
         for (const dtype of cfg.dtypes) {
           const versions = dtype === 'f16' ? cfg.versions.filter((v) => v === 4) : cfg.versions;
           if (!versions.length) continue;
@@ -295,7 +436,16 @@ export async function runBench(device: GPUDevice, cfg: BenchConfig, tf: Tf | nul
             log(`(f16 ${layout} ${shapeName}: not run, the adapter lacks shader-f16)`);
             continue;
           }
-          rows.push(...await benchTensors(device, timer, cfg, tf, { shapeName, layout, shape, C, xh, dyh, dtype, versions }, log));
+          rows.push(
+            ...(await benchTensors(
+              device,
+              timer,
+              cfg,
+              tf,
+              { shapeName, layout, shape, C, xh, dyh, dtype, versions },
+              log,
+            )),
+          );
         }
       }
     }
@@ -306,10 +456,28 @@ export async function runBench(device: GPUDevice, cfg: BenchConfig, tf: Tf | nul
     for (const layout of ['NHWC', 'NCHW'] as const) {
       const { network, batch } = cfg.trainStep;
       const stack = network === 'resnet50' ? resnet50Stack(batch, layout) : quickStack(layout);
-      trainSteps.push(...await trainStep(device, timer, network === 'resnet50' ? `resnet50 b${batch}` : 'quick stack', stack, cfg.reps, log));
+      trainSteps.push(
+        ...(await trainStep(
+          device,
+          timer,
+          network === 'resnet50' ? `resnet50 b${batch}` : 'quick stack',
+          stack,
+          cfg.reps,
+          log,
+        )),
+      );
       const t = cfg.torch?.train_step?.find((s) => s.layout.toUpperCase() === layout);
       if (t && network === 'resnet50') {
-        const row: TrainStepRow = { network: `resnet50 b${batch}`, layout, layers: t.layers, way: 'pytorch', wall_ms: t.ms, gpu_ms: t.ms, encode_us_per_call: null, created_per_step: null };
+        const row: TrainStepRow = {
+          network: `resnet50 b${batch}`,
+          layout,
+          layers: t.layers,
+          way: 'pytorch',
+          wall_ms: t.ms,
+          gpu_ms: t.ms,
+          encode_us_per_call: null,
+          created_per_step: null,
+        };
         trainSteps.push(row);
         log(formatTrainStep(row));
       }
@@ -317,11 +485,16 @@ export async function runBench(device: GPUDevice, cfg: BenchConfig, tf: Tf | nul
   }
   return {
     adapter: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' '),
-    runtime: cfg.runtime, date: new Date().toISOString(), rows, networks: networkTotals(rows), trainSteps,
+    runtime: cfg.runtime,
+    date: new Date().toISOString(),
+    rows,
+    networks: networkTotals(rows),
+    trainSteps,
   };
 }
 
-export const HEADER = 'op              layout shape            dtype v   ours_ms  wall_ms   tfjs_ms   copy_ms     GB/s  vs_torch  vs_tfjs   error';
+export const HEADER =
+  'op              layout shape            dtype v   ours_ms  wall_ms   tfjs_ms   copy_ms     GB/s  vs_torch  vs_tfjs   error';
 
 export function formatRow(r: Row): string {
   const f = (v: number | null, d = 3) => (v === null ? '-' : v.toFixed(d));
@@ -334,6 +507,9 @@ export function summary(rep: Report): string[] {
     const copyGbps = (2 * (r.bytes / TRAFFIC[r.op])) / r.best_copy_ms / 1e6;
     return `roofline ${r.op.padEnd(15)} ${r.layout.padEnd(6)} ${r.shape.padEnd(16)} ${r.dtype} v${r.version}: ${(100 * r.roofline_fraction).toFixed(0)}% of the best copy of that size (${copyGbps.toFixed(1)} GB/s)`;
   });
-  for (const t of rep.networks) lines.push(`network ${t.network} ${t.layout}: ${t.layers} BN layers, forward + backward per step ${t.ours_ms.toFixed(3)} ms${t.torch_ms === null ? '' : `; PyTorch ${t.torch_ms.toFixed(3)} ms; ours / PyTorch ${t.vs_torch!.toFixed(2)}`}`);
+  for (const t of rep.networks)
+    lines.push(
+      `network ${t.network} ${t.layout}: ${t.layers} BN layers, forward + backward per step ${t.ours_ms.toFixed(3)} ms${t.torch_ms === null ? '' : `; PyTorch ${t.torch_ms.toFixed(3)} ms; ours / PyTorch ${t.vs_torch!.toFixed(2)}`}`,
+    );
   return lines;
 }

@@ -29,19 +29,37 @@ if (j >= 0 && (j === argv.length - 1 || argv[j + 1].startsWith('--'))) argv.spli
 const { values } = parseArgs({
   args: argv,
   options: {
-    runtime: { type: 'string', default: 'browser' }, quick: { type: 'boolean', default: false }, json: { type: 'string' }, svg: { type: 'string' },
-    ops: { type: 'string' }, shapes: { type: 'string' }, batch: { type: 'string' }, versions: { type: 'string', default: '4' }, dtypes: { type: 'string', default: 'f32,f16' },
-    reps: { type: 'string' }, iters: { type: 'string' }, profile: { type: 'boolean', default: false }, torch: { type: 'string' }, 'no-tfjs': { type: 'boolean', default: false },
+    runtime: { type: 'string', default: 'browser' },
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    svg: { type: 'string' },
+    ops: { type: 'string' },
+    shapes: { type: 'string' },
+    batch: { type: 'string' },
+    versions: { type: 'string', default: '4' },
+    dtypes: { type: 'string', default: 'f32,f16' },
+    reps: { type: 'string' },
+    iters: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    torch: { type: 'string' },
+    'no-tfjs': { type: 'boolean', default: false },
   },
 });
 
-const list = (s: string | undefined) => s?.split(',').map((v) => v.trim()).filter(Boolean);
+const list = (s: string | undefined) =>
+  s
+    ?.split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
 const ops = (list(values.ops) ?? OPS.filter((o) => o !== 'train-step')) as Op[];
-for (const d of list(values.dtypes) ?? []) if (d !== 'f32' && d !== 'f16') throw new Error(`unknown dtype ${d}; dtypes are f32, f16`);
+for (const d of list(values.dtypes) ?? [])
+  if (d !== 'f32' && d !== 'f16') throw new Error(`unknown dtype ${d}; dtypes are f32, f16`);
 for (const o of ops) if (!OPS.includes(o)) throw new Error(`unknown op ${o}; ops are ${OPS.join(', ')}`);
-if (values.runtime !== 'browser' && values.runtime !== 'node') throw new Error(`--runtime must be browser or node; got ${values.runtime}`);
+if (values.runtime !== 'browser' && values.runtime !== 'node')
+  throw new Error(`--runtime must be browser or node; got ${values.runtime}`);
 const batch = Number(values.batch ?? (values.quick ? QUICK_BATCH : RESNET_BATCH));
-if (!Number.isSafeInteger(batch) || batch < 1) throw new Error(`--batch must be a positive integer; got ${values.batch}`);
+if (!Number.isSafeInteger(batch) || batch < 1)
+  throw new Error(`--batch must be a positive integer; got ${values.batch}`);
 let torch: TorchReport | null = null;
 if (values.torch) {
   const text = readFileSync(values.torch, 'utf8');
@@ -60,26 +78,39 @@ const cfg: BenchConfig = {
   trainStep: { network: values.quick ? 'quick' : 'resnet50', batch },
   torch,
 };
-for (const v of cfg.versions) if (![1, 2, 3, 4].includes(v)) throw new Error(`unknown kernel version ${v}; versions are 1, 2, 3, 4`);
+for (const v of cfg.versions)
+  if (![1, 2, 3, 4].includes(v)) throw new Error(`unknown kernel version ${v}; versions are 1, 2, 3, 4`);
 if (cfg.reps < 20) throw new Error('--reps must be at least 20 (the median of at least 20 timed runs)');
 
 let report: Report;
-console.log(`bench: runtime=${cfg.runtime} shapes=${cfg.shapes.join(',')} ops=${cfg.ops.join(',')} versions=${cfg.versions.join(',')} reps=${cfg.reps} iters=${cfg.iters}${cfg.profile ? ' profile' : ''}${torch ? ` torch=${torch.gpu}` : ''}`);
+console.log(
+  `bench: runtime=${cfg.runtime} shapes=${cfg.shapes.join(',')} ops=${cfg.ops.join(',')} versions=${cfg.versions.join(',')} reps=${cfg.reps} iters=${cfg.iters}${cfg.profile ? ' profile' : ''}${torch ? ` torch=${torch.gpu}` : ''}`,
+);
 if (cfg.runtime === 'browser') {
   const dist = dirname(fileURLToPath(import.meta.url));
-  const r = await inBrowser(dist, { bench: '/page.js' }, async ({ cfg, tfjs }) => {
-    const { bench } = (window as unknown as { bn: { bench: typeof import('./page') } }).bn;
-    return bench.run(cfg, tfjs);
-  }, { cfg, tfjs: !values['no-tfjs'] });
+  const r = await inBrowser(
+    dist,
+    { bench: '/page.js' },
+    async ({ cfg, tfjs }) => {
+      const { bench } = (window as unknown as { bn: { bench: typeof import('./page') } }).bn;
+      return bench.run(cfg, tfjs);
+    },
+    { cfg, tfjs: !values['no-tfjs'] },
+  );
   report = r;
   console.log(`adapter: ${report.adapter}\n${HEADER}\n${TRAIN_STEP_HEADER}`);
   for (const l of r.log) console.log(l);
 } else {
   const { requestBatchNormDevice } = await import('../src/device');
   const { runBench } = await import('./bench');
-  const device = await requestBatchNormDevice({ gpu: await nodeGpu(), optionalFeatures: ['timestamp-query', 'shader-f16'] });
+  const device = await requestBatchNormDevice({
+    gpu: await nodeGpu(),
+    optionalFeatures: ['timestamp-query', 'shader-f16'],
+  });
   const info = device.adapterInfo;
-  console.log(`adapter: ${info.vendor} ${info.architecture} ${info.device} ${info.description}; features: ${[...device.features].sort().join(' ')}\n${HEADER}\n${TRAIN_STEP_HEADER}`);
+  console.log(
+    `adapter: ${info.vendor} ${info.architecture} ${info.device} ${info.description}; features: ${[...device.features].sort().join(' ')}\n${HEADER}\n${TRAIN_STEP_HEADER}`,
+  );
   report = await runBench(device, cfg, null, (s) => console.log(s));
   device.destroy();
 }

@@ -41,7 +41,13 @@ export const QUICK_BATCH = 2;
 export function expandShapes(names: string[], batch: number, quick: boolean): string[] {
   return names.flatMap((n) => {
     if (n === 'resnet50') return RESNET50.map((s) => `${batch}x${s.hwc}`);
-    if (n === 'mlp') return quick ? MLP.map((s) => { const [N, C] = s.split('x').map(Number); return `${Math.max(8, N / 64)}x${C}`; }) : MLP;
+    if (n === 'mlp')
+      return quick
+        ? MLP.map((s) => {
+            const [N, C] = s.split('x').map(Number);
+            return `${Math.max(8, N / 64)}x${C}`;
+          })
+        : MLP;
     if (!/^\d+(x\d+){1,3}$/.test(n)) throw new Error(`unknown shape ${n}: give B×H×W×C, N×C, resnet50 or mlp`);
     return [n];
   });
@@ -52,7 +58,10 @@ export function layoutsFor(shape: string): [Layout, number[]][] {
   const d = shape.split('x').map(Number);
   if (d.length === 2) return [['NC', d]];
   const [b, h, w, c] = d;
-  return [['NHWC', [b, h, w, c]], ['NCHW', [b, c, h, w]]];
+  return [
+    ['NHWC', [b, h, w, c]],
+    ['NCHW', [b, c, h, w]],
+  ];
 }
 
 /** The ResNet-50 layer count of a B×H×W×C shape name (0 when it is not one of them). */

@@ -5,7 +5,10 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 export function chart(rep: Report): string {
   const rows = rep.rows;
-  const bar = 9, gap = 10, left = 330, width = 460;
+  const bar = 9,
+    gap = 10,
+    left = 330,
+    width = 460;
   const groupH = 3 * bar + gap;
   const top = 60;
   const h = top + rows.length * groupH + 40;
@@ -24,10 +27,19 @@ export function chart(rep: Report): string {
     const y0 = top + i * groupH;
     const copy = r.gbps / r.roofline_fraction;
     const tfg = gbps(r.bytes, r.tfjs_ms);
-    parts.push(`<text x="${left - 6}" y="${y0 + 2 * bar}" text-anchor="end">${esc(`${r.op} ${r.layout} ${r.shape} v${r.version}`)}</text>`);
-    parts.push(`<rect x="${left}" y="${y0}" width="${x(r.gbps)}" height="${bar}" fill="#1f77b4"/><text x="${left + x(r.gbps) + 4}" y="${y0 + bar - 1}">${r.gbps.toFixed(1)}</text>`);
-    if (tfg) parts.push(`<rect x="${left}" y="${y0 + bar}" width="${x(tfg)}" height="${bar}" fill="#ff7f0e"/><text x="${left + x(tfg) + 4}" y="${y0 + 2 * bar - 1}">${tfg.toFixed(1)}</text>`);
-    parts.push(`<rect x="${left}" y="${y0 + 2 * bar}" width="${x(copy)}" height="${bar}" fill="#bbb"/><text x="${left + x(copy) + 4}" y="${y0 + 3 * bar - 1}">${copy.toFixed(1)}</text>`);
+    parts.push(
+      `<text x="${left - 6}" y="${y0 + 2 * bar}" text-anchor="end">${esc(`${r.op} ${r.layout} ${r.shape} v${r.version}`)}</text>`,
+    );
+    parts.push(
+      `<rect x="${left}" y="${y0}" width="${x(r.gbps)}" height="${bar}" fill="#1f77b4"/><text x="${left + x(r.gbps) + 4}" y="${y0 + bar - 1}">${r.gbps.toFixed(1)}</text>`,
+    );
+    if (tfg)
+      parts.push(
+        `<rect x="${left}" y="${y0 + bar}" width="${x(tfg)}" height="${bar}" fill="#ff7f0e"/><text x="${left + x(tfg) + 4}" y="${y0 + 2 * bar - 1}">${tfg.toFixed(1)}</text>`,
+      );
+    parts.push(
+      `<rect x="${left}" y="${y0 + 2 * bar}" width="${x(copy)}" height="${bar}" fill="#bbb"/><text x="${left + x(copy) + 4}" y="${y0 + 3 * bar - 1}">${copy.toFixed(1)}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('\n');

@@ -28,8 +28,16 @@ export class Timer {
     if (this.qs && this.qs.count >= slots) return;
     for (const o of [this.qs, this.resolve, this.read]) o?.destroy();
     this.qs = this.device.createQuerySet({ label: 'bench.timestamps', type: 'timestamp', count: slots });
-    this.resolve = this.device.createBuffer({ label: 'bench.timestamps.resolve', size: 8 * slots, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    this.read = this.device.createBuffer({ label: 'bench.timestamps.read', size: 8 * slots, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+    this.resolve = this.device.createBuffer({
+      label: 'bench.timestamps.resolve',
+      size: 8 * slots,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    this.read = this.device.createBuffer({
+      label: 'bench.timestamps.read',
+      size: 8 * slots,
+      usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
+    });
   }
 
   /** Submits `cbs` at once; returns the wall time and the `slots` timestamps (ns). */
@@ -50,7 +58,11 @@ export class Timer {
   }
 
   /** Median GPU milliseconds per iteration of `encode`, and the wall clock per iteration. */
-  async time(encode: (e: GPUCommandEncoder) => void, iters: number, reps: number): Promise<{ ms: number; wallMs: number }> {
+  async time(
+    encode: (e: GPUCommandEncoder) => void,
+    iters: number,
+    reps: number,
+  ): Promise<{ ms: number; wallMs: number }> {
     const d = this.device;
     if (this.method === 'wall') {
       const once = async () => {
@@ -71,18 +83,32 @@ export class Timer {
     const batch = async (): Promise<[number[], number]> => {
       const cbs = Array.from({ length: reps }, (_, r) => {
         const enc = d.createCommandEncoder({ label: 'bench.timed' });
-        enc.beginComputePass({ label: 'bench.t0', timestampWrites: { querySet: this.qs!, beginningOfPassWriteIndex: 2 * r } }).end();
+        enc
+          .beginComputePass({
+            label: 'bench.t0',
+            timestampWrites: { querySet: this.qs!, beginningOfPassWriteIndex: 2 * r },
+          })
+          .end();
         for (let i = 0; i < iters; i++) encode(enc);
-        enc.beginComputePass({ label: 'bench.t1', timestampWrites: { querySet: this.qs!, endOfPassWriteIndex: 2 * r + 1 } }).end();
+        enc
+          .beginComputePass({
+            label: 'bench.t1',
+            timestampWrites: { querySet: this.qs!, endOfPassWriteIndex: 2 * r + 1 },
+          })
+          .end();
         return enc.finish({ label: 'bench.timed' });
       });
       const { wall, t } = await this.run(cbs, 2 * reps);
-      return [Array.from({ length: reps }, (_, r) => Number(t[2 * r + 1] - t[2 * r]) / 1e6 / iters), wall / (reps * iters)];
+      return [
+        Array.from({ length: reps }, (_, r) => Number(t[2 * r + 1] - t[2 * r]) / 1e6 / iters),
+        wall / (reps * iters),
+      ];
     };
     // Warm up until the GPU has been busy for WARM_MS in a row: a GPU that idled while the CPU
     // reference ran needs that long to raise its clocks (an H200 ran the same copy in 0.099 ms or
     // 0.246 ms depending on what ran before it).
-    for (let busy = 0, k = 0; busy < WARM_MS && k < 50; k++) busy += (await batch())[0].reduce((a, b) => a + b, 0) * iters;
+    for (let busy = 0, k = 0; busy < WARM_MS && k < 50; k++)
+      busy += (await batch())[0].reduce((a, b) => a + b, 0) * iters;
     const [ms, wall] = await batch();
     return { ms: median(ms), wallMs: wall };
   }
@@ -99,7 +125,10 @@ export class Timer {
     for (let r = 0; r < reps + 1; r++) {
       const enc = this.device.createCommandEncoder({ label: 'bench.profile' });
       dispatches.forEach((d, i) => {
-        const pass = enc.beginComputePass({ label: `bench.profile.${d.label}`, timestampWrites: { querySet: this.qs!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+        const pass = enc.beginComputePass({
+          label: `bench.profile.${d.label}`,
+          timestampWrites: { querySet: this.qs!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+        });
         encodeDispatches(pass, [d]);
         pass.end();
       });

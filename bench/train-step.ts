@@ -10,7 +10,11 @@ import type { Layout } from '../src/layout';
 import { median, type Timer } from './timer';
 import { RESNET50 } from './shapes';
 
-export interface StackLayer { shape: number[]; layout: Layout; count: number }
+export interface StackLayer {
+  shape: number[];
+  layout: Layout;
+  count: number;
+}
 
 export interface TrainStepRow {
   network: string;
@@ -33,15 +37,26 @@ export function resnet50Stack(batch: number, layout: 'NHWC' | 'NCHW'): StackLaye
 
 /** A scaled-down stack for --quick: six layers of three small shapes. */
 export function quickStack(layout: 'NHWC' | 'NCHW'): StackLayer[] {
-  return [[2, 28, 28, 32], [2, 14, 14, 64], [2, 7, 7, 128]].map(([b, h, w, c]) => ({ shape: layout === 'NHWC' ? [b, h, w, c] : [b, c, h, w], layout, count: 2 }));
+  return [
+    [2, 28, 28, 32],
+    [2, 14, 14, 64],
+    [2, 7, 7, 128],
+  ].map(([b, h, w, c]) => ({ shape: layout === 'NHWC' ? [b, h, w, c] : [b, c, h, w], layout, count: 2 }));
 }
 
 /** Counts buffer and bind-group creations on `device` while `f` runs. */
 async function counting<T>(device: GPUDevice, f: () => Promise<T>): Promise<{ value: T; created: number }> {
   let created = 0;
-  const cb = device.createBuffer, cg = device.createBindGroup;
-  device.createBuffer = (d: GPUBufferDescriptor) => { created++; return cb.call(device, d); };
-  device.createBindGroup = (d: GPUBindGroupDescriptor) => { created++; return cg.call(device, d); };
+  const cb = device.createBuffer,
+    cg = device.createBindGroup;
+  device.createBuffer = (d: GPUBufferDescriptor) => {
+    created++;
+    return cb.call(device, d);
+  };
+  device.createBindGroup = (d: GPUBindGroupDescriptor) => {
+    created++;
+    return cg.call(device, d);
+  };
   try {
     return { value: await f(), created };
   } finally {
@@ -50,7 +65,14 @@ async function counting<T>(device: GPUDevice, f: () => Promise<T>): Promise<{ va
   }
 }
 
-export async function trainStep(device: GPUDevice, timer: Timer, network: string, stack: StackLayer[], reps: number, log: (s: string) => void): Promise<TrainStepRow[]> {
+export async function trainStep(
+  device: GPUDevice,
+  timer: Timer,
+  network: string,
+  stack: StackLayer[],
+  reps: number,
+  log: (s: string) => void,
+): Promise<TrainStepRow[]> {
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
   // One set of tensors per shape, shared by that shape's layers (each layer has its own module).
   const tensors = stack.map((s, i) => {
@@ -67,7 +89,10 @@ export async function trainStep(device: GPUDevice, timer: Timer, network: string
     return { x: make('x', true), y: make('y', false), dy: make('dy', true), dx: make('dx', false) };
   });
   const C = (s: StackLayer) => (s.layout === 'NCHW' || s.shape.length === 2 ? s.shape[1] : s.shape[s.shape.length - 1]);
-  const modules = () => stack.flatMap((s, i) => Array.from({ length: s.count }, () => ({ bn: new BatchNorm(device, C(s)), s, t: tensors[i] })));
+  const modules = () =>
+    stack.flatMap((s, i) =>
+      Array.from({ length: s.count }, () => ({ bn: new BatchNorm(device, C(s)), s, t: tensors[i] })),
+    );
   const layers = stack.reduce((a, s) => a + s.count, 0);
   const rows: TrainStepRow[] = [];
 
@@ -75,7 +100,8 @@ export async function trainStep(device: GPUDevice, timer: Timer, network: string
   const awaited = modules();
   const awaitedStep = async () => {
     for (const m of awaited) await m.bn.forward(m.t.x, m.t.y, m.s.shape, m.s.layout);
-    for (let k = awaited.length - 1; k >= 0; k--) await awaited[k].bn.backward(awaited[k].t.x, awaited[k].t.dy, awaited[k].t.dx);
+    for (let k = awaited.length - 1; k >= 0; k--)
+      await awaited[k].bn.backward(awaited[k].t.x, awaited[k].t.dy, awaited[k].t.dx);
   };
   await awaitedStep();
   const times: number[] = [];
@@ -86,7 +112,16 @@ export async function trainStep(device: GPUDevice, timer: Timer, network: string
       times.push(performance.now() - t0);
     }
   });
-  rows.push({ network, layout: stack[0].layout, layers, way: 'awaited', wall_ms: median(times), gpu_ms: null, encode_us_per_call: null, created_per_step: counted.created / reps });
+  rows.push({
+    network,
+    layout: stack[0].layout,
+    layers,
+    way: 'awaited',
+    wall_ms: median(times),
+    gpu_ms: null,
+    encode_us_per_call: null,
+    created_per_step: counted.created / reps,
+  });
   for (const m of awaited) m.bn.destroy();
 
   // 2. One command buffer per step, through plans.
@@ -106,7 +141,8 @@ export async function trainStep(device: GPUDevice, timer: Timer, network: string
     return { encodeMs, wallMs: performance.now() - t0 };
   };
   await oneStep();
-  const walls: number[] = [], encodes: number[] = [];
+  const walls: number[] = [],
+    encodes: number[] = [];
   const c2 = await counting(device, async () => {
     for (let r = 0; r < reps; r++) {
       const { encodeMs, wallMs } = await oneStep();
@@ -116,8 +152,14 @@ export async function trainStep(device: GPUDevice, timer: Timer, network: string
   });
   const gpu = await timer.time(encodeStep, 1, Math.max(3, Math.min(reps, 20)));
   rows.push({
-    network, layout: stack[0].layout, layers, way: 'plans', wall_ms: median(walls), gpu_ms: timer.method === 'timestamp' ? gpu.ms : null,
-    encode_us_per_call: (median(encodes) * 1000) / (2 * layers), created_per_step: c2.created / reps,
+    network,
+    layout: stack[0].layout,
+    layers,
+    way: 'plans',
+    wall_ms: median(walls),
+    gpu_ms: timer.method === 'timestamp' ? gpu.ms : null,
+    encode_us_per_call: (median(encodes) * 1000) / (2 * layers),
+    created_per_step: c2.created / reps,
   });
   for (const m of planned) m.bn.destroy();
   for (const t of tensors) for (const b of Object.values(t)) b.destroy();
@@ -125,7 +167,8 @@ export async function trainStep(device: GPUDevice, timer: Timer, network: string
   return rows;
 }
 
-export const TRAIN_STEP_HEADER = 'train-step network       layout layers way        wall_ms   gpu_ms  encode_us/call  created/step';
+export const TRAIN_STEP_HEADER =
+  'train-step network       layout layers way        wall_ms   gpu_ms  encode_us/call  created/step';
 
 export function formatTrainStep(r: TrainStepRow): string {
   const f = (v: number | null, d = 3) => (v === null ? '-' : v.toFixed(d));

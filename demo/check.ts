@@ -23,7 +23,11 @@ export interface VariantResult {
   seconds: number;
 }
 
-export interface CheckReport { adapter: string; settings: Settings; variants: VariantResult[] }
+export interface CheckReport {
+  adapter: string;
+  settings: Settings;
+  variants: VariantResult[];
+}
 
 export async function runCheck(overrides: Partial<Settings>, only?: string[]): Promise<CheckReport> {
   const settings = { ...DEFAULTS, ...overrides };
@@ -42,15 +46,27 @@ export async function runCheck(overrides: Partial<Settings>, only?: string[]): P
     const acc = h.testAccuracy[h.testAccuracy.length - 1];
     const last4 = h.testAccuracy.slice(-4);
     out.push({
-      name: v.name, note: v.note, batchSize: v.batchSize, lr: v.lr, steps: settings.steps,
-      trainLoss: h.loss, testAccuracy: acc, paramNorm: await run.paramNorm(),
+      name: v.name,
+      note: v.note,
+      batchSize: v.batchSize,
+      lr: v.lr,
+      steps: settings.steps,
+      trainLoss: h.loss,
+      testAccuracy: acc,
+      paramNorm: await run.paramNorm(),
       testAccuracyHistory: h.testSteps.map((step, i) => ({ step, accuracy: h.testAccuracy[i] })),
       testAccuracyLast4: last4.reduce((a, b) => a + b, 0) / last4.length,
-      paramNormHistory: run.history.paramNorm, percentiles: run.history.percentiles, seconds: (performance.now() - t0) / 1000,
+      paramNormHistory: run.history.paramNorm,
+      percentiles: run.history.percentiles,
+      seconds: (performance.now() - t0) / 1000,
     });
     run.destroy();
   }
   const i = device.adapterInfo;
   device.destroy();
-  return { adapter: [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' '), settings, variants: out };
+  return {
+    adapter: [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' '),
+    settings,
+    variants: out,
+  };
 }

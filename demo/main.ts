@@ -14,13 +14,36 @@ const status = $('status');
 
 /** Chart groups: which variants each pair of loss/accuracy charts compares. */
 const GROUPS: { title: string; names: string[] }[] = [
-  { title: 'Batch norm vs none, and a high learning rate (Fig. 1a)', names: ['mlp no-BN', 'mlp BN', 'mlp no-BN high-lr', 'mlp BN high-lr', 'mlp BN moving-avg'] },
-  { title: 'Batch Renorm: tiny and non-i.i.d. minibatches', names: ['mlp BN tiny-batch', 'mlp renorm tiny-batch', 'mlp BN non-iid', 'mlp renorm non-iid'] },
+  {
+    title: 'Batch norm vs none, and a high learning rate (Fig. 1a)',
+    names: ['mlp no-BN', 'mlp BN', 'mlp no-BN high-lr', 'mlp BN high-lr', 'mlp BN moving-avg'],
+  },
+  {
+    title: 'Batch Renorm: tiny and non-i.i.d. minibatches',
+    names: ['mlp BN tiny-batch', 'mlp renorm tiny-batch', 'mlp BN non-iid', 'mlp renorm non-iid'],
+  },
   { title: 'Convolutional network, NHWC batch norm', names: ['cnn no-BN', 'cnn BN'] },
-  { title: 'Initial weights 0.1× and 10× the usual scale: batch norm makes training less sensitive to initialisation', names: ['mlp no-BN', 'mlp BN', 'mlp no-BN init×0.1', 'mlp BN init×0.1', 'mlp no-BN init×10', 'mlp BN init×10'] },
+  {
+    title: 'Initial weights 0.1× and 10× the usual scale: batch norm makes training less sensitive to initialisation',
+    names: ['mlp no-BN', 'mlp BN', 'mlp no-BN init×0.1', 'mlp BN init×0.1', 'mlp no-BN init×10', 'mlp BN init×10'],
+  },
 ];
 
-const FIELDS: (keyof Settings)[] = ['lr', 'highLr', 'cnnLr', 'batchSize', 'tinyBatch', 'tinyLr', 'momentum', 'noniidMomentum', 'rmax', 'dmax', 'warmupStart', 'warmupEnd', 'steps'];
+const FIELDS: (keyof Settings)[] = [
+  'lr',
+  'highLr',
+  'cnnLr',
+  'batchSize',
+  'tinyBatch',
+  'tinyLr',
+  'momentum',
+  'noniidMomentum',
+  'rmax',
+  'dmax',
+  'warmupStart',
+  'warmupEnd',
+  'steps',
+];
 
 function readSettings(): Settings {
   const s = { ...DEFAULTS };
@@ -34,9 +57,19 @@ function readSettings(): Settings {
 function controls(): void {
   const form = $('controls');
   const labels: Record<string, string> = {
-    lr: 'learning rate', highLr: 'high learning rate', cnnLr: 'CNN learning rate', batchSize: 'batch size', tinyBatch: 'tiny batch',
-    tinyLr: 'tiny-batch learning rate', momentum: 'BN momentum', noniidMomentum: 'BN momentum, non-i.i.d. pair', rmax: 'renorm rmax', dmax: 'renorm dmax', warmupStart: 'renorm warm-up from step',
-    warmupEnd: 'renorm warm-up to step', steps: 'steps',
+    lr: 'learning rate',
+    highLr: 'high learning rate',
+    cnnLr: 'CNN learning rate',
+    batchSize: 'batch size',
+    tinyBatch: 'tiny batch',
+    tinyLr: 'tiny-batch learning rate',
+    momentum: 'BN momentum',
+    noniidMomentum: 'BN momentum, non-i.i.d. pair',
+    rmax: 'renorm rmax',
+    dmax: 'renorm dmax',
+    warmupStart: 'renorm warm-up from step',
+    warmupEnd: 'renorm warm-up to step',
+    steps: 'steps',
   };
   // Settings may also come from the URL, e.g. ?steps=50&lr=0.2&autostart
   const query = new URLSearchParams(location.search);
@@ -48,7 +81,11 @@ function controls(): void {
   }
 }
 
-interface Live { run: Run; variant: Variant; color: string }
+interface Live {
+  run: Run;
+  variant: Variant;
+  color: string;
+}
 
 let stopRequested = false;
 
@@ -57,7 +94,11 @@ async function train(device: GPUDevice, data: Dataset): Promise<void> {
   const chartsEl = $('charts');
   chartsEl.innerHTML = '';
   const vs = variants(settings);
-  const live: Live[] = vs.map((v, i) => ({ run: new Run(device, data, v, settings), variant: v, color: PALETTE[i % PALETTE.length] }));
+  const live: Live[] = vs.map((v, i) => ({
+    run: new Run(device, data, v, settings),
+    variant: v,
+    color: PALETTE[i % PALETTE.length],
+  }));
   const byName = new Map(live.map((l) => [l.variant.name, l]));
   const section = (title: string) => {
     const s = document.createElement('section');
@@ -65,7 +106,12 @@ async function train(device: GPUDevice, data: Dataset): Promise<void> {
     chartsEl.append(s);
     return s.querySelector('.row') as HTMLElement;
   };
-  const box = (row: HTMLElement) => { const d = document.createElement('div'); d.className = 'chart'; row.append(d); return d; };
+  const box = (row: HTMLElement) => {
+    const d = document.createElement('div');
+    d.className = 'chart';
+    row.append(d);
+    return d;
+  };
 
   const groupCharts = GROUPS.map((g) => {
     const row = section(g.title);
@@ -76,29 +122,63 @@ async function train(device: GPUDevice, data: Dataset): Promise<void> {
       acc: new LineChart(box(row), 'test accuracy (1000 held-out images)', series, 'accuracy', { yRange: [0, 1] }),
     };
   });
-  const figRow = section('Input of one sigmoid unit in the last hidden layer: 15th, 50th, 85th percentiles (Fig. 1b, c)');
+  const figRow = section(
+    'Input of one sigmoid unit in the last hidden layer: 15th, 50th, 85th percentiles (Fig. 1b, c)',
+  );
   const pct = ['mlp no-BN', 'mlp BN'].map((n) => ({
     name: n,
-    chart: new LineChart(box(figRow), n === 'mlp BN' ? 'with batch norm (1c)' : 'without batch norm (1b)', ['p15', 'p50', 'p85'].map((p, i) => ({ label: p, color: ['#888', '#000', '#888'][i], dash: i === 1 ? undefined : [4, 3] })), 'sigmoid input'),
+    chart: new LineChart(
+      box(figRow),
+      n === 'mlp BN' ? 'with batch norm (1c)' : 'without batch norm (1b)',
+      ['p15', 'p50', 'p85'].map((p, i) => ({
+        label: p,
+        color: ['#888', '#000', '#888'][i],
+        dash: i === 1 ? undefined : [4, 3],
+      })),
+      'sigmoid input',
+    ),
   }));
   const normRow = section('Parameter norm ‖θ‖₂: normalising with moving averages lets parameters grow (seed §5)');
-  const normChart = new LineChart(box(normRow), 'parameter norm (log scale)', GROUPS[0].names.map((n) => ({ label: n, color: byName.get(n)!.color })), '‖θ‖₂', { log: true });
+  const normChart = new LineChart(
+    box(normRow),
+    'parameter norm (log scale)',
+    GROUPS[0].names.map((n) => ({ label: n, color: byName.get(n)!.color })),
+    '‖θ‖₂',
+    { log: true },
+  );
 
   const draw = () => {
     for (const { g, loss, acc } of groupCharts) {
       const runs = g.names.map((n) => byName.get(n)!.run);
       const steps = Math.max(...runs.map((r) => r.history.loss.length));
-      loss.set(Array.from({ length: steps }, (_, i) => i + 1), runs.map((r) => ema(r.history.loss)));
+      loss.set(
+        Array.from({ length: steps }, (_, i) => i + 1),
+        runs.map((r) => ema(r.history.loss)),
+      );
       const ts = [...new Set(runs.flatMap((r) => r.history.testSteps))].sort((a, b) => a - b);
-      acc.set(ts, runs.map((r) => ts.map((t) => { const i = r.history.testSteps.indexOf(t); return i < 0 ? null : r.history.testAccuracy[i]; })));
+      acc.set(
+        ts,
+        runs.map((r) =>
+          ts.map((t) => {
+            const i = r.history.testSteps.indexOf(t);
+            return i < 0 ? null : r.history.testAccuracy[i];
+          }),
+        ),
+      );
     }
     for (const p of pct) {
       const h = byName.get(p.name)!.run.history.percentiles;
-      p.chart.set(h.map((e) => e.step), [h.map((e) => e.p15), h.map((e) => e.p50), h.map((e) => e.p85)]);
+      p.chart.set(
+        h.map((e) => e.step),
+        [h.map((e) => e.p15), h.map((e) => e.p50), h.map((e) => e.p85)],
+      );
     }
     const runs = GROUPS[0].names.map((n) => byName.get(n)!.run);
     const ns = runs[0].history.paramNorm.map((e) => e.step);
-    normChart.set(ns, runs.map((r) => ns.map((s) => r.history.paramNorm.find((e) => e.step === s)?.value ?? null)));
+    normChart.set(
+      ns,
+      runs.map((r) => ns.map((s) => r.history.paramNorm.find((e) => e.step === s)?.value ?? null)),
+    );
     table(live);
   };
 
@@ -112,7 +192,8 @@ async function train(device: GPUDevice, data: Dataset): Promise<void> {
     done += live.length;
     if (step % EVAL_EVERY === 0 || step === settings.steps) for (const l of live) await l.run.evaluate();
     progress.value = step;
-    $('rate').textContent = `${(done / ((performance.now() - t0) / 1000)).toFixed(1)} steps/s over ${live.length} networks · step ${step} of ${settings.steps}`;
+    $('rate').textContent =
+      `${(done / ((performance.now() - t0) / 1000)).toFixed(1)} steps/s over ${live.length} networks · step ${step} of ${settings.steps}`;
     draw();
     await new Promise(requestAnimationFrame);
   }
@@ -129,19 +210,25 @@ function table(live: Live[]): void {
     return `<tr><td style="color:${color}">■</td><td class="name">${variant.name}</td><td class="name">${variant.note}</td><td>${variant.batchSize}</td><td>${variant.lr}</td>
       <td>${Number.isFinite(loss) ? loss.toFixed(3) : 'diverged'}</td><td>${acc === undefined ? '–' : (100 * acc).toFixed(1) + '%'}</td><td>${norm?.toFixed(1) ?? '–'}</td></tr>`;
   });
-  $('results').innerHTML = `<tr><th></th><th>variant</th><th>shows</th><th>batch</th><th>lr</th><th>loss (last 20)</th><th>test acc</th><th>‖θ‖₂</th></tr>${rows.join('')}`;
+  $('results').innerHTML =
+    `<tr><th></th><th>variant</th><th>shows</th><th>batch</th><th>lr</th><th>loss (last 20)</th><th>test acc</th><th>‖θ‖₂</th></tr>${rows.join('')}`;
 }
 
 async function main(): Promise<void> {
   controls();
   const device = await requestBatchNormDevice();
   const i = device.adapterInfo;
-  $('adapter').textContent = `GPU: ${[i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') || 'unknown adapter'}`;
-  device.lost.then((info) => { status.className = 'error'; status.textContent = `The GPU device was lost: ${info.message || info.reason}. Reload the page.`; });
+  $('adapter').textContent =
+    `GPU: ${[i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') || 'unknown adapter'}`;
+  device.lost.then((info) => {
+    status.className = 'error';
+    status.textContent = `The GPU device was lost: ${info.message || info.reason}. Reload the page.`;
+  });
   status.textContent = 'Loading the embedded Fashion-MNIST subset…';
   const data = await loadDataset();
   status.textContent = `${data.trainY.length} training and ${data.testY.length} test images (Fashion-MNIST). Press Train.`;
-  const start = $('start') as HTMLButtonElement, stop = $('stop') as HTMLButtonElement;
+  const start = $('start') as HTMLButtonElement,
+    stop = $('stop') as HTMLButtonElement;
   start.disabled = false;
   start.onclick = async () => {
     start.disabled = true;
@@ -159,13 +246,16 @@ async function main(): Promise<void> {
       stop.disabled = true;
     }
   };
-  stop.onclick = () => { stopRequested = true; };
+  stop.onclick = () => {
+    stopRequested = true;
+  };
   if (new URLSearchParams(location.search).has('autostart')) start.click();
 }
 
 main().catch((e) => {
   status.className = 'error';
-  status.textContent = e instanceof UnsupportedError
-    ? `WebGPU is not available in this browser, so the demo cannot train: ${e.message}. Try a recent Chrome or Edge, or Firefox/Safari with WebGPU enabled.`
-    : `Error: ${e instanceof Error ? e.message : e}`;
+  status.textContent =
+    e instanceof UnsupportedError
+      ? `WebGPU is not available in this browser, so the demo cannot train: ${e.message}. Try a recent Chrome or Edge, or Firefox/Safari with WebGPU enabled.`
+      : `Error: ${e instanceof Error ? e.message : e}`;
 });

@@ -9,13 +9,19 @@ import { readFileSync } from 'node:fs';
 
 const [oursFile, torchFile, yard = 'best'] = process.argv.slice(2);
 const ours = JSON.parse(readFileSync(oursFile, 'utf8'));
-const torchLine = readFileSync(torchFile, 'utf8').split('\n').find((l) => l.startsWith('JSON '));
+const torchLine = readFileSync(torchFile, 'utf8')
+  .split('\n')
+  .find((l) => l.startsWith('JSON '));
 const torch = JSON.parse(torchLine.slice(5));
 const key = { 'forward-train': 'fwd_ms', inference: 'infer_ms', backward: 'bwd_ms' };
 const dtypeName = { f32: 'float32', f16: 'float16' };
 const torchShape = (s) => (s.split('x').length === 2 ? s.replace('x', 'x1x1x') : s);
-const bestCopy = Math.min(...ours.rows.map((r) => r.copy_ms / (r.bytes / (r.op === 'inference' ? 2 : r.op === 'backward' ? 5 : 3))));
-console.log(`Ours: ${ours.adapter}, ${ours.runtime}, ${ours.date}. PyTorch: ${torch.gpu}, torch ${torch.torch}, cuDNN ${torch.cudnn}, copy ${torch.copy_GBs} GB/s.\n`);
+const bestCopy = Math.min(
+  ...ours.rows.map((r) => r.copy_ms / (r.bytes / (r.op === 'inference' ? 2 : r.op === 'backward' ? 5 : 3))),
+);
+console.log(
+  `Ours: ${ours.adapter}, ${ours.runtime}, ${ours.date}. PyTorch: ${torch.gpu}, torch ${torch.torch}, cuDNN ${torch.cudnn}, copy ${torch.copy_GBs} GB/s.\n`,
+);
 console.log('| op | layout | shape | dtype | ours ms | PyTorch ms | ours / PyTorch | ours GB/s | of copy |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of ours.rows) {
@@ -25,6 +31,8 @@ for (const r of ours.rows) {
   const tm = t ? t[key[r.op]] : null;
   const tensorBytes = r.bytes / (r.op === 'inference' ? 2 : r.op === 'backward' ? 5 : 3);
   const copyGbps = yard === 'best' ? 2 / bestCopy / 1e6 : (2 * tensorBytes) / r.copy_ms / 1e6;
-  console.log(`| ${r.op} | ${r.layout} | ${r.shape} | ${r.dtype} | ${r.ours_ms.toFixed(3)} | ${tm === null ? '–' : tm.toFixed(3)} | ${tm === null ? '–' : (r.ours_ms / tm).toFixed(2) + '×'} | ${r.gbps.toFixed(0)} | ${((100 * r.gbps) / copyGbps).toFixed(0)}% |`);
+  console.log(
+    `| ${r.op} | ${r.layout} | ${r.shape} | ${r.dtype} | ${r.ours_ms.toFixed(3)} | ${tm === null ? '–' : tm.toFixed(3)} | ${tm === null ? '–' : (r.ours_ms / tm).toFixed(2) + '×'} | ${r.gbps.toFixed(0)} | ${((100 * r.gbps) / copyGbps).toFixed(0)}% |`,
+  );
 }
 console.log(`\nBest in-run copy: ${((2 * 1) / bestCopy / 1e6).toFixed(0)} GB/s (read + write).`);

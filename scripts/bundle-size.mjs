@@ -18,8 +18,16 @@ async function size(code) {
   try {
     writeFileSync(join(dir, 'main.js'), code);
     await build({
-      root: dir, logLevel: 'silent', configFile: false,
-      build: { outDir: join(dir, 'out'), rollupOptions: { input: join(dir, 'main.js') }, minify: true, target: 'es2022', modulePreload: false },
+      root: dir,
+      logLevel: 'silent',
+      configFile: false,
+      build: {
+        outDir: join(dir, 'out'),
+        rollupOptions: { input: join(dir, 'main.js') },
+        minify: true,
+        target: 'es2022',
+        modulePreload: false,
+      },
     });
     const files = readdirSync(join(dir, 'out'), { recursive: true }).filter((f) => /\.m?js$/.test(f));
     const bytes = Buffer.concat(files.map((f) => readFileSync(join(dir, 'out', f))));
@@ -31,10 +39,21 @@ async function size(code) {
 
 const base = await size('console.log("app");\n');
 const rows = {};
-for (const [name, imports] of [['BatchNorm', 'BatchNorm'], ['functional API', 'encodeForwardTrain, encodeBackward, encodeForwardEval'], ['everything', '*']]) {
-  const code = imports === '*' ? `import * as bn from ${JSON.stringify(entry)};\nconsole.log(bn);\n` : `import { ${imports} } from ${JSON.stringify(entry)};\nconsole.log(${imports});\n`;
+for (const [name, imports] of [
+  ['BatchNorm', 'BatchNorm'],
+  ['functional API', 'encodeForwardTrain, encodeBackward, encodeForwardEval'],
+  ['everything', '*'],
+]) {
+  const code =
+    imports === '*'
+      ? `import * as bn from ${JSON.stringify(entry)};\nconsole.log(bn);\n`
+      : `import { ${imports} } from ${JSON.stringify(entry)};\nconsole.log(${imports});\n`;
   const s = await size(code);
   rows[name] = { raw: s.raw - base.raw, gzip: s.gzip - base.gzip };
 }
 if (process.argv.includes('--json')) console.log(JSON.stringify(rows));
-else for (const [name, s] of Object.entries(rows)) console.log(`${name.padEnd(16)} ${(s.raw / 1024).toFixed(1).padStart(6)} kB  ${(s.gzip / 1024).toFixed(1).padStart(5)} kB gzip`);
+else
+  for (const [name, s] of Object.entries(rows))
+    console.log(
+      `${name.padEnd(16)} ${(s.raw / 1024).toFixed(1).padStart(6)} kB  ${(s.gzip / 1024).toFixed(1).padStart(5)} kB gzip`,
+    );

@@ -8,7 +8,8 @@ import { readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
 
 const SRC = '/usr/share/datasets/fashion-mnist';
-const TRAIN = 6000, TEST = 1000;
+const TRAIN = 6000,
+  TEST = 1000;
 
 function idx(file, count, itemBytes, headerBytes) {
   const buf = gunzipSync(readFileSync(`${SRC}/${file}`));
@@ -16,17 +17,41 @@ function idx(file, count, itemBytes, headerBytes) {
 }
 
 const parts = [
-  idx('train-images-idx3-ubyte.gz', TRAIN, 784, 16), idx('train-labels-idx1-ubyte.gz', TRAIN, 1, 8),
-  idx('t10k-images-idx3-ubyte.gz', TEST, 784, 16), idx('t10k-labels-idx1-ubyte.gz', TEST, 1, 8),
+  idx('train-images-idx3-ubyte.gz', TRAIN, 784, 16),
+  idx('train-labels-idx1-ubyte.gz', TRAIN, 1, 8),
+  idx('t10k-images-idx3-ubyte.gz', TEST, 784, 16),
+  idx('t10k-labels-idx1-ubyte.gz', TEST, 1, 8),
 ];
 const out = gzipSync(Buffer.concat(parts), { level: 9 });
 writeFileSync('demo/data/fashion-mnist.bin.gz', out);
-writeFileSync('demo/data/fashion-mnist.json', JSON.stringify({
-  source: 'Fashion-MNIST (Zalando Research), from Debian package dataset-fashion-mnist',
-  license: 'MIT, see demo/data/LICENSE',
-  rows: 28, cols: 28, classes: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
-  train: TRAIN, test: TEST,
-  layout: 'train images (train*784 u8), train labels (train u8), test images (test*784 u8), test labels (test u8), gzip',
-}, null, 2) + '\n');
+writeFileSync(
+  'demo/data/fashion-mnist.json',
+  JSON.stringify(
+    {
+      source: 'Fashion-MNIST (Zalando Research), from Debian package dataset-fashion-mnist',
+      license: 'MIT, see demo/data/LICENSE',
+      rows: 28,
+      cols: 28,
+      classes: [
+        'T-shirt/top',
+        'Trouser',
+        'Pullover',
+        'Dress',
+        'Coat',
+        'Sandal',
+        'Shirt',
+        'Sneaker',
+        'Bag',
+        'Ankle boot',
+      ],
+      train: TRAIN,
+      test: TEST,
+      layout:
+        'train images (train*784 u8), train labels (train u8), test images (test*784 u8), test labels (test u8), gzip',
+    },
+    null,
+    2,
+  ) + '\n',
+);
 copyFileSync('/usr/share/doc/dataset-fashion-mnist/copyright', 'demo/data/LICENSE');
 console.log(`wrote demo/data/fashion-mnist.bin.gz (${out.length} bytes): ${TRAIN} train, ${TEST} test images`);

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// The whole test suite, as `npm test` runs it: type check, Vitest (a Node project and a headless-
-// Chromium WebGPU project), the package build, bn-conformance over both golden files in conformance/, both
-// backends and both layouts, and a 30-second soak in Node. Ends with one "total: N passed,
-// M failed" line.
+// The whole test suite, as `npm test` runs it: type check, formatting (prettier, 120 columns),
+// Vitest (a Node project and a headless-Chromium WebGPU project), the package build, bn-conformance
+// over both golden files in conformance/, both backends and both layouts, and a 30-second soak in
+// Node. Ends with one "total: N passed, M failed" line.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 
 const vectors = new URL('../conformance/', import.meta.url).pathname;
-let passed = 0, failed = 0;
+let passed = 0,
+  failed = 0;
 
 function run(cmd, args, capture = false) {
   console.log(`\n$ ${cmd} ${args.join(' ')}`);
@@ -16,10 +17,25 @@ function run(cmd, args, capture = false) {
   return r;
 }
 
-if (run('npx', ['tsc', '-p', '.']).status !== 0) { console.log('typecheck failed'); failed += 1; }
+for (const [name, args] of [
+  ['typecheck', ['tsc', '-p', '.']],
+  ['formatting', ['prettier', '--check', '.']],
+]) {
+  if (run('npx', args).status === 0) passed += 1;
+  else {
+    console.log(`${name} failed`);
+    failed += 1;
+  }
+}
 
 mkdirSync('test-results', { recursive: true });
-const v = run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', '--outputFile.json=test-results/vitest.json']);
+const v = run('npx', [
+  'vitest',
+  'run',
+  '--reporter=default',
+  '--reporter=json',
+  '--outputFile.json=test-results/vitest.json',
+]);
 try {
   const j = JSON.parse(readFileSync('test-results/vitest.json', 'utf8'));
   passed += j.numPassedTests;
@@ -29,13 +45,23 @@ try {
   failed += 1;
 }
 
-if (run('npm', ['run', 'build']).status !== 0) { console.log('build failed'); failed += 1; } else {
+if (run('npm', ['run', 'build']).status !== 0) {
+  console.log('build failed');
+  failed += 1;
+} else {
   for (const file of ['pytorch_golden.json', 'faults.json']) {
     for (const backend of ['cpu', 'webgpu']) {
       for (const layout of ['NCHW', 'NHWC']) {
-        const r = run('node', ['dist/cli/bn-conformance.js', '--golden', vectors + file, '--backend', backend, '--layout', layout], true);
+        const r = run(
+          'node',
+          ['dist/cli/bn-conformance.js', '--golden', vectors + file, '--backend', backend, '--layout', layout],
+          true,
+        );
         const m = /^(\d+) passed, (\d+) failed$/m.exec(r.stdout ?? '');
-        if (!m) { failed += 1; continue; }
+        if (!m) {
+          failed += 1;
+          continue;
+        }
         passed += Number(m[1]);
         failed += Number(m[2]) || (r.status === 0 ? 0 : 1);
       }
@@ -45,7 +71,10 @@ if (run('npm', ['run', 'build']).status !== 0) { console.log('build failed'); fa
 
 const soak = run('npm', ['run', 'soak', '--', '--minutes', '0.5'], true);
 const sm = /^soak: (\d+) passed, (\d+) failed$/m.exec(soak.stdout ?? '');
-if (sm) { passed += Number(sm[1]); failed += Number(sm[2]); } else failed += 1;
+if (sm) {
+  passed += Number(sm[1]);
+  failed += Number(sm[2]);
+} else failed += 1;
 
 console.log(`\ntotal: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

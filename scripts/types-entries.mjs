@@ -10,16 +10,45 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 const dir = new URL('../dist/types/entry/', import.meta.url);
 mkdirSync(dir, { recursive: true });
 const FLAGS = {
-  GPUBufferUsage: ['MAP_READ', 'MAP_WRITE', 'COPY_SRC', 'COPY_DST', 'INDEX', 'VERTEX', 'UNIFORM', 'STORAGE', 'INDIRECT', 'QUERY_RESOLVE'],
+  GPUBufferUsage: [
+    'MAP_READ',
+    'MAP_WRITE',
+    'COPY_SRC',
+    'COPY_DST',
+    'INDEX',
+    'VERTEX',
+    'UNIFORM',
+    'STORAGE',
+    'INDIRECT',
+    'QUERY_RESOLVE',
+  ],
   GPUColorWrite: ['RED', 'GREEN', 'BLUE', 'ALPHA', 'ALL'],
   GPUMapMode: ['READ', 'WRITE'],
   GPUShaderStage: ['VERTEX', 'FRAGMENT', 'COMPUTE'],
-  GPUTextureUsage: ['COPY_SRC', 'COPY_DST', 'TEXTURE_BINDING', 'STORAGE_BINDING', 'RENDER_ATTACHMENT', 'TRANSIENT_ATTACHMENT'],
+  GPUTextureUsage: [
+    'COPY_SRC',
+    'COPY_DST',
+    'TEXTURE_BINDING',
+    'STORAGE_BINDING',
+    'RENDER_ATTACHMENT',
+    'TRANSIENT_ATTACHMENT',
+  ],
 };
-const flags = Object.entries(FLAGS).map(([name, members]) =>
-  `interface ${name} {\n${members.map((m) => `  readonly ${m}: GPUFlagsConstant;\n`).join('')}}\ndeclare var ${name}: ${name};\n`).join('\n');
-writeFileSync(new URL('webgpu-flags.d.ts', dir), `/// <reference lib="dom" />\n// WebGPU's flag namespaces, which TypeScript 7.0's DOM library does not declare.\n${flags}`);
-for (const [name, target] of [['index', '../index.js'], ['cpu', '../cpu/index.js'], ['conformance', '../conformance/index.js']]) {
+const flags = Object.entries(FLAGS)
+  .map(
+    ([name, members]) =>
+      `interface ${name} {\n${members.map((m) => `  readonly ${m}: GPUFlagsConstant;\n`).join('')}}\ndeclare var ${name}: ${name};\n`,
+  )
+  .join('\n');
+writeFileSync(
+  new URL('webgpu-flags.d.ts', dir),
+  `/// <reference lib="dom" />\n// WebGPU's flag namespaces, which TypeScript 7.0's DOM library does not declare.\n${flags}`,
+);
+for (const [name, target] of [
+  ['index', '../index.js'],
+  ['cpu', '../cpu/index.js'],
+  ['conformance', '../conformance/index.js'],
+]) {
   const body = `export * from '${target}';\n`;
   writeFileSync(new URL(`${name}.d.ts`, dir), `/// <reference types="@webgpu/types" />\n${body}`);
   writeFileSync(new URL(`${name}.ts7.d.ts`, dir), `/// <reference path="./webgpu-flags.d.ts" />\n${body}`);

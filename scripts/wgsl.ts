@@ -31,13 +31,21 @@ export function reflect(source: string): Reflection {
   const bindings: Record<string, number> = {};
   for (const group of r.getBindGroups()) for (const b of group) if (b) bindings[b.name] = b.binding;
   const u = r.uniforms[0];
-  const struct = u?.type as unknown as { size: number; members: { name: string; offset: number; type: { name: string } }[] } | undefined;
+  const struct = u?.type as unknown as
+    { size: number; members: { name: string; offset: number; type: { name: string } }[] } | undefined;
   const constants: Record<string, number> = {};
   for (const c of source.matchAll(/^const\s+(\w+)\s*:\s*u32\s*=\s*(\d+)u\s*;/gm)) constants[c[1]] = Number(c[2]);
   return {
     bindings,
     overrides: r.overrides.map((o) => o.name),
-    uniform: u && struct ? { name: u.name, size: struct.size, members: struct.members.map((m) => ({ name: m.name, offset: m.offset, type: m.type.name })) } : null,
+    uniform:
+      u && struct
+        ? {
+            name: u.name,
+            size: struct.size,
+            members: struct.members.map((m) => ({ name: m.name, offset: m.offset, type: m.type.name })),
+          }
+        : null,
     workgroupSize: entry.workgroupSize as [number, number, number],
     constants,
   };

@@ -39,11 +39,27 @@ device.createBuffer = (d: GPUBufferDescriptor) => {
   liveBuffers++;
   const destroy = b.destroy.bind(b);
   let done = false;
-  b.destroy = () => { if (!done) { done = true; liveBuffers--; } destroy(); };
+  b.destroy = () => {
+    if (!done) {
+      done = true;
+      liveBuffers--;
+    }
+    destroy();
+  };
   return b;
 };
 
-interface Layer { layout: Layout; shape: number[]; gpu: BatchNorm; cpu: CpuBatchNorm; x: GPUBuffer; y: GPUBuffer; dy: GPUBuffer; dx: GPUBuffer; n: number }
+interface Layer {
+  layout: Layout;
+  shape: number[];
+  gpu: BatchNorm;
+  cpu: CpuBatchNorm;
+  x: GPUBuffer;
+  y: GPUBuffer;
+  dy: GPUBuffer;
+  dx: GPUBuffer;
+  n: number;
+}
 const specs: [Layout, number[], BatchNormOptions][] = [
   ['NHWC', [16, 8, 8, 32], {}],
   ['NCHW', [16, 24, 8, 8], { renorm: { rmax: 2, dmax: 1 } }],
@@ -54,23 +70,43 @@ const layers: Layer[] = specs.map(([layout, shape, options]) => {
   const n = shape.reduce((a, b) => a * b, 1);
   const C = layout === 'NHWC' ? shape[3] : shape[1];
   const buf = (what: string) => device.createBuffer({ label: `soak.${layout}.${what}`, size: n * 4, usage });
-  return { layout, shape, n, gpu: new BatchNorm(device, C, options), cpu: new CpuBatchNorm(C, options), x: buf('x'), y: buf('y'), dy: buf('dy'), dx: buf('dx') };
+  return {
+    layout,
+    shape,
+    n,
+    gpu: new BatchNorm(device, C, options),
+    cpu: new CpuBatchNorm(C, options),
+    x: buf('x'),
+    y: buf('y'),
+    dy: buf('dy'),
+    dx: buf('dx'),
+  };
 });
 
 let seed = 1;
-const random = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296);
+const random = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296;
 
 function heapMB(): number {
   gc?.();
   return process.memoryUsage().heapUsed / 2 ** 20;
 }
 
-interface Checkpoint { second: number; steps: number; stepsPerSecond: number; liveBuffers: number; heapMB: number; maxStatError: number }
+interface Checkpoint {
+  second: number;
+  steps: number;
+  stepsPerSecond: number;
+  liveBuffers: number;
+  heapMB: number;
+  maxStatError: number;
+}
 const checkpoints: Checkpoint[] = [];
 const t0 = performance.now();
 const end = t0 + minutes * 60_000;
 const every = Math.min(10_000, (minutes * 60_000) / 6);
-let steps = 0, windowSteps = 0, windowStart = t0, nextCheck = t0 + every;
+let steps = 0,
+  windowSteps = 0,
+  windowStart = t0,
+  nextCheck = t0 + every;
 const baselineBuffers = liveBuffers;
 
 /** One step of one layer on the GPU (and on its CPU twin when `twin`). */
@@ -96,41 +132,85 @@ while (performance.now() < end) {
       l.cpu.loadStateDict(await l.gpu.stateDict());
       await step(l, true, true);
       const sd = await l.gpu.stateDict();
-      maxStatError = Math.max(maxStatError, scaledError(sd.running_mean as Float32Array, l.cpu.runningMean), scaledError(sd[l.gpu.spreadKey] as Float32Array, l.cpu.runningSpread));
+      maxStatError = Math.max(
+        maxStatError,
+        scaledError(sd.running_mean as Float32Array, l.cpu.runningMean),
+        scaledError(sd[l.gpu.spreadKey] as Float32Array, l.cpu.runningSpread),
+      );
     }
     checkpoints.push({
-      second: Math.round((now - t0) / 1000), steps, stepsPerSecond: windowSteps / ((now - windowStart) / 1000),
-      liveBuffers: liveBuffers - baselineBuffers, heapMB: heapMB(), maxStatError,
+      second: Math.round((now - t0) / 1000),
+      steps,
+      stepsPerSecond: windowSteps / ((now - windowStart) / 1000),
+      liveBuffers: liveBuffers - baselineBuffers,
+      heapMB: heapMB(),
+      maxStatError,
     });
     const c = checkpoints[checkpoints.length - 1];
-    console.log(`t=${String(c.second).padStart(5)} s  steps ${String(c.steps).padStart(7)}  ${c.stepsPerSecond.toFixed(1).padStart(7)} steps/s  live buffers +${c.liveBuffers}  heap ${c.heapMB.toFixed(1)} MB  stats error ${c.maxStatError.toExponential(1)}`);
+    console.log(
+      `t=${String(c.second).padStart(5)} s  steps ${String(c.steps).padStart(7)}  ${c.stepsPerSecond.toFixed(1).padStart(7)} steps/s  live buffers +${c.liveBuffers}  heap ${c.heapMB.toFixed(1)} MB  stats error ${c.maxStatError.toExponential(1)}`,
+    );
     windowSteps = 0;
     windowStart = performance.now();
     nextCheck = windowStart + every;
   }
 }
 
-const first = checkpoints[0], last = checkpoints[checkpoints.length - 1];
+const first = checkpoints[0],
+  last = checkpoints[checkpoints.length - 1];
 const warm = checkpoints[Math.min(1, checkpoints.length - 1)];
 // Throughput of whole windows, averaged: the first window (pipeline creation) is left out.
 const rates = checkpoints.slice(1).map((c) => c.stepsPerSecond);
 const third = Math.max(1, Math.floor(rates.length / 3));
 const avg = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
-const earlyRate = avg(rates.slice(0, third)), lateRate = avg(rates.slice(-third));
+const earlyRate = avg(rates.slice(0, third)),
+  lateRate = avg(rates.slice(-third));
 const checks: [string, boolean, string][] = [
-  ['GPU buffers do not leak', last.liveBuffers <= first.liveBuffers, `live buffers above baseline: first checkpoint ${first.liveBuffers}, last ${last.liveBuffers}`],
-  ['JS heap does not grow', last.heapMB - warm.heapMB < 16, `heap ${warm.heapMB.toFixed(1)} MB -> ${last.heapMB.toFixed(1)} MB${gc ? '' : ' (run with node --expose-gc for exact figures)'}`],
-  ['running statistics match the CPU path', checkpoints.every((c) => c.maxStatError <= WEBGPU_TOLERANCE), `largest scaled error ${Math.max(...checkpoints.map((c) => c.maxStatError)).toExponential(1)} (tolerance ${WEBGPU_TOLERANCE})`],
-  ['throughput does not decay', lateRate >= 0.7 * earlyRate, `${earlyRate.toFixed(1)} steps/s (after warm-up, first third) -> ${lateRate.toFixed(1)} (last third)`],
+  [
+    'GPU buffers do not leak',
+    last.liveBuffers <= first.liveBuffers,
+    `live buffers above baseline: first checkpoint ${first.liveBuffers}, last ${last.liveBuffers}`,
+  ],
+  [
+    'JS heap does not grow',
+    last.heapMB - warm.heapMB < 16,
+    `heap ${warm.heapMB.toFixed(1)} MB -> ${last.heapMB.toFixed(1)} MB${gc ? '' : ' (run with node --expose-gc for exact figures)'}`,
+  ],
+  [
+    'running statistics match the CPU path',
+    checkpoints.every((c) => c.maxStatError <= WEBGPU_TOLERANCE),
+    `largest scaled error ${Math.max(...checkpoints.map((c) => c.maxStatError)).toExponential(1)} (tolerance ${WEBGPU_TOLERANCE})`,
+  ],
+  [
+    'throughput does not decay',
+    lateRate >= 0.7 * earlyRate,
+    `${earlyRate.toFixed(1)} steps/s (after warm-up, first third) -> ${lateRate.toFixed(1)} (last third)`,
+  ],
 ];
 for (const [name, ok, detail] of checks) console.log(`${ok ? 'PASS' : 'FAIL'} ${name}: ${detail}`);
 const failed = checks.filter((c) => !c[1]).length;
 const adapter = device.adapterInfo;
 if (values.json) {
-  writeFileSync(values.json, JSON.stringify({ adapter: `${adapter.vendor} ${adapter.architecture}`, minutes, steps, checkpoints, checks: checks.map(([name, ok, detail]) => ({ name, ok, detail })) }, null, 2));
+  writeFileSync(
+    values.json,
+    JSON.stringify(
+      {
+        adapter: `${adapter.vendor} ${adapter.architecture}`,
+        minutes,
+        steps,
+        checkpoints,
+        checks: checks.map(([name, ok, detail]) => ({ name, ok, detail })),
+      },
+      null,
+      2,
+    ),
+  );
 }
 console.log(`soak: ${minutes} min, ${steps} steps of 3 layers on ${adapter.vendor} ${adapter.architecture}`);
-for (const l of layers) { l.gpu.destroy(); for (const b of [l.x, l.y, l.dy, l.dx]) b.destroy(); }
+for (const l of layers) {
+  l.gpu.destroy();
+  for (const b of [l.x, l.y, l.dy, l.dx]) b.destroy();
+}
 device.destroy();
 console.log(`soak: ${checks.length - failed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

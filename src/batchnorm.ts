@@ -23,8 +23,22 @@ import { BatchNormBase, type StateDict, type StateDictInput } from './moduleBase
 import { checkObject, type BatchNormOptions, type PiecewiseSchedule, type RenormClip } from './options.js';
 import { EvalFlags } from './kernels/normalise.js';
 import { FinalizeFlags, SCHEDULE_BYTES, SCHEDULE_POINTS, STEP_BYTES, StepFlags } from './kernels/statistics.js';
-import { checkDevice, checkEncoder, statsByteLength, tensorBytes, tensorGeometry, workspaceRange } from './plan/plans.js';
-import { backwardDispatches, forwardEvalDispatches, forwardTrainDispatches, planShape, stepDispatch, type PlanShape } from './plan/sequences.js';
+import {
+  checkDevice,
+  checkEncoder,
+  statsByteLength,
+  tensorBytes,
+  tensorGeometry,
+  workspaceRange,
+} from './plan/plans.js';
+import {
+  backwardDispatches,
+  forwardEvalDispatches,
+  forwardTrainDispatches,
+  planShape,
+  stepDispatch,
+  type PlanShape,
+} from './plan/sequences.js';
 import { DEFAULT_TABLE, KERNEL_TABLE, type KernelTable } from './plan/table.js';
 import { bufferRange, checkNotOwned, checkSharing, type Range, type TensorArg } from './validate.js';
 
@@ -93,11 +107,14 @@ export class BatchNorm extends BatchNormBase {
     const C = numFeatures;
     const limit = Math.min(device.limits.maxBufferSize, device.limits.maxStorageBufferBindingSize);
     if (statsByteLength(C) > limit) {
-      throw new LimitError(`numFeatures ${C} needs ${statsByteLength(C)}-byte buffers, above this device's maxBufferSize/maxStorageBufferBindingSize (${limit}); use fewer channels or a device with higher limits`);
+      throw new LimitError(
+        `numFeatures ${C} needs ${statsByteLength(C)}-byte buffers, above this device's maxBufferSize/maxStorageBufferBindingSize (${limit}); use fewer channels or a device with higher limits`,
+      );
     }
     const name = `bn${this.isRenorm ? '-renorm' : ''}(${C})`;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    const make = (what: string, fill: number, size = C * 4) => constantBuffer(device, `${name}.${what}`, new Float32Array(size / 4).fill(fill).buffer, usage);
+    const make = (what: string, fill: number, size = C * 4) =>
+      constantBuffer(device, `${name}.${what}`, new Float32Array(size / 4).fill(fill).buffer, usage);
     this.weight = make('weight', 1);
     this.bias = make('bias', 0);
     this.weightGrad = make('weight.grad', 0);
@@ -106,23 +123,48 @@ export class BatchNorm extends BatchNormBase {
     this.runningSpread = make(this.spreadKey, 1);
     this.stats = make('saved_stats', 0, statsByteLength(C));
     this.stepState = make('step', 0, STEP_BYTES);
-    this.schedule = constantBuffer(device, `${name}.schedule`, this.scheduleData(null), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
-    this.owned = [this.weight, this.bias, this.weightGrad, this.biasGrad, this.runningMean, this.runningSpread, this.stats, this.stepState, this.schedule];
+    this.schedule = constantBuffer(
+      device,
+      `${name}.schedule`,
+      this.scheduleData(null),
+      GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    );
+    this.owned = [
+      this.weight,
+      this.bias,
+      this.weightGrad,
+      this.biasGrad,
+      this.runningMean,
+      this.runningSpread,
+      this.stats,
+      this.stepState,
+      this.schedule,
+    ];
   }
 
   /** The Schedule struct of step_state.wgsl: the momentum rule, and the clip's breakpoints (or a host-computed clip). */
   private scheduleData(hostClip: RenormClip | null): ArrayBuffer {
     const o = this.options;
     const buf = new ArrayBuffer(SCHEDULE_BYTES);
-    const u = new Uint32Array(buf), f = new Float32Array(buf);
+    const u = new Uint32Array(buf),
+      f = new Float32Array(buf);
     u[0] = (o.momentum === null ? StepFlags.CUMULATIVE : 0) | (o.convention === 'keras' ? StepFlags.KERAS : 0);
     f[1] = o.momentum ?? 0;
-    const points: PiecewiseSchedule = hostClip ? { rmax: [[0, hostClip.rmax]], dmax: [[0, hostClip.dmax]] }
-      : o.renorm?.kind === 'points' ? o.renorm.points : { rmax: [[0, 1]], dmax: [[0, 0]] };
+    const points: PiecewiseSchedule = hostClip
+      ? { rmax: [[0, hostClip.rmax]], dmax: [[0, hostClip.dmax]] }
+      : o.renorm?.kind === 'points'
+        ? o.renorm.points
+        : { rmax: [[0, 1]], dmax: [[0, 0]] };
     u[2] = points.rmax.length;
     u[3] = points.dmax.length;
-    points.rmax.forEach(([s, v], i) => { f[4 + 2 * i] = s; f[5 + 2 * i] = v; });
-    points.dmax.forEach(([s, v], i) => { f[4 + 2 * (SCHEDULE_POINTS + i)] = s; f[5 + 2 * (SCHEDULE_POINTS + i)] = v; });
+    points.rmax.forEach(([s, v], i) => {
+      f[4 + 2 * i] = s;
+      f[5 + 2 * i] = v;
+    });
+    points.dmax.forEach(([s, v], i) => {
+      f[4 + 2 * (SCHEDULE_POINTS + i)] = s;
+      f[5 + 2 * (SCHEDULE_POINTS + i)] = v;
+    });
     return buf;
   }
 
@@ -141,30 +183,53 @@ export class BatchNorm extends BatchNormBase {
   plan(tensors: StepTensors): BatchNormStep {
     this.alive();
     if (this.options.renorm?.kind === 'function') {
-      throw new OptionError('this module\'s renorm schedule is a function, which runs on the host before each awaited step; plans encode steps ahead of time, so give the schedule as renormSchedule({...}) or breakpoints { rmax: [[step, value], ...], dmax: [...] }');
+      throw new OptionError(
+        "this module's renorm schedule is a function, which runs on the host before each awaited step; plans encode steps ahead of time, so give the schedule as renormSchedule({...}) or breakpoints { rmax: [[step, value], ...], dmax: [...] }",
+      );
     }
-    const step = this.makeStep(tensors, 'plan', typeof tensors === 'object' && tensors !== null && tensors.y !== undefined);
+    const step = this.makeStep(
+      tensors,
+      'plan',
+      typeof tensors === 'object' && tensors !== null && tensors.y !== undefined,
+    );
     this.plans.add(step);
     return step;
   }
 
   private makeStep(tensors: Partial<StepTensors>, label: string, forward: boolean): BatchNormStep {
     const t = checkObject<StepTensors>('plan tensors', tensors);
-    for (const k of Object.keys(t)) if (!['shape', 'layout', 'x', 'y', 'dy', 'dx'].includes(k)) throw new OptionError(`plan() has unknown tensor '${k}'; it takes shape, layout, x, y, dy, dx`);
+    for (const k of Object.keys(t))
+      if (!['shape', 'layout', 'x', 'y', 'dy', 'dx'].includes(k))
+        throw new OptionError(`plan() has unknown tensor '${k}'; it takes shape, layout, x, y, dy, dx`);
     const device = this.device;
     const dtype = this.options.dtype;
     const g = this.checkChannels(tensorGeometry(device, t.layout, t.shape, dtype));
     const bytes = tensorBytes(g);
     const x = bufferRange(device, 'x', t.x, bytes);
     const y = forward ? bufferRange(device, 'y', t.y, bytes) : null;
-    if ((t.dy === undefined) !== (t.dx === undefined)) throw new OptionError('pass dy and dx together (a step with backward), or neither (forward only)');
-    const grads = t.dy === undefined ? null : { dy: bufferRange(device, 'dy', t.dy, bytes), dx: bufferRange(device, 'dx', t.dx, bytes) };
-    if (!y && !grads) throw new OptionError('plan() needs y (to encode forward), dy and dx (to encode backward), or all three');
+    if ((t.dy === undefined) !== (t.dx === undefined))
+      throw new OptionError('pass dy and dx together (a step with backward), or neither (forward only)');
+    const grads =
+      t.dy === undefined
+        ? null
+        : { dy: bufferRange(device, 'dy', t.dy, bytes), dx: bufferRange(device, 'dx', t.dx, bytes) };
+    if (!y && !grads)
+      throw new OptionError('plan() needs y (to encode forward), dy and dx (to encode backward), or all three');
     const outputs = { ...(y ? { y } : {}), ...(grads ? { dx: grads.dx } : {}) };
     checkSharing(outputs, { x, ...(grads ? { dy: grads.dy } : {}) });
-    checkNotOwned({ x, ...outputs, ...(grads ? { dy: grads.dy } : {}) }, this.owned, `module ${this.weight.label.replace(/\.weight$/, '')}`);
+    checkNotOwned(
+      { x, ...outputs, ...(grads ? { dy: grads.dy } : {}) },
+      this.owned,
+      `module ${this.weight.label.replace(/\.weight$/, '')}`,
+    );
     const shape = planShape(device, this.table, g);
-    return new BatchNormStep(this, `${this.weight.label.replace(/\.weight$/, '')}.${label}`, shape, { x, y, grads }, `${g.layout}:${g.shape.join('x')}`);
+    return new BatchNormStep(
+      this,
+      `${this.weight.label.replace(/\.weight$/, '')}.${label}`,
+      shape,
+      { x, y, grads },
+      `${g.layout}:${g.shape.join('x')}`,
+    );
   }
 
   /** @internal The sequences a step needs, built on first use. */
@@ -172,8 +237,11 @@ export class BatchNorm extends BatchNormBase {
     const whole = (buffer: GPUBuffer): Range => ({ buffer, offset: 0, size: buffer.size });
     const o = this.options;
     const params = {
-      stats: whole(this.stats), gamma: whole(this.weight), beta: whole(this.bias),
-      runningMean: whole(this.runningMean), runningSpread: whole(this.runningSpread),
+      stats: whole(this.stats),
+      gamma: whole(this.weight),
+      beta: whole(this.bias),
+      runningMean: whole(this.runningMean),
+      runningSpread: whole(this.runningSpread),
     };
     const io = () => {
       if (!b.y) throw new OptionError('this step was made for backward only');
@@ -184,20 +252,51 @@ export class BatchNorm extends BatchNormBase {
     return {
       /** Batch statistics; with `update`, advance the step and update the running statistics. */
       train: (update: boolean): Dispatch[] => {
-        const flags = (update ? FinalizeFlags.UPDATE : 0) | (o.unbiased ? FinalizeFlags.UNBIASED : 0)
-          | (o.renorm ? FinalizeFlags.RENORM : 0) | (o.affine ? FinalizeFlags.AFFINE : 0);
+        const flags =
+          (update ? FinalizeFlags.UPDATE : 0) |
+          (o.unbiased ? FinalizeFlags.UNBIASED : 0) |
+          (o.renorm ? FinalizeFlags.RENORM : 0) |
+          (o.affine ? FinalizeFlags.AFFINE : 0);
         const step = whole(this.stepState);
-        const seq = forwardTrainDispatches(this.device, s, { ...params, ...io(), step, workspace: ws() }, o.eps, flags, owned);
+        const seq = forwardTrainDispatches(
+          this.device,
+          s,
+          { ...params, ...io(), step, workspace: ws() },
+          o.eps,
+          flags,
+          owned,
+        );
         return update ? [stepDispatch(this.device, whole(this.schedule), step, owned), ...seq] : seq;
       },
-      eval: (): Dispatch[] => forwardEvalDispatches(this.device, s, { ...params, ...io() }, o.eps,
-        (o.affine ? EvalFlags.AFFINE : 0) | (this.isRenorm ? EvalFlags.SPREAD_IS_STD : 0), owned),
+      eval: (): Dispatch[] =>
+        forwardEvalDispatches(
+          this.device,
+          s,
+          { ...params, ...io() },
+          o.eps,
+          (o.affine ? EvalFlags.AFFINE : 0) | (this.isRenorm ? EvalFlags.SPREAD_IS_STD : 0),
+          owned,
+        ),
       backward: (batchStats: boolean): Dispatch[] => {
-        if (!b.grads) throw new OptionError('this step was planned without dy and dx; plan it with them to run backward');
-        return backwardDispatches(this.device, s, {
-          x: b.x, dy: b.grads.dy, dx: b.grads.dx, stats: params.stats, gamma: params.gamma,
-          dgamma: whole(this.weightGrad), dbeta: whole(this.biasGrad), workspace: ws(),
-        }, batchStats, o.affine, owned);
+        if (!b.grads)
+          throw new OptionError('this step was planned without dy and dx; plan it with them to run backward');
+        return backwardDispatches(
+          this.device,
+          s,
+          {
+            x: b.x,
+            dy: b.grads.dy,
+            dx: b.grads.dx,
+            stats: params.stats,
+            gamma: params.gamma,
+            dgamma: whole(this.weightGrad),
+            dbeta: whole(this.biasGrad),
+            workspace: ws(),
+          },
+          batchStats,
+          o.affine,
+          owned,
+        );
       },
     };
   }
@@ -213,9 +312,16 @@ export class BatchNorm extends BatchNormBase {
   forwardOf(x: Range, key: string): Forwarded {
     this.alive();
     const f = this.forwarded;
-    if (!f) throw new CallOrderError('E_NO_FORWARD', 'backward needs a forward first: encode (or await) forward on the same x, then backward');
+    if (!f)
+      throw new CallOrderError(
+        'E_NO_FORWARD',
+        'backward needs a forward first: encode (or await) forward on the same x, then backward',
+      );
     if (!sameRange(f.x, x) || f.key !== key) {
-      throw new CallOrderError('E_INPUT_MISMATCH', `backward got x = ${x.buffer.label || 'a buffer'} at offset ${x.offset} (shape ${key}), but the last forward read ${f.x.buffer.label || 'a buffer'} at offset ${f.x.offset} (shape ${f.key}); backward must differentiate the last forward, with the same x`);
+      throw new CallOrderError(
+        'E_INPUT_MISMATCH',
+        `backward got x = ${x.buffer.label || 'a buffer'} at offset ${x.offset} (shape ${key}), but the last forward read ${f.x.buffer.label || 'a buffer'} at offset ${f.x.offset} (shape ${f.key}); backward must differentiate the last forward, with the same x`,
+      );
     }
     return f;
   }
@@ -232,7 +338,9 @@ export class BatchNorm extends BatchNormBase {
 
   /** The plan the awaited methods use for these tensors (kept per argument set; the oldest destroyed past 8). */
   private internalStep(t: Partial<StepTensors>): BatchNormStep {
-    const key = [t.layout, ...(Array.isArray(t.shape) ? t.shape : [String(t.shape)])].join(':') + `|${[t.x, t.y, t.dy, t.dx].map(rangeKey).join('|')}`;
+    const key =
+      [t.layout, ...(Array.isArray(t.shape) ? t.shape : [String(t.shape)])].join(':') +
+      `|${[t.x, t.y, t.dy, t.dx].map(rangeKey).join('|')}`;
     let step = this.internal.get(key);
     if (!step) {
       step = this.makeStep(t, 'call', t.y !== undefined);
@@ -283,7 +391,11 @@ export class BatchNorm extends BatchNormBase {
   backward(x: TensorArg, dy: TensorArg, dx: TensorArg): Promise<void> {
     return this.serial(async () => {
       const f = this.forwarded;
-      if (!f) throw new CallOrderError('E_NO_FORWARD', 'backward needs a forward first: call forward(x, y, shape, layout) with the same x');
+      if (!f)
+        throw new CallOrderError(
+          'E_NO_FORWARD',
+          'backward needs a forward first: call forward(x, y, shape, layout) with the same x',
+        );
       const [layout, dims] = f.key.split(':');
       const step = this.internalStep({ shape: dims.split('x').map(Number), layout: layout as Layout, x, dy, dx });
       await submitChecked(this.device, `${step.label}.backward`, (enc) => step.encodeBackward(enc));
@@ -296,7 +408,10 @@ export class BatchNorm extends BatchNormBase {
       if (!this.forwarded) return null;
       const C = this.numFeatures;
       const s = await readFloats(this.device, { buffer: this.stats }, C * 8);
-      return { r: Float32Array.from({ length: C }, (_, c) => s[8 * c + 5]), d: Float32Array.from({ length: C }, (_, c) => s[8 * c + 6]) };
+      return {
+        r: Float32Array.from({ length: C }, (_, c) => s[8 * c + 5]),
+        d: Float32Array.from({ length: C }, (_, c) => s[8 * c + 6]),
+      };
     });
   }
 
@@ -328,7 +443,9 @@ export class BatchNorm extends BatchNormBase {
     return this.serial(async () => {
       const p = this.parseStateDict(sd);
       const q = this.device.queue;
-      const put = (b: GPUBuffer, a?: Float64Array) => { if (a) q.writeBuffer(b, 0, Float32Array.from(a)); };
+      const put = (b: GPUBuffer, a?: Float64Array) => {
+        if (a) q.writeBuffer(b, 0, Float32Array.from(a));
+      };
       put(this.weight, p.weight);
       put(this.bias, p.bias);
       put(this.runningMean, p.runningMean);
@@ -373,8 +490,11 @@ export class BatchNormStep {
 
   /** @internal */
   constructor(
-    private readonly bn: BatchNorm, readonly label: string, private readonly s: PlanShape,
-    private readonly b: StepBindings, private readonly key: string,
+    private readonly bn: BatchNorm,
+    readonly label: string,
+    private readonly s: PlanShape,
+    private readonly b: StepBindings,
+    private readonly key: string,
   ) {
     this.forwardPass = { label: `${label}.forward` };
     this.backwardPass = { label: `${label}.backward` };
@@ -413,10 +533,14 @@ export class BatchNormStep {
     const o = this.bn.options;
     const batchStats = this.bn.training || !o.trackRunningStats;
     if (batchStats && this.s.g.M < 2) {
-      throw new BatchSizeError(`training needs more than one value per channel; shape ${JSON.stringify(this.shape)} gives M = ${this.s.g.M}. Use a larger batch, or eval() mode.`);
+      throw new BatchSizeError(
+        `training needs more than one value per channel; shape ${JSON.stringify(this.shape)} gives M = ${this.s.g.M}. Use a larger batch, or eval() mode.`,
+      );
     }
     const update = this.bn.training && o.trackRunningStats;
-    const d = batchStats ? this.dispatches(update ? 'train' : 'batch', (q) => q.train(update)) : this.dispatches('eval', (q) => q.eval());
+    const d = batchStats
+      ? this.dispatches(update ? 'train' : 'batch', (q) => q.train(update))
+      : this.dispatches('eval', (q) => q.eval());
     this.bn.beginForward(this.b.x, this.key, batchStats, byPlan);
     const pass = encoder.beginComputePass(this.forwardPass);
     encodeDispatches(pass, d);
@@ -429,7 +553,8 @@ export class BatchNormStep {
    */
   encodeBackward(encoder: GPUCommandEncoder): void {
     this.check(encoder);
-    if (!this.b.grads) throw new OptionError(`step ${this.label} was planned without dy and dx; plan it with them to encode backward`);
+    if (!this.b.grads)
+      throw new OptionError(`step ${this.label} was planned without dy and dx; plan it with them to encode backward`);
     const f = this.bn.forwardOf(this.b.x, this.key);
     const d = this.dispatches(f.batchStats ? 'backward' : 'backward-constants', (q) => q.backward(f.batchStats));
     const pass = encoder.beginComputePass(this.backwardPass);
@@ -444,4 +569,3 @@ export class BatchNormStep {
     for (const b of this.owned) b.destroy();
   }
 }
-

@@ -16,9 +16,13 @@ export interface DeviceRequest {
  */
 export async function requestBatchNormDevice(o: DeviceRequest = {}): Promise<GPUDevice> {
   const gpu = o.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined);
-  if (!gpu) throw new UnsupportedError('WebGPU is not available here (navigator.gpu is undefined); use a browser with WebGPU enabled, or pass the Node `webgpu` package\'s GPU as { gpu }');
+  if (!gpu)
+    throw new UnsupportedError(
+      "WebGPU is not available here (navigator.gpu is undefined); use a browser with WebGPU enabled, or pass the Node `webgpu` package's GPU as { gpu }",
+    );
   const adapter = await gpu.requestAdapter({ powerPreference: o.powerPreference ?? 'high-performance' });
-  if (!adapter) throw new UnsupportedError('requestAdapter() returned null: no WebGPU adapter is available on this system');
+  if (!adapter)
+    throw new UnsupportedError('requestAdapter() returned null: no WebGPU adapter is available on this system');
   const l = adapter.limits;
   const requiredFeatures = (o.optionalFeatures ?? []).filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({
@@ -42,7 +46,10 @@ export async function requestBatchNormDevice(o: DeviceRequest = {}): Promise<GPU
  */
 const keepAlive = new WeakMap<GPUDevice, GPU>();
 
-interface Watch { lost: GPUDeviceLostInfo | null; waiters: Set<(info: GPUDeviceLostInfo) => void> }
+interface Watch {
+  lost: GPUDeviceLostInfo | null;
+  waiters: Set<(info: GPUDeviceLostInfo) => void>;
+}
 const watches = new WeakMap<GPUDevice, Watch>();
 
 /** Records a device's loss once, for every module on it, and tells whoever waits. */
@@ -67,15 +74,24 @@ export function watchDevice(device: GPUDevice): Watch {
  */
 function untilLost(w: Watch): { promise: Promise<never>; done: () => void } {
   let fail!: (info: GPUDeviceLostInfo) => void;
-  const promise = new Promise<never>((_, reject) => { fail = (info) => reject(lostError(info)); });
+  const promise = new Promise<never>((_, reject) => {
+    fail = (info) => reject(lostError(info));
+  });
   promise.catch(() => {}); // only raced
   if (w.lost) fail(w.lost);
   else w.waiters.add(fail);
-  return { promise, done: () => { w.waiters.delete(fail); } };
+  return {
+    promise,
+    done: () => {
+      w.waiters.delete(fail);
+    },
+  };
 }
 
 export function lostError(info: GPUDeviceLostInfo): DeviceLostError {
-  return new DeviceLostError(`the GPUDevice was lost (${info.reason}${info.message ? ': ' + info.message : ''}); create a new device and new modules, then load their state`);
+  return new DeviceLostError(
+    `the GPUDevice was lost (${info.reason}${info.message ? ': ' + info.message : ''}); create a new device and new modules, then load their state`,
+  );
 }
 
 /**
@@ -83,7 +99,11 @@ export function lostError(info: GPUDeviceLostInfo): DeviceLostError {
  * the GPU has run them. Rejects with GpuError for an error the implementation reported, and with
  * DeviceLostError if the device is lost first, never hangs on a lost device.
  */
-export async function submitChecked(device: GPUDevice, label: string, encode: (e: GPUCommandEncoder) => void): Promise<void> {
+export async function submitChecked(
+  device: GPUDevice,
+  label: string,
+  encode: (e: GPUCommandEncoder) => void,
+): Promise<void> {
   const w = watchDevice(device);
   if (w.lost) throw lostError(w.lost);
   device.pushErrorScope('out-of-memory');
@@ -103,7 +123,10 @@ async function settle(device: GPUDevice, label: string, w: Watch, refused: unkno
   const lost = untilLost(w);
   try {
     // The scopes are popped whatever happened, so a refusal never leaves them unbalanced.
-    const [validation, oom] = await Promise.race([Promise.all([device.popErrorScope(), device.popErrorScope()]), lost.promise]);
+    const [validation, oom] = await Promise.race([
+      Promise.all([device.popErrorScope(), device.popErrorScope()]),
+      lost.promise,
+    ]);
     if (refused) throw refused;
     const err = validation ?? oom;
     if (err) throw new GpuError(`${label}: the WebGPU implementation refused the commands: ${err.message}`);

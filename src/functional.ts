@@ -17,7 +17,15 @@
  *   plan allocates its own when it is omitted.
  */
 import {
-  checkDevice, checkEncoder, planBackward, planForwardEval, planForwardTrain, type BackwardParams, type ForwardEvalParams, type ForwardTrainParams, type Plan,
+  checkDevice,
+  checkEncoder,
+  planBackward,
+  planForwardEval,
+  planForwardTrain,
+  type BackwardParams,
+  type ForwardEvalParams,
+  type ForwardTrainParams,
+  type Plan,
 } from './plan/plans.js';
 
 /** Plans kept per device by the functional calls. */
@@ -32,7 +40,11 @@ function keyOf(kind: string, p: unknown): string {
   const part = (v: unknown): string => {
     if (typeof v === 'object' && v !== null) {
       if (Array.isArray(v)) return `[${v.map(part).join(',')}]`;
-      if (Object.getPrototypeOf(v) === Object.prototype) return `{${Object.keys(v).sort().map((k) => `${k}:${part((v as Record<string, unknown>)[k])}`).join(',')}}`;
+      if (Object.getPrototypeOf(v) === Object.prototype)
+        return `{${Object.keys(v)
+          .sort()
+          .map((k) => `${k}:${part((v as Record<string, unknown>)[k])}`)
+          .join(',')}}`;
       let id = ids.get(v);
       if (id === undefined) ids.set(v, (id = nextId++));
       return `#${id}`;

@@ -2,8 +2,17 @@
 export { BatchNorm, BatchNormStep, type StepTensors } from './batchnorm.js';
 export { encodeBackward, encodeForwardEval, encodeForwardTrain, PLAN_CACHE_SIZE } from './functional.js';
 export {
-  planBackward, planForwardEval, planForwardTrain, statsByteLength, tensorByteLength, workspaceByteLength,
-  type BackwardParams, type ForwardEvalParams, type ForwardParams, type ForwardTrainParams, type Plan,
+  planBackward,
+  planForwardEval,
+  planForwardTrain,
+  statsByteLength,
+  tensorByteLength,
+  workspaceByteLength,
+  type BackwardParams,
+  type ForwardEvalParams,
+  type ForwardParams,
+  type ForwardTrainParams,
+  type Plan,
 } from './plan/plans.js';
 export { requestBatchNormDevice, type DeviceRequest } from './device.js';
 export { readBuffer } from './gpu/buffers.js';
@@ -13,5 +22,14 @@ export * from './errors.js';
 export * from './layout.js';
 export { renormSchedule, resolveOptions } from './options.js';
 export { fromHalfArray, roundHalf, toHalfArray } from './cpu/f16.js';
-export type { BatchNormOptions, Breakpoints, Convention, PiecewiseSchedule, RenormClip, RenormOptions, RenormSchedule, RenormScheduleOptions } from './options.js';
+export type {
+  BatchNormOptions,
+  Breakpoints,
+  Convention,
+  PiecewiseSchedule,
+  RenormClip,
+  RenormOptions,
+  RenormSchedule,
+  RenormScheduleOptions,
+} from './options.js';
 export type { StateDict, StateDictInput, StateTensorKey } from './moduleBase.js';

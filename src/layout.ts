@@ -62,14 +62,14 @@ export function geometry(layout: Layout | undefined, shape: readonly number[], d
   }
   if (layout === undefined) {
     if (shape.length !== 2) {
-      throw new LayoutError(`shape ${safeJson(shape)} can be read channels-first or channels-last; pass layout 'NCHW' or 'NHWC' (or a fixed-rank name such as '${shape.length === 3 ? 'NCL' : 'NCDHW'}')`);
+      throw new LayoutError(
+        `shape ${safeJson(shape)} can be read channels-first or channels-last; pass layout 'NCHW' or 'NHWC' (or a fixed-rank name such as '${shape.length === 3 ? 'NCL' : 'NCDHW'}')`,
+      );
     }
     layout = 'NC';
   }
   if (!isLayout(layout)) {
-    throw new LayoutError(
-      `layout ${safeJson(layout)} is not supported; use one of ${Object.keys(LAYOUTS).join(', ')}`,
-    );
+    throw new LayoutError(`layout ${safeJson(layout)} is not supported; use one of ${Object.keys(LAYOUTS).join(', ')}`);
   }
   const spec = LAYOUTS[layout];
   if (spec.rank !== undefined && shape.length !== spec.rank) {
@@ -80,8 +80,10 @@ export function geometry(layout: Layout | undefined, shape: readonly number[], d
       throw new ShapeError(`shape ${safeJson(shape)} must hold non-negative integers`);
     }
   }
-  if (shape[0] === 0) throw new BatchSizeError(`shape ${safeJson(shape)} is an empty batch (N = 0); pass at least one sample`);
-  if (shape.includes(0)) throw new ShapeError(`shape ${safeJson(shape)} has a zero dimension; every dimension must be at least 1`);
+  if (shape[0] === 0)
+    throw new BatchSizeError(`shape ${safeJson(shape)} is an empty batch (N = 0); pass at least one sample`);
+  if (shape.includes(0))
+    throw new ShapeError(`shape ${safeJson(shape)} has a zero dimension; every dimension must be at least 1`);
   const channelsLast = spec.channelsLast;
   const C = channelsLast ? shape[shape.length - 1] : shape[1];
   const spatial = channelsLast ? shape.slice(1, -1) : shape.slice(2);
@@ -89,7 +91,8 @@ export function geometry(layout: Layout | undefined, shape: readonly number[], d
   const outer = channelsLast ? shape[0] * S : shape[0];
   const inner = channelsLast ? 1 : S;
   const M = outer * inner;
-  if (!Number.isSafeInteger(M * C)) throw new ShapeError(`shape ${safeJson(shape)} has more elements than a number can count exactly`);
+  if (!Number.isSafeInteger(M * C))
+    throw new ShapeError(`shape ${safeJson(shape)} has more elements than a number can count exactly`);
   return { layout, dtype, shape: [...shape], channelsLast, C, outer, inner, M, count: M * C };
 }
 

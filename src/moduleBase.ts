@@ -5,7 +5,16 @@
  */
 import { BatchSizeError, OptionError, ShapeError, StateDictError } from './errors.js';
 import { geometry, type Geometry, type Layout, type StorageType } from './layout.js';
-import { clipAt, describe, F32_MAX, newStatWeight, resolveOptions, type BatchNormOptions, type RenormClip, type ResolvedOptions } from './options.js';
+import {
+  clipAt,
+  describe,
+  F32_MAX,
+  newStatWeight,
+  resolveOptions,
+  type BatchNormOptions,
+  type RenormClip,
+  type ResolvedOptions,
+} from './options.js';
 
 /** What one forward step does, decided before any state is touched. */
 export interface StepPlan {
@@ -60,8 +69,15 @@ export abstract class BatchNormBase {
   protected steps = 0;
 
   constructor(numFeatures: number, options: BatchNormOptions = {}) {
-    if (typeof numFeatures !== 'number' || !Number.isSafeInteger(numFeatures) || numFeatures < 1 || numFeatures > MAX_FEATURES) {
-      throw new ShapeError(`numFeatures must be an integer in [1, ${MAX_FEATURES}] (the channel count C); got ${describe(numFeatures)}`);
+    if (
+      typeof numFeatures !== 'number' ||
+      !Number.isSafeInteger(numFeatures) ||
+      numFeatures < 1 ||
+      numFeatures > MAX_FEATURES
+    ) {
+      throw new ShapeError(
+        `numFeatures must be an integer in [1, ${MAX_FEATURES}] (the channel count C); got ${describe(numFeatures)}`,
+      );
     }
     this.numFeatures = numFeatures;
     this.options = resolveOptions(options);
@@ -102,7 +118,9 @@ export abstract class BatchNormBase {
     const o = this.options;
     const batchStats = this.mode || !o.trackRunningStats;
     if (batchStats && geom.M < 2) {
-      throw new BatchSizeError(`training needs more than one value per channel; shape ${JSON.stringify(shape)} gives M = ${geom.M} per channel. Use a larger batch, or eval() mode.`);
+      throw new BatchSizeError(
+        `training needs more than one value per channel; shape ${JSON.stringify(shape)} gives M = ${geom.M} per channel. Use a larger batch, or eval() mode.`,
+      );
     }
     return { geom, batchStats, updateRunning: this.mode && o.trackRunningStats };
   }
@@ -110,7 +128,9 @@ export abstract class BatchNormBase {
   /** `g`, unless its channel count differs from the module's. */
   protected checkChannels(g: Geometry): Geometry {
     if (g.C !== this.numFeatures) {
-      throw new ShapeError(`input has C = ${g.C} channels (shape ${JSON.stringify(g.shape)}, layout ${g.layout}) but the module was built for ${this.numFeatures}; pass a tensor with ${this.numFeatures} channels or build the module with numFeatures = ${g.C}`);
+      throw new ShapeError(
+        `input has C = ${g.C} channels (shape ${JSON.stringify(g.shape)}, layout ${g.layout}) but the module was built for ${this.numFeatures}; pass a tensor with ${this.numFeatures} channels or build the module with numFeatures = ${g.C}`,
+      );
     }
     return g;
   }
@@ -152,7 +172,8 @@ export abstract class BatchNormBase {
    * (running_var) loads into a renorm module as sigma = sqrt(running_var + eps).
    */
   protected parseStateDict(sd: unknown): ParsedState {
-    if (typeof sd !== 'object' || sd === null || Array.isArray(sd)) throw new StateDictError(`loadStateDict needs an object of named tensors; got ${describe(sd)}`);
+    if (typeof sd !== 'object' || sd === null || Array.isArray(sd))
+      throw new StateDictError(`loadStateDict needs an object of named tensors; got ${describe(sd)}`);
     const dict = sd as Record<string, unknown>;
     const C = this.numFeatures;
     const expected = new Set(this.stateKeys());
@@ -164,24 +185,33 @@ export abstract class BatchNormBase {
     }
     const optional = new Set(this.isRenorm ? ['renorm_rmax', 'renorm_dmax'] : []);
     for (const k of expected) {
-      if (!given.has(k)) throw new StateDictError(`state dict is missing key '${k}'; expected keys ${[...expected].join(', ')}`);
+      if (!given.has(k))
+        throw new StateDictError(`state dict is missing key '${k}'; expected keys ${[...expected].join(', ')}`);
     }
     for (const k of given) {
-      if (!expected.has(k) && !optional.has(k)) throw new StateDictError(`state dict has unexpected key '${k}'; this module takes ${[...expected].join(', ')}`);
+      if (!expected.has(k) && !optional.has(k))
+        throw new StateDictError(`state dict has unexpected key '${k}'; this module takes ${[...expected].join(', ')}`);
     }
     const vec = (k: string, nonNegative = false): Float64Array => {
       const v = dict[k];
       const typed = ArrayBuffer.isView(v) && !(v instanceof DataView);
-      if (!Array.isArray(v) && !typed) throw new StateDictError(`state dict key '${k}' must be an array or typed array of ${C} numbers; got ${describe(v)}`);
+      if (!Array.isArray(v) && !typed)
+        throw new StateDictError(
+          `state dict key '${k}' must be an array or typed array of ${C} numbers; got ${describe(v)}`,
+        );
       const a = v as ArrayLike<unknown>;
-      if (a.length !== C) throw new StateDictError(`state dict key '${k}' has length ${a.length}; this module has ${C} channels`);
+      if (a.length !== C)
+        throw new StateDictError(`state dict key '${k}' has length ${a.length}; this module has ${C} channels`);
       const out = new Float64Array(C);
       for (let i = 0; i < C; i++) {
         const x = a[i];
         const n = typeof x === 'bigint' && typed ? Number(x) : x;
-        if (typeof n !== 'number') throw new StateDictError(`state dict key '${k}' holds ${describe(x)} at index ${i}; it must hold numbers`);
+        if (typeof n !== 'number')
+          throw new StateDictError(`state dict key '${k}' holds ${describe(x)} at index ${i}; it must hold numbers`);
         if (!Number.isFinite(n) || Math.abs(n) > F32_MAX || (nonNegative && n < 0)) {
-          throw new StateDictError(`state dict key '${k}' has ${nonNegative && n < 0 ? 'a negative' : Number.isFinite(n) ? 'an out-of-float32-range' : 'a non-finite'} value ${n} at index ${i}`);
+          throw new StateDictError(
+            `state dict key '${k}' has ${nonNegative && n < 0 ? 'a negative' : Number.isFinite(n) ? 'an out-of-float32-range' : 'a non-finite'} value ${n} at index ${i}`,
+          );
         }
         out[i] = n;
       }
@@ -192,7 +222,9 @@ export abstract class BatchNormBase {
       const v = dict[k];
       const low = k === 'renorm_rmax' ? 1 : 0;
       if (typeof v !== 'number' || !(v >= low && v <= F32_MAX)) {
-        throw new StateDictError(`state dict key '${k}' must be a finite number >= ${low} (a valid clip); got ${describe(v)}`);
+        throw new StateDictError(
+          `state dict key '${k}' must be a finite number >= ${low} (a valid clip); got ${describe(v)}`,
+        );
       }
     }
     const out: ParsedState = {};
@@ -214,7 +246,9 @@ export abstract class BatchNormBase {
       const t = dict.num_batches_tracked;
       const n = typeof t === 'bigint' ? Number(t) : t;
       if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n > MAX_STEPS) {
-        throw new StateDictError(`state dict key 'num_batches_tracked' must be an integer in [0, ${MAX_STEPS}] (a number or bigint); got ${describe(t)}`);
+        throw new StateDictError(
+          `state dict key 'num_batches_tracked' must be an integer in [0, ${MAX_STEPS}] (a number or bigint); got ${describe(t)}`,
+        );
       }
       out.numBatchesTracked = n;
     }

@@ -82,8 +82,7 @@ export interface BatchNormOptions {
 
 /** How a module's renorm clip is obtained each step. */
 export type ClipSource =
-  | { kind: 'points'; points: PiecewiseSchedule }
-  | { kind: 'function'; fn: (step: number) => RenormClip };
+  { kind: 'points'; points: PiecewiseSchedule } | { kind: 'function'; fn: (step: number) => RenormClip };
 
 export interface ResolvedOptions {
   readonly eps: number;
@@ -102,7 +101,12 @@ export const F32_MAX = 3.4028234663852886e38;
 /** A plain object (or undefined), never an array, function or primitive. */
 export function checkObject<T extends object>(name: string, v: unknown): Partial<T> {
   if (v === undefined) return {};
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.getPrototypeOf(v) !== Object.prototype && Object.getPrototypeOf(v) !== null) {
+  if (
+    typeof v !== 'object' ||
+    v === null ||
+    Array.isArray(v) ||
+    (Object.getPrototypeOf(v) !== Object.prototype && Object.getPrototypeOf(v) !== null)
+  ) {
     throw new OptionError(`${name} must be a plain object ({ ... }) or left out; got ${describe(v)}`);
   }
   return v as Partial<T>;
@@ -126,12 +130,19 @@ function finite(name: string, v: unknown, fix: string): number {
 
 /** A clip, checked: rmax >= 1, dmax >= 0, both finite in f32. */
 export function checkClip(clip: unknown, where: string): RenormClip {
-  if (typeof clip !== 'object' || clip === null) throw new OptionError(`a renorm clip must be { rmax, dmax }; got ${describe(clip)}${where}`);
+  if (typeof clip !== 'object' || clip === null)
+    throw new OptionError(`a renorm clip must be { rmax, dmax }; got ${describe(clip)}${where}`);
   const c = clip as Partial<RenormClip>;
   const rmax = finite('rmax', c.rmax, `Pass rmax >= 1${where}.`);
   const dmax = finite('dmax', c.dmax, `Pass dmax >= 0${where}.`);
-  if (rmax < 1) throw new OptionError(`rmax must be >= 1 (r is clipped to [1/rmax, rmax]); got ${rmax}${where}. rmax = 1 means r = 1.`);
-  if (dmax < 0) throw new OptionError(`dmax must be >= 0 (d is clipped to [-dmax, dmax]); got ${dmax}${where}. dmax = 0 means d = 0.`);
+  if (rmax < 1)
+    throw new OptionError(
+      `rmax must be >= 1 (r is clipped to [1/rmax, rmax]); got ${rmax}${where}. rmax = 1 means r = 1.`,
+    );
+  if (dmax < 0)
+    throw new OptionError(
+      `dmax must be >= 0 (d is clipped to [-dmax, dmax]); got ${dmax}${where}. dmax = 0 means d = 0.`,
+    );
   return { rmax, dmax };
 }
 
@@ -139,17 +150,25 @@ const MAX_POINTS = 8;
 
 function checkBreakpoints(name: 'rmax' | 'dmax', v: unknown): Breakpoints {
   if (!Array.isArray(v) || v.length < 1 || v.length > MAX_POINTS) {
-    throw new OptionError(`schedule.${name} must be an array of 1 to ${MAX_POINTS} [step, value] pairs; got ${describe(v)}`);
+    throw new OptionError(
+      `schedule.${name} must be an array of 1 to ${MAX_POINTS} [step, value] pairs; got ${describe(v)}`,
+    );
   }
   let last = -1;
   return v.map((p, i) => {
-    if (!Array.isArray(p) || p.length !== 2) throw new OptionError(`schedule.${name}[${i}] must be a [step, value] pair; got ${describe(p)}`);
+    if (!Array.isArray(p) || p.length !== 2)
+      throw new OptionError(`schedule.${name}[${i}] must be a [step, value] pair; got ${describe(p)}`);
     const [step, value] = p as unknown[];
     if (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0 || step < last) {
-      throw new OptionError(`schedule.${name}[${i}]: steps must be non-decreasing integers >= 0; got ${describe(step)} after ${last}`);
+      throw new OptionError(
+        `schedule.${name}[${i}]: steps must be non-decreasing integers >= 0; got ${describe(step)} after ${last}`,
+      );
     }
     last = step;
-    const clip = name === 'rmax' ? checkClip({ rmax: value, dmax: 0 }, ` (schedule.rmax[${i}])`).rmax : checkClip({ rmax: 1, dmax: value }, ` (schedule.dmax[${i}])`).dmax;
+    const clip =
+      name === 'rmax'
+        ? checkClip({ rmax: value, dmax: 0 }, ` (schedule.rmax[${i}])`).rmax
+        : checkClip({ rmax: 1, dmax: value }, ` (schedule.dmax[${i}])`).dmax;
     return [step, clip] as const;
   });
 }
@@ -177,15 +196,23 @@ export function renormSchedule(options: RenormScheduleOptions = {}): RenormSched
     if (v === undefined) return fallback;
     const [a, b] = Array.isArray(v) && v.length === 2 ? v : [NaN, NaN];
     if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b) || a < 0 || b < a) {
-      throw new OptionError(`${name} must be [start, end] with 0 <= start <= end integers; got ${describe(v)}. Swap a reversed range.`);
+      throw new OptionError(
+        `${name} must be [start, end] with 0 <= start <= end integers; got ${describe(v)}. Swap a reversed range.`,
+      );
     }
     return [a, b];
   };
   const [r0, r1] = steps('rmaxSteps', o.rmaxSteps, [5000, 40000]);
   const [d0, d1] = steps('dmaxSteps', o.dmaxSteps, [5000, 25000]);
   const points = checkSchedulePoints({
-    rmax: [[r0, o.rmaxStart ?? 1], [r1, o.rmaxEnd ?? 3]],
-    dmax: [[d0, o.dmaxStart ?? 0], [d1, o.dmaxEnd ?? 5]],
+    rmax: [
+      [r0, o.rmaxStart ?? 1],
+      [r1, o.rmaxEnd ?? 3],
+    ],
+    dmax: [
+      [d0, o.dmaxStart ?? 0],
+      [d1, o.dmaxEnd ?? 5],
+    ],
   });
   const fn = (step: number) => ({ rmax: piecewise(points.rmax, step), dmax: piecewise(points.dmax, step) });
   return Object.assign(fn, { points });
@@ -193,21 +220,27 @@ export function renormSchedule(options: RenormScheduleOptions = {}): RenormSched
 
 function checkSchedulePoints(v: unknown): PiecewiseSchedule {
   const o = checkObject<PiecewiseSchedule>('renorm.schedule', v);
-  for (const k of Object.keys(o)) if (k !== 'rmax' && k !== 'dmax') throw new OptionError(`renorm.schedule has unknown key '${k}'; it takes rmax and dmax breakpoints`);
+  for (const k of Object.keys(o))
+    if (k !== 'rmax' && k !== 'dmax')
+      throw new OptionError(`renorm.schedule has unknown key '${k}'; it takes rmax and dmax breakpoints`);
   return { rmax: checkBreakpoints('rmax', o.rmax), dmax: checkBreakpoints('dmax', o.dmax) };
 }
 
 /** The renorm option as a clip source, validated (a function is called at step 0 to check it). */
 function resolveRenorm(v: unknown): ClipSource | null {
   if (v === undefined || v === false) return null;
-  if (v !== true && (typeof v !== 'object' || v === null)) throw new OptionError(`renorm must be true, false or { rmax, dmax } / { schedule }; got ${describe(v)}`);
+  if (v !== true && (typeof v !== 'object' || v === null))
+    throw new OptionError(`renorm must be true, false or { rmax, dmax } / { schedule }; got ${describe(v)}`);
   const r = v === true ? {} : checkObject<RenormOptions>('renorm', v);
-  for (const k of Object.keys(r)) if (!['rmax', 'dmax', 'schedule'].includes(k)) throw new OptionError(`renorm has unknown key '${k}'; it takes rmax, dmax or schedule`);
+  for (const k of Object.keys(r))
+    if (!['rmax', 'dmax', 'schedule'].includes(k))
+      throw new OptionError(`renorm has unknown key '${k}'; it takes rmax, dmax or schedule`);
   if (r.schedule === undefined) {
     const clip = checkClip({ rmax: r.rmax ?? 3, dmax: r.dmax ?? 5 }, '');
     return { kind: 'points', points: { rmax: [[0, clip.rmax]], dmax: [[0, clip.dmax]] } };
   }
-  if (r.rmax !== undefined || r.dmax !== undefined) throw new OptionError('renorm takes either a fixed clip (rmax, dmax) or a schedule, not both');
+  if (r.rmax !== undefined || r.dmax !== undefined)
+    throw new OptionError('renorm takes either a fixed clip (rmax, dmax) or a schedule, not both');
   const s = r.schedule;
   if (typeof s === 'function') {
     if (s.points !== undefined) return { kind: 'points', points: checkSchedulePoints(s.points) };
@@ -220,7 +253,8 @@ function resolveRenorm(v: unknown): ClipSource | null {
 
 /** The clip of step `step` (0-based training steps so far), validated: a function may return anything. */
 export function clipAt(source: ClipSource, step: number): RenormClip {
-  if (source.kind === 'points') return { rmax: piecewise(source.points.rmax, step), dmax: piecewise(source.points.dmax, step) };
+  if (source.kind === 'points')
+    return { rmax: piecewise(source.points.rmax, step), dmax: piecewise(source.points.dmax, step) };
   let clip: unknown;
   try {
     clip = source.fn(step);
@@ -233,7 +267,8 @@ export function clipAt(source: ClipSource, step: number): RenormClip {
 export function resolveOptions(options: BatchNormOptions = {}): ResolvedOptions {
   const o = checkObject<BatchNormOptions>('options', options);
   const known = ['eps', 'momentum', 'convention', 'runningVariance', 'affine', 'trackRunningStats', 'renorm', 'dtype'];
-  for (const k of Object.keys(o)) if (!known.includes(k)) throw new OptionError(`unknown option '${k}'; the options are ${known.join(', ')}`);
+  for (const k of Object.keys(o))
+    if (!known.includes(k)) throw new OptionError(`unknown option '${k}'; the options are ${known.join(', ')}`);
   const convention = o.convention ?? 'pytorch';
   if (convention !== 'pytorch' && convention !== 'keras') {
     throw new OptionError(`convention must be 'pytorch' or 'keras'; got ${describe(convention)}`);
@@ -242,19 +277,28 @@ export function resolveOptions(options: BatchNormOptions = {}): ResolvedOptions 
   const eps = checkEps(o.eps ?? (keras ? 1e-3 : 1e-5));
   const momentum: number | null = o.momentum === undefined ? (keras ? 0.99 : 0.1) : o.momentum;
   if (momentum === null) {
-    if (keras) throw new OptionError('momentum null (cumulative average) exists only in the pytorch convention; pass a number in [0, 1] for keras.');
+    if (keras)
+      throw new OptionError(
+        'momentum null (cumulative average) exists only in the pytorch convention; pass a number in [0, 1] for keras.',
+      );
   } else {
-    checkUnit('momentum', momentum, `in the ${convention} convention, the weight of the ${keras ? 'old running value' : 'new batch statistic'}; null for a cumulative average`);
+    checkUnit(
+      'momentum',
+      momentum,
+      `in the ${convention} convention, the weight of the ${keras ? 'old running value' : 'new batch statistic'}; null for a cumulative average`,
+    );
   }
   const rv = o.runningVariance ?? (keras ? 'biased' : 'unbiased');
   if (rv !== 'unbiased' && rv !== 'biased') {
     throw new OptionError(`runningVariance must be 'unbiased' or 'biased'; got ${describe(rv)}`);
   }
   const dtype = o.dtype ?? 'float32';
-  if (dtype !== 'float32' && dtype !== 'float16') throw new OptionError(`dtype must be 'float32' or 'float16'; got ${describe(dtype)}`);
+  if (dtype !== 'float32' && dtype !== 'float16')
+    throw new OptionError(`dtype must be 'float32' or 'float16'; got ${describe(dtype)}`);
   const trackRunningStats = checkBoolean('trackRunningStats', o.trackRunningStats, true);
   const renorm = resolveRenorm(o.renorm);
-  if (renorm && !trackRunningStats) throw new OptionError('Batch Renorm corrects towards running statistics, so it needs trackRunningStats: true.');
+  if (renorm && !trackRunningStats)
+    throw new OptionError('Batch Renorm corrects towards running statistics, so it needs trackRunningStats: true.');
   return {
     dtype,
     eps,

@@ -26,32 +26,48 @@ export function isBuffer(t: unknown): t is GPUBuffer {
 export function bufferRange(device: GPUDevice, name: string, arg: TensorArg | undefined | null, bytes: number): Range {
   if (!arg) throw new BufferError('E_BUFFER_MISSING', `${name} is required: pass a GPUBuffer or { buffer, offset }`);
   const slice: BufferSlice = isBuffer(arg) ? { buffer: arg } : arg;
-  if (!isBuffer(slice.buffer)) throw new BufferError('E_BUFFER_MISSING', `${name} must be a GPUBuffer or { buffer: GPUBuffer, offset?, size? }`);
+  if (!isBuffer(slice.buffer))
+    throw new BufferError('E_BUFFER_MISSING', `${name} must be a GPUBuffer or { buffer: GPUBuffer, offset?, size? }`);
   const { buffer } = slice;
   const offset = slice.offset ?? 0;
   const label = buffer.label ? ` ('${buffer.label}')` : '';
   if (!(buffer.usage & GPUBufferUsage.STORAGE)) {
-    throw new BufferError('E_BUFFER_USAGE', `${name}${label} lacks GPUBufferUsage.STORAGE; create it with usage including STORAGE`);
+    throw new BufferError(
+      'E_BUFFER_USAGE',
+      `${name}${label} lacks GPUBufferUsage.STORAGE; create it with usage including STORAGE`,
+    );
   }
   if (buffer.mapState !== 'unmapped') {
-    throw new BufferError('E_BUFFER_MAPPED', `${name}${label} is ${buffer.mapState === 'mapped' ? 'mapped' : 'being mapped'}; unmap it (buffer.unmap()) before the GPU may use it`);
+    throw new BufferError(
+      'E_BUFFER_MAPPED',
+      `${name}${label} is ${buffer.mapState === 'mapped' ? 'mapped' : 'being mapped'}; unmap it (buffer.unmap()) before the GPU may use it`,
+    );
   }
   const align = device.limits.minStorageBufferOffsetAlignment;
   if (!Number.isSafeInteger(offset) || offset < 0 || offset % align !== 0) {
-    throw new BufferError('E_BUFFER_ALIGNMENT', `${name} offset ${String(offset)} must be a non-negative multiple of minStorageBufferOffsetAlignment (${align} on this device)`);
+    throw new BufferError(
+      'E_BUFFER_ALIGNMENT',
+      `${name} offset ${String(offset)} must be a non-negative multiple of minStorageBufferOffsetAlignment (${align} on this device)`,
+    );
   }
   const available = slice.size ?? buffer.size - offset;
   if (!Number.isSafeInteger(available) || available < 0 || offset + available > buffer.size || available < bytes) {
-    throw new BufferError('E_BUFFER_SIZE', `${name}${label} holds ${Math.max(0, Math.min(Number(available) || 0, buffer.size - offset))} bytes from offset ${offset} but ${bytes} are needed; pass a larger buffer`);
+    throw new BufferError(
+      'E_BUFFER_SIZE',
+      `${name}${label} holds ${Math.max(0, Math.min(Number(available) || 0, buffer.size - offset))} bytes from offset ${offset} but ${bytes} are needed; pass a larger buffer`,
+    );
   }
   const max = device.limits.maxStorageBufferBindingSize;
   if (bytes > max) {
-    throw new LimitError(`${name} needs a ${bytes}-byte binding, above this device's maxStorageBufferBindingSize (${max}); request a device with a higher limit (requestBatchNormDevice does) or split the batch`);
+    throw new LimitError(
+      `${name} needs a ${bytes}-byte binding, above this device's maxStorageBufferBindingSize (${max}); request a device with a higher limit (requestBatchNormDevice does) or split the batch`,
+    );
   }
   return { buffer, offset, size: bytes };
 }
 
-const overlap = (a: Range, b: Range) => a.buffer === b.buffer && a.offset < b.offset + b.size && b.offset < a.offset + a.size;
+const overlap = (a: Range, b: Range) =>
+  a.buffer === b.buffer && a.offset < b.offset + b.size && b.offset < a.offset + a.size;
 
 /**
  * WebGPU synchronises storage access per buffer within a dispatch: a buffer that a dispatch writes
@@ -63,14 +79,22 @@ export function checkSharing(writes: Record<string, Range>, reads: Record<string
   for (const [wn, wr] of w) {
     for (const [rn, rr] of Object.entries(reads)) {
       if (wr.buffer === rr.buffer) {
-        throw new BufferError('E_BUFFER_ALIAS', `${wn} and ${rn} are in the same GPUBuffer, but WebGPU forbids a dispatch to read a buffer it writes; pass ${wn} in a separate buffer (in-place operation is not supported)`);
+        throw new BufferError(
+          'E_BUFFER_ALIAS',
+          `${wn} and ${rn} are in the same GPUBuffer, but WebGPU forbids a dispatch to read a buffer it writes; pass ${wn} in a separate buffer (in-place operation is not supported)`,
+        );
       }
     }
   }
   for (let i = 0; i < w.length; i++) {
     for (let j = i + 1; j < w.length; j++) {
-      const [an, a] = w[i], [bn, b] = w[j];
-      if (overlap(a, b)) throw new BufferError('E_BUFFER_ALIAS', `${an} and ${bn} overlap in the same GPUBuffer; pass non-overlapping ranges`);
+      const [an, a] = w[i],
+        [bn, b] = w[j];
+      if (overlap(a, b))
+        throw new BufferError(
+          'E_BUFFER_ALIAS',
+          `${an} and ${bn} overlap in the same GPUBuffer; pass non-overlapping ranges`,
+        );
     }
   }
 }
@@ -79,7 +103,10 @@ export function checkSharing(writes: Record<string, Range>, reads: Record<string
 export function checkNotOwned(outputs: Record<string, Range>, owned: readonly GPUBuffer[], owner: string): void {
   for (const [name, r] of Object.entries(outputs)) {
     if (owned.includes(r.buffer)) {
-      throw new BufferError('E_BUFFER_ALIAS', `${name} is a buffer of the module (${r.buffer.label || 'unlabelled'}); writing it would overwrite ${owner}'s own state. Pass a buffer of your own`);
+      throw new BufferError(
+        'E_BUFFER_ALIAS',
+        `${name} is a buffer of the module (${r.buffer.label || 'unlabelled'}); writing it would overwrite ${owner}'s own state. Pass a buffer of your own`,
+      );
     }
   }
 }
@@ -87,20 +114,24 @@ export function checkNotOwned(outputs: Record<string, Range>, owned: readonly GP
 /** A finite number > 0 that stays > 0 in f32 (the GPU's type): eps. */
 export function checkEps(eps: unknown): number {
   if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0 || Math.fround(eps) === 0) {
-    throw new OptionError(`eps must be a finite number > 0 that float32 can hold (at least 1.4e-45); got ${String(eps)}. Pass e.g. 1e-5.`);
+    throw new OptionError(
+      `eps must be a finite number > 0 that float32 can hold (at least 1.4e-45); got ${String(eps)}. Pass e.g. 1e-5.`,
+    );
   }
   return eps;
 }
 
 /** A number in [0, 1]. */
 export function checkUnit(name: string, v: unknown, what: string): number {
-  if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new OptionError(`${name} must be a number in [0, 1] (${what}); got ${String(v)}`);
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1))
+    throw new OptionError(`${name} must be a number in [0, 1] (${what}); got ${String(v)}`);
   return v;
 }
 
 export function checkBoolean(name: string, v: unknown, fallback: boolean): boolean {
   if (v === undefined) return fallback;
-  if (typeof v !== 'boolean') throw new OptionError(`${name} must be true or false; got ${JSON.stringify(v) ?? String(v)}`);
+  if (typeof v !== 'boolean')
+    throw new OptionError(`${name} must be true or false; got ${JSON.stringify(v) ?? String(v)}`);
   return v;
 }
 
@@ -108,6 +139,7 @@ export function checkBoolean(name: string, v: unknown, fallback: boolean): boole
 export function checkWorkgroupSize(device: GPUDevice, wg: unknown): number | undefined {
   if (wg === undefined) return undefined;
   const max = Math.min(device.limits.maxComputeWorkgroupSizeX, device.limits.maxComputeInvocationsPerWorkgroup);
-  if (typeof wg !== 'number' || !Number.isSafeInteger(wg) || wg < 1 || wg > max) throw new OptionError(`workgroupSize must be an integer in [1, ${max}] on this device; got ${String(wg)}`);
+  if (typeof wg !== 'number' || !Number.isSafeInteger(wg) || wg < 1 || wg > max)
+    throw new OptionError(`workgroupSize must be an integer in [1, ${max}] on this device; got ${String(wg)}`);
   return wg;
 }

@@ -33,18 +33,39 @@ export interface Layer {
 
 export const LAYERS: Layer[] = [
   {
-    name: 'NHWC renorm, schedule', layout: 'NHWC', nchw: [4, 8, 5, 3],
-    options: { renorm: { schedule: renormSchedule({ rmaxSteps: [0, 2], dmaxSteps: [0, 2], rmaxEnd: 1.5, dmaxEnd: 0.5 }) } },
-    init: { weight: [1, 1.5, 0.5, 2, 1, 1, 0.8, 1.2], bias: [0, 0.1, -0.1, 0.2, 0, 0, 0.3, -0.3], running_mean: [0.5, -0.5, 1, -1, 0, 0.2, -0.2, 0.1], running_std: [0.3, 0.5, 2, 3, 1, 0.7, 1.5, 0.2], num_batches_tracked: 0 },
+    name: 'NHWC renorm, schedule',
+    layout: 'NHWC',
+    nchw: [4, 8, 5, 3],
+    options: {
+      renorm: { schedule: renormSchedule({ rmaxSteps: [0, 2], dmaxSteps: [0, 2], rmaxEnd: 1.5, dmaxEnd: 0.5 }) },
+    },
+    init: {
+      weight: [1, 1.5, 0.5, 2, 1, 1, 0.8, 1.2],
+      bias: [0, 0.1, -0.1, 0.2, 0, 0, 0.3, -0.3],
+      running_mean: [0.5, -0.5, 1, -1, 0, 0.2, -0.2, 0.1],
+      running_std: [0.3, 0.5, 2, 3, 1, 0.7, 1.5, 0.2],
+      num_batches_tracked: 0,
+    },
   },
   {
-    name: 'NCHW cumulative average', layout: 'NCHW', nchw: [3, 6, 4, 4],
+    name: 'NCHW cumulative average',
+    layout: 'NCHW',
+    nchw: [3, 6, 4, 4],
     options: { momentum: null },
-    init: { weight: [1, 2, 3, 0.5, 1, 1], bias: [0, 0, 1, -1, 0.5, 0], running_mean: [0, 0, 0, 0, 0, 0], running_var: [1, 1, 1, 1, 1, 1], num_batches_tracked: 0 },
+    init: {
+      weight: [1, 2, 3, 0.5, 1, 1],
+      bias: [0, 0, 1, -1, 0.5, 0],
+      running_mean: [0, 0, 0, 0, 0, 0],
+      running_var: [1, 1, 1, 1, 1, 1],
+      num_batches_tracked: 0,
+    },
   },
 ];
 
-export interface StepData { x: Float64Array; dy: Float64Array }
+export interface StepData {
+  x: Float64Array;
+  dy: Float64Array;
+}
 
 /** Seeded steps of float32-exact data, per channel offset and scale so channels differ. */
 export function stepData(l: Layer, steps: number, seed = 11): StepData[] {
@@ -52,7 +73,9 @@ export function stepData(l: Layer, steps: number, seed = 11): StepData[] {
   const n = l.nchw.reduce((a, b) => a * b, 1);
   const inner = l.nchw.slice(2).reduce((a, b) => a * b, 1);
   return Array.from({ length: steps }, () => ({
-    x: normals(r, n).map((v, i) => Math.fround(v * (1 + (Math.floor(i / inner) % 3)) + (Math.floor(i / inner) % l.nchw[1]) - 2)),
+    x: normals(r, n).map((v, i) =>
+      Math.fround(v * (1 + (Math.floor(i / inner) % 3)) + (Math.floor(i / inner) % l.nchw[1]) - 2),
+    ),
     dy: normals(r, n),
   }));
 }
@@ -77,8 +100,14 @@ export interface Outcome {
   dx: Float64Array;
 }
 
-async function outcome(device: GPUDevice, l: Layer, bn: BatchNorm, last: { y: GPUBuffer; dx: GPUBuffer }): Promise<Outcome> {
-  const n = l.nchw.reduce((a, b) => a * b, 1), C = l.nchw[1];
+async function outcome(
+  device: GPUDevice,
+  l: Layer,
+  bn: BatchNorm,
+  last: { y: GPUBuffer; dx: GPUBuffer },
+): Promise<Outcome> {
+  const n = l.nchw.reduce((a, b) => a * b, 1),
+    C = l.nchw[1];
   return {
     state: await bn.stateDict(),
     weightGrad: await readFloats(device, { buffer: bn.weightGrad }, C),
@@ -90,10 +119,17 @@ async function outcome(device: GPUDevice, l: Layer, bn: BatchNorm, last: { y: GP
 
 /** Steps run as awaited module calls, one layer after the other within each step. */
 export async function awaitedRun(device: GPUDevice, layers: Layer[], data: StepData[][]): Promise<Outcome[]> {
-  const mods = await Promise.all(layers.map(async (l) => { const bn = new BatchNorm(device, l.nchw[1], l.options); await bn.loadStateDict(l.init); return bn; }));
+  const mods = await Promise.all(
+    layers.map(async (l) => {
+      const bn = new BatchNorm(device, l.nchw[1], l.options);
+      await bn.loadStateDict(l.init);
+      return bn;
+    }),
+  );
   const t = layers.map((l, i) => gpuTensors(device, l, data[i]));
   for (let s = 0; s < data[0].length; s++) {
-    for (let i = 0; i < layers.length; i++) await mods[i].forward(t[i][s].x, t[i][s].y, shapeInLayout(layers[i].nchw, layers[i].layout), layers[i].layout);
+    for (let i = 0; i < layers.length; i++)
+      await mods[i].forward(t[i][s].x, t[i][s].y, shapeInLayout(layers[i].nchw, layers[i].layout), layers[i].layout);
     for (let i = layers.length - 1; i >= 0; i--) await mods[i].backward(t[i][s].x, t[i][s].dy, t[i][s].dx);
   }
   const out = await Promise.all(layers.map((l, i) => outcome(device, l, mods[i], t[i][t[i].length - 1])));
@@ -102,10 +138,22 @@ export async function awaitedRun(device: GPUDevice, layers: Layer[], data: StepD
 }
 
 /** The same steps encoded through plans into one command buffer, submitted once. */
-export async function encodedRun(device: GPUDevice, layers: Layer[], data: StepData[][]): Promise<{ outcomes: Outcome[]; mods: BatchNorm[]; steps: BatchNormStep[][] }> {
-  const mods = await Promise.all(layers.map(async (l) => { const bn = new BatchNorm(device, l.nchw[1], l.options); await bn.loadStateDict(l.init); return bn; }));
+export async function encodedRun(
+  device: GPUDevice,
+  layers: Layer[],
+  data: StepData[][],
+): Promise<{ outcomes: Outcome[]; mods: BatchNorm[]; steps: BatchNormStep[][] }> {
+  const mods = await Promise.all(
+    layers.map(async (l) => {
+      const bn = new BatchNorm(device, l.nchw[1], l.options);
+      await bn.loadStateDict(l.init);
+      return bn;
+    }),
+  );
   const t = layers.map((l, i) => gpuTensors(device, l, data[i]));
-  const steps = layers.map((l, i) => t[i].map((b) => mods[i].plan({ shape: shapeInLayout(l.nchw, l.layout), layout: l.layout, ...b })));
+  const steps = layers.map((l, i) =>
+    t[i].map((b) => mods[i].plan({ shape: shapeInLayout(l.nchw, l.layout), layout: l.layout, ...b })),
+  );
   const enc = device.createCommandEncoder({ label: 'test.one-step-buffer' });
   for (let s = 0; s < data[0].length; s++) {
     for (let i = 0; i < layers.length; i++) steps[i][s].encodeForward(enc);
@@ -118,7 +166,18 @@ export async function encodedRun(device: GPUDevice, layers: Layer[], data: StepD
 }
 
 /** The float64 CPU twins of the same steps. */
-export function cpuRun(layers: Layer[], data: StepData[][]): { state: StateDict<Float64Array>; dgamma: Float64Array; dbeta: Float64Array; y: Float64Array; dx: Float64Array; r: Float64Array; d: Float64Array }[] {
+export function cpuRun(
+  layers: Layer[],
+  data: StepData[][],
+): {
+  state: StateDict<Float64Array>;
+  dgamma: Float64Array;
+  dbeta: Float64Array;
+  y: Float64Array;
+  dx: Float64Array;
+  r: Float64Array;
+  d: Float64Array;
+}[] {
   return layers.map((l, i) => {
     const cpu = new CpuBatchNorm(l.nchw[1], l.options);
     cpu.loadStateDict(l.init);
@@ -136,8 +195,12 @@ export function cpuRun(layers: Layer[], data: StepData[][]): { state: StateDict<
 /** Largest scaled error of each field of a GPU outcome against the CPU's. */
 export function errors(gpu: Outcome, cpu: ReturnType<typeof cpuRun>[number]): Record<string, number> {
   const e: Record<string, number> = {
-    y: scaledError(gpu.y, cpu.y), dx: scaledError(gpu.dx, cpu.dx), dgamma: scaledError(gpu.weightGrad, cpu.dgamma), dbeta: scaledError(gpu.biasGrad, cpu.dbeta),
+    y: scaledError(gpu.y, cpu.y),
+    dx: scaledError(gpu.dx, cpu.dx),
+    dgamma: scaledError(gpu.weightGrad, cpu.dgamma),
+    dbeta: scaledError(gpu.biasGrad, cpu.dbeta),
   };
-  for (const k of ['running_mean', 'running_var', 'running_std'] as const) if (cpu.state[k]) e[k] = scaledError(gpu.state[k]!, cpu.state[k]!);
+  for (const k of ['running_mean', 'running_var', 'running_std'] as const)
+    if (cpu.state[k]) e[k] = scaledError(gpu.state[k]!, cpu.state[k]!);
   return e;
 }

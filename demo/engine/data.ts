@@ -55,7 +55,11 @@ export type Sampling = 'iid' | 'noniid';
 
 export class Sampler {
   private byClass: number[][] = Array.from({ length: 10 }, () => []);
-  constructor(private data: Dataset, private mode: Sampling, private random: () => number) {
+  constructor(
+    private data: Dataset,
+    private mode: Sampling,
+    private random: () => number,
+  ) {
     data.trainY.forEach((y, i) => this.byClass[y].push(i));
   }
 

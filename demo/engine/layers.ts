@@ -34,7 +34,12 @@ export function submit(device: GPUDevice, label: string, dispatches: readonly Di
   device.queue.submit([enc.finish({ label })]);
 }
 
-export interface Param { name: string; value: GPUBuffer; grad: GPUBuffer; count: number }
+export interface Param {
+  name: string;
+  value: GPUBuffer;
+  grad: GPUBuffer;
+  count: number;
+}
 
 export interface Layer {
   readonly name: string;
@@ -57,7 +62,10 @@ class Prepared {
   private bufs = new Map<string, GPUBuffer>();
   private dispatches = new Map<string, Dispatch[]>();
   readonly owned: GPUBuffer[] = [];
-  constructor(private device: GPUDevice, private prefix: string) {}
+  constructor(
+    private device: GPUDevice,
+    private prefix: string,
+  ) {}
   buffer(name: string, n: number): GPUBuffer {
     const key = `${name}:${n}`;
     let b = this.bufs.get(key);
@@ -71,19 +79,36 @@ class Prepared {
     if (!d) this.dispatches.set(k, (d = make()));
     return d;
   }
-  destroy(): void { for (const b of [...this.bufs.values(), ...this.owned]) b.destroy(); }
+  destroy(): void {
+    for (const b of [...this.bufs.values(), ...this.owned]) b.destroy();
+  }
 }
 
 /** Gaussian weights N(0, scale²), from the shared seeded stream so variants start identical. */
 export function gaussian(random: () => number, n: number, scale: number): Float32Array {
-  return Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(Math.max(random(), 1e-12))) * Math.cos(2 * Math.PI * random()) * scale);
+  return Float32Array.from(
+    { length: n },
+    () => Math.sqrt(-2 * Math.log(Math.max(random(), 1e-12))) * Math.cos(2 * Math.PI * random()) * scale,
+  );
 }
 
 export class Dense implements Layer {
   readonly outSize: number;
-  private w: GPUBuffer; private dw: GPUBuffer; private bias: GPUBuffer | null; private dbias: GPUBuffer | null;
-  private p: Prepared; private x: GPUBuffer | null = null; private dummy: GPUBuffer;
-  constructor(private device: GPUDevice, readonly name: string, private I: number, private O: number, hasBias: boolean, weights: Float32Array) {
+  private w: GPUBuffer;
+  private dw: GPUBuffer;
+  private bias: GPUBuffer | null;
+  private dbias: GPUBuffer | null;
+  private p: Prepared;
+  private x: GPUBuffer | null = null;
+  private dummy: GPUBuffer;
+  constructor(
+    private device: GPUDevice,
+    readonly name: string,
+    private I: number,
+    private O: number,
+    hasBias: boolean,
+    weights: Float32Array,
+  ) {
     this.outSize = O;
     this.w = buffer(device, `${name}.weight`, weights);
     this.dw = buffer(device, `${name}.weight.grad`, I * O);
@@ -95,16 +120,37 @@ export class Dense implements Layer {
   forward(enc: GPUCommandEncoder, x: GPUBuffer, B: number): GPUBuffer {
     this.x = x;
     const y = this.p.buffer('y', B * this.O);
-    pass(enc, `${this.name}.forward`, this.p.get(['f', B, x], () => [K.prepareDenseForward(this.device, this.p.owned, B, this.I, this.O, x, this.w, this.bias, y, this.dummy)]));
+    pass(
+      enc,
+      `${this.name}.forward`,
+      this.p.get(['f', B, x], () => [
+        K.prepareDenseForward(this.device, this.p.owned, B, this.I, this.O, x, this.w, this.bias, y, this.dummy),
+      ]),
+    );
     return y;
   }
   backward(enc: GPUCommandEncoder, dy: GPUBuffer, B: number, needInput: boolean): GPUBuffer | null {
     const dx = needInput ? this.p.buffer('dx', B * this.I) : null;
     const x = this.x!;
-    pass(enc, `${this.name}.backward`, this.p.get(['b', B, x, dy, dx ? 1 : 0], () => [
-      K.prepareDenseBackwardWeight(this.device, this.p.owned, B, this.I, this.O, x, dy, this.dw, this.dbias, this.dummy),
-      ...(dx ? [K.prepareDenseBackwardInput(this.device, this.p.owned, B, this.I, this.O, dy, this.w, dx)] : []),
-    ]));
+    pass(
+      enc,
+      `${this.name}.backward`,
+      this.p.get(['b', B, x, dy, dx ? 1 : 0], () => [
+        K.prepareDenseBackwardWeight(
+          this.device,
+          this.p.owned,
+          B,
+          this.I,
+          this.O,
+          x,
+          dy,
+          this.dw,
+          this.dbias,
+          this.dummy,
+        ),
+        ...(dx ? [K.prepareDenseBackwardInput(this.device, this.p.owned, B, this.I, this.O, dy, this.w, dx)] : []),
+      ]),
+    );
     return dx;
   }
   params(): Param[] {
@@ -112,17 +158,35 @@ export class Dense implements Layer {
     if (this.bias) p.push({ name: `${this.name}.bias`, value: this.bias, grad: this.dbias!, count: this.O });
     return p;
   }
-  destroy(): void { for (const b of [this.w, this.dw, this.bias, this.dbias, this.dummy]) b?.destroy(); this.p.destroy(); }
+  destroy(): void {
+    for (const b of [this.w, this.dw, this.bias, this.dbias, this.dummy]) b?.destroy();
+    this.p.destroy();
+  }
 }
 
 /** 2-D convolution, NHWC, square kernel, stride and zero padding; per-example shape [H, W, Ci]. */
 export class Conv2d implements Layer {
   readonly outSize: number;
-  readonly Ho: number; readonly Wo: number;
-  private w: GPUBuffer; private dw: GPUBuffer; private bias: GPUBuffer; private dbias: GPUBuffer;
-  private p: Prepared; private x: GPUBuffer | null = null;
-  constructor(private device: GPUDevice, readonly name: string, private H: number, private W: number, private Ci: number, private Co: number,
-    private K: number, private stride: number, private pad: number, weights: Float32Array) {
+  readonly Ho: number;
+  readonly Wo: number;
+  private w: GPUBuffer;
+  private dw: GPUBuffer;
+  private bias: GPUBuffer;
+  private dbias: GPUBuffer;
+  private p: Prepared;
+  private x: GPUBuffer | null = null;
+  constructor(
+    private device: GPUDevice,
+    readonly name: string,
+    private H: number,
+    private W: number,
+    private Ci: number,
+    private Co: number,
+    private K: number,
+    private stride: number,
+    private pad: number,
+    weights: Float32Array,
+  ) {
     this.Ho = Math.floor((H + 2 * pad - K) / stride) + 1;
     this.Wo = Math.floor((W + 2 * pad - K) / stride) + 1;
     this.outSize = this.Ho * this.Wo * Co;
@@ -133,21 +197,42 @@ export class Conv2d implements Layer {
     this.p = new Prepared(device, name);
   }
   private shape(N: number): K.ConvShape {
-    return { N, H: this.H, W: this.W, Ci: this.Ci, Ho: this.Ho, Wo: this.Wo, Co: this.Co, K: this.K, stride: this.stride, pad: this.pad };
+    return {
+      N,
+      H: this.H,
+      W: this.W,
+      Ci: this.Ci,
+      Ho: this.Ho,
+      Wo: this.Wo,
+      Co: this.Co,
+      K: this.K,
+      stride: this.stride,
+      pad: this.pad,
+    };
   }
   forward(enc: GPUCommandEncoder, x: GPUBuffer, B: number): GPUBuffer {
     this.x = x;
     const y = this.p.buffer('y', B * this.outSize);
-    pass(enc, `${this.name}.forward`, this.p.get(['f', B, x], () => [K.prepareConv2dForward(this.device, this.p.owned, this.shape(B), x, this.w, this.bias, y)]));
+    pass(
+      enc,
+      `${this.name}.forward`,
+      this.p.get(['f', B, x], () => [
+        K.prepareConv2dForward(this.device, this.p.owned, this.shape(B), x, this.w, this.bias, y),
+      ]),
+    );
     return y;
   }
   backward(enc: GPUCommandEncoder, dy: GPUBuffer, B: number, needInput: boolean): GPUBuffer | null {
     const dx = needInput ? this.p.buffer('dx', B * this.H * this.W * this.Ci) : null;
     const x = this.x!;
-    pass(enc, `${this.name}.backward`, this.p.get(['b', B, x, dy, dx ? 1 : 0], () => [
-      K.prepareConv2dBackwardWeight(this.device, this.p.owned, this.shape(B), x, dy, this.dw, this.dbias),
-      ...(dx ? [K.prepareConv2dBackwardInput(this.device, this.p.owned, this.shape(B), dy, this.w, dx)] : []),
-    ]));
+    pass(
+      enc,
+      `${this.name}.backward`,
+      this.p.get(['b', B, x, dy, dx ? 1 : 0], () => [
+        K.prepareConv2dBackwardWeight(this.device, this.p.owned, this.shape(B), x, dy, this.dw, this.dbias),
+        ...(dx ? [K.prepareConv2dBackwardInput(this.device, this.p.owned, this.shape(B), dy, this.w, dx)] : []),
+      ]),
+    );
     return dx;
   }
   params(): Param[] {
@@ -156,27 +241,50 @@ export class Conv2d implements Layer {
       { name: `${this.name}.bias`, value: this.bias, grad: this.dbias, count: this.Co },
     ];
   }
-  destroy(): void { for (const b of [this.w, this.dw, this.bias, this.dbias]) b.destroy(); this.p.destroy(); }
+  destroy(): void {
+    for (const b of [this.w, this.dw, this.bias, this.dbias]) b.destroy();
+    this.p.destroy();
+  }
 }
 
 export class Activation implements Layer {
-  private p: Prepared; private y: GPUBuffer | null = null;
-  constructor(private device: GPUDevice, readonly name: string, readonly outSize: number, private op: number) {
+  private p: Prepared;
+  private y: GPUBuffer | null = null;
+  constructor(
+    private device: GPUDevice,
+    readonly name: string,
+    readonly outSize: number,
+    private op: number,
+  ) {
     this.p = new Prepared(device, name);
   }
   forward(enc: GPUCommandEncoder, x: GPUBuffer, B: number): GPUBuffer {
     const y = (this.y = this.p.buffer('y', B * this.outSize));
-    pass(enc, `${this.name}.forward`, this.p.get(['f', B, x], () => [K.prepareActivation(this.device, this.p.owned, B * this.outSize, this.op, x, y)]));
+    pass(
+      enc,
+      `${this.name}.forward`,
+      this.p.get(['f', B, x], () => [K.prepareActivation(this.device, this.p.owned, B * this.outSize, this.op, x, y)]),
+    );
     return y;
   }
   backward(enc: GPUCommandEncoder, dy: GPUBuffer, B: number): GPUBuffer {
     const dx = this.p.buffer('dx', B * this.outSize);
     const y = this.y!;
-    pass(enc, `${this.name}.backward`, this.p.get(['b', B, y, dy], () => [K.prepareActivationBackward(this.device, this.p.owned, B * this.outSize, this.op, y, dy, dx)]));
+    pass(
+      enc,
+      `${this.name}.backward`,
+      this.p.get(['b', B, y, dy], () => [
+        K.prepareActivationBackward(this.device, this.p.owned, B * this.outSize, this.op, y, dy, dx),
+      ]),
+    );
     return dx;
   }
-  params(): Param[] { return []; }
-  destroy(): void { this.p.destroy(); }
+  params(): Param[] {
+    return [];
+  }
+  destroy(): void {
+    this.p.destroy();
+  }
 }
 
 /**
@@ -190,15 +298,27 @@ export type NormMode = 'batch' | 'moving';
 export class Norm implements Layer {
   readonly bn: BatchNorm;
   readonly outSize: number;
-  private p: Prepared; private x: GPUBuffer | null = null;
+  private p: Prepared;
+  private x: GPUBuffer | null = null;
   private steps = new Map<string, BatchNormStep>();
-  constructor(device: GPUDevice, readonly name: string, private C: number, private spatial: number, options: BatchNormOptions, private mode: NormMode) {
+  constructor(
+    device: GPUDevice,
+    readonly name: string,
+    private C: number,
+    private spatial: number,
+    options: BatchNormOptions,
+    private mode: NormMode,
+  ) {
     this.bn = new BatchNorm(device, C, options);
     this.outSize = C * spatial;
     this.p = new Prepared(device, name);
   }
   /** The module's step on these buffers, planned once. */
-  private step(kind: string, B: number, t: { x: GPUBuffer; y?: GPUBuffer; dy?: GPUBuffer; dx?: GPUBuffer }): BatchNormStep {
+  private step(
+    kind: string,
+    B: number,
+    t: { x: GPUBuffer; y?: GPUBuffer; dy?: GPUBuffer; dx?: GPUBuffer },
+  ): BatchNormStep {
     const key = [kind, B, ...Object.values(t).map(id)].join(':');
     let s = this.steps.get(key);
     if (!s) {
@@ -233,5 +353,8 @@ export class Norm implements Layer {
       { name: `${this.name}.bias`, value: this.bn.bias, grad: this.bn.biasGrad, count: this.C },
     ];
   }
-  destroy(): void { this.bn.destroy(); this.p.destroy(); }
+  destroy(): void {
+    this.bn.destroy();
+    this.p.destroy();
+  }
 }

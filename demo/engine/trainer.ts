@@ -20,28 +20,54 @@ export interface History {
   paramNorm: { step: number; value: number }[];
 }
 
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))];
+const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))];
 
 /** Test images per evaluation batch. */
 const TEST_BATCH = 250;
 
 /** Inputs, labels and the loss head for one batch size, with their prepared dispatches. */
-interface Head { x: GPUBuffer; labels: GPUBuffer; loss: GPUBuffer; dlogits: GPUBuffer; correct: GPUBuffer; readback: GPUBuffer; xent: Dispatch | null }
+interface Head {
+  x: GPUBuffer;
+  labels: GPUBuffer;
+  loss: GPUBuffer;
+  dlogits: GPUBuffer;
+  correct: GPUBuffer;
+  readback: GPUBuffer;
+  xent: Dispatch | null;
+}
 
 export class Run {
   readonly history: History = { loss: [], testSteps: [], testAccuracy: [], percentiles: [], paramNorm: [] };
   step = 0;
   private model: Model;
   private sampler: Sampler;
-  private xHost: Float32Array<ArrayBuffer>; private yHost: Float32Array<ArrayBuffer>;
+  private xHost: Float32Array<ArrayBuffer>;
+  private yHost: Float32Array<ArrayBuffer>;
   private heads = new Map<number, Head>();
   private params: Param[];
   private owned: GPUBuffer[] = [];
   private sgd: Dispatch[];
 
-  constructor(private device: GPUDevice, private data: Dataset, readonly variant: Variant, settings: Settings, readonly logEvery = 10) {
+  constructor(
+    private device: GPUDevice,
+    private data: Dataset,
+    readonly variant: Variant,
+    settings: Settings,
+    readonly logEvery = 10,
+  ) {
     const seed = settings.seed;
-    this.model = buildModel(device, { arch: variant.arch, norm: variant.norm, bnOptions: bnOptions(settings, variant), seed, initScale: variant.initScale }, variant.name.replace(/\s+/g, '_'));
+    this.model = buildModel(
+      device,
+      {
+        arch: variant.arch,
+        norm: variant.norm,
+        bnOptions: bnOptions(settings, variant),
+        seed,
+        initScale: variant.initScale,
+      },
+      variant.name.replace(/\s+/g, '_'),
+    );
     // The same data stream for every variant with the same sampling and batch size.
     this.sampler = new Sampler(data, variant.sampling, rng(seed + 1));
     const B = variant.batchSize;
@@ -54,11 +80,21 @@ export class Run {
   private head(B: number): Head {
     let h = this.heads.get(B);
     if (!h) {
-      const d = this.device, name = this.variant.name;
-      const readback = d.createBuffer({ label: `${name}.readback`, size: Math.max(16, B * 4), usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+      const d = this.device,
+        name = this.variant.name;
+      const readback = d.createBuffer({
+        label: `${name}.readback`,
+        size: Math.max(16, B * 4),
+        usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
+      });
       h = {
-        x: buffer(d, `${name}.x`, B * PIXELS), labels: buffer(d, `${name}.labels`, B), loss: buffer(d, `${name}.loss`, B),
-        dlogits: buffer(d, `${name}.dlogits`, B * 10), correct: buffer(d, `${name}.correct`, B), readback, xent: null,
+        x: buffer(d, `${name}.x`, B * PIXELS),
+        labels: buffer(d, `${name}.labels`, B),
+        loss: buffer(d, `${name}.loss`, B),
+        dlogits: buffer(d, `${name}.dlogits`, B * 10),
+        correct: buffer(d, `${name}.correct`, B),
+        readback,
+        xent: null,
       };
       this.heads.set(B, h);
     }
@@ -115,13 +151,19 @@ export class Run {
     const W = this.model.monitorWidth;
     const v = await readFloats(this.device, { buffer: monitorOut }, B * W);
     const unit = Array.from({ length: B }, (_, b) => v[b * W]).sort((a, b) => a - b);
-    this.history.percentiles.push({ step: this.step, p15: quantile(unit, 0.15), p50: quantile(unit, 0.5), p85: quantile(unit, 0.85) });
+    this.history.percentiles.push({
+      step: this.step,
+      p15: quantile(unit, 0.15),
+      p50: quantile(unit, 0.5),
+      p85: quantile(unit, 0.85),
+    });
     this.history.paramNorm.push({ step: this.step, value: await this.paramNorm() });
   }
 
   async paramNorm(): Promise<number> {
     let s = 0;
-    for (const p of this.params) for (const v of await readFloats(this.device, { buffer: p.value }, p.count)) s += v * v;
+    for (const p of this.params)
+      for (const v of await readFloats(this.device, { buffer: p.value }, p.count)) s += v * v;
     return Math.sqrt(s);
   }
 
@@ -146,7 +188,8 @@ export class Run {
 
   destroy(): void {
     for (const l of this.model.layers) l.destroy();
-    for (const h of this.heads.values()) for (const b of [h.x, h.labels, h.loss, h.dlogits, h.correct, h.readback]) b.destroy();
+    for (const h of this.heads.values())
+      for (const b of [h.x, h.labels, h.loss, h.dlogits, h.correct, h.readback]) b.destroy();
     for (const b of this.owned) b.destroy();
   }
 }

@@ -18,15 +18,43 @@ import gradSumsWorkgroupWgsl from './grad_sums_workgroup.wgsl?kernel';
 import gradSumsWorkgroupVec4Wgsl from './grad_sums_workgroup_vec4.wgsl?kernel';
 import { defineKernel } from '../../src/gpu/kernel.js';
 import {
-  DEFAULT_TABLE, SCALAR_ELEMENTWISE, THREAD, VEC4_ELEMENTWISE, threadSlices, vec4Elementwise, withSlices, type KernelTable, type ReductionStage,
+  DEFAULT_TABLE,
+  SCALAR_ELEMENTWISE,
+  THREAD,
+  VEC4_ELEMENTWISE,
+  threadSlices,
+  vec4Elementwise,
+  withSlices,
+  type KernelTable,
+  type ReductionStage,
 } from '../../src/plan/table.js';
 
 const WORKGROUP_PARAMS = ['C', 'inner', 'M', 'chunk', 'cFold'] as const;
 const VEC4_PARAMS = ['C4', 'M', 'chunk'] as const;
-export const statsWorkgroup = defineKernel('dev.stats_workgroup', statsWorkgroupWgsl, ['params', 'x', 'partials'] as const, WORKGROUP_PARAMS);
-export const statsWorkgroupVec4 = defineKernel('dev.stats_workgroup_vec4', statsWorkgroupVec4Wgsl, ['params', 'x', 'partials'] as const, VEC4_PARAMS);
-export const gradSumsWorkgroup = defineKernel('dev.grad_sums_workgroup', gradSumsWorkgroupWgsl, ['params', 'stats', 'x', 'dy', 'partials'] as const, WORKGROUP_PARAMS);
-export const gradSumsWorkgroupVec4 = defineKernel('dev.grad_sums_workgroup_vec4', gradSumsWorkgroupVec4Wgsl, ['params', 'stats', 'x', 'dy', 'partials'] as const, VEC4_PARAMS);
+export const statsWorkgroup = defineKernel(
+  'dev.stats_workgroup',
+  statsWorkgroupWgsl,
+  ['params', 'x', 'partials'] as const,
+  WORKGROUP_PARAMS,
+);
+export const statsWorkgroupVec4 = defineKernel(
+  'dev.stats_workgroup_vec4',
+  statsWorkgroupVec4Wgsl,
+  ['params', 'x', 'partials'] as const,
+  VEC4_PARAMS,
+);
+export const gradSumsWorkgroup = defineKernel(
+  'dev.grad_sums_workgroup',
+  gradSumsWorkgroupWgsl,
+  ['params', 'stats', 'x', 'dy', 'partials'] as const,
+  WORKGROUP_PARAMS,
+);
+export const gradSumsWorkgroupVec4 = defineKernel(
+  'dev.grad_sums_workgroup_vec4',
+  gradSumsWorkgroupVec4Wgsl,
+  ['params', 'stats', 'x', 'dy', 'partials'] as const,
+  VEC4_PARAMS,
+);
 
 /** The dev kernels, for the reflection test. */
 export const DEV_KERNELS = [statsWorkgroup, statsWorkgroupVec4, gradSumsWorkgroup, gradSumsWorkgroupVec4] as const;
@@ -41,15 +69,22 @@ function workgroupSlices(M: number, C: number, threads: number, channelsPerGroup
 }
 
 const WORKGROUP: ReductionStage = {
-  kind: 'workgroup', stats: statsWorkgroup, sums: gradSumsWorkgroup,
+  kind: 'workgroup',
+  stats: statsWorkgroup,
+  sums: gradSumsWorkgroup,
   dispatch(_device, p) {
     const { C, inner, M } = p.geom;
-    return { params: { C, inner, M, chunk: p.chunk, cFold: p.cFold }, grid: [Math.min(C, p.cFold), p.slices, Math.ceil(C / p.cFold)] };
+    return {
+      params: { C, inner, M, chunk: p.chunk, cFold: p.cFold },
+      grid: [Math.min(C, p.cFold), p.slices, Math.ceil(C / p.cFold)],
+    };
   },
 };
 
 const WORKGROUP_VEC4: ReductionStage = {
-  kind: 'workgroup-vec4', stats: statsWorkgroupVec4, sums: gradSumsWorkgroupVec4,
+  kind: 'workgroup-vec4',
+  stats: statsWorkgroupVec4,
+  sums: gradSumsWorkgroupVec4,
   dispatch(_device, p) {
     const C4 = p.geom.C / 4;
     const lanes = statsWorkgroupVec4.reflection().workgroupSize[0];
@@ -64,7 +99,13 @@ export const VERSIONS: Record<KernelVersion, KernelTable> = {
   1: {
     name: 'v1',
     reduction(g, max) {
-      return withSlices(g, WORKGROUP, workgroupSlices(g.M, g.C, statsWorkgroup.threadsPerWorkgroup(), 1, max), max, false);
+      return withSlices(
+        g,
+        WORKGROUP,
+        workgroupSlices(g.M, g.C, statsWorkgroup.threadsPerWorkgroup(), 1, max),
+        max,
+        false,
+      );
     },
     elementwise: () => SCALAR_ELEMENTWISE,
   },

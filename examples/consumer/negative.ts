@@ -8,7 +8,14 @@ export async function wrong(device: GPUDevice, x: GPUBuffer, y: GPUBuffer, stats
   const bn = new BatchNorm(device, 8);
   await bn.forward(x, y, [2, 4, 4, 8], 'NWHC'); // error: not a layout
   await bn.forward(new Float32Array(256), y, [2, 4, 4, 8], 'NHWC'); // error: a Float32Array is not a buffer
-  encodeForwardTrain(device, device.createCommandEncoder(), { layout: 'NCHW', shape: [2, 8], x, y, stats, momentum: 'fast' }); // error: momentum is a number
+  encodeForwardTrain(device, device.createCommandEncoder(), {
+    layout: 'NCHW',
+    shape: [2, 8],
+    x,
+    y,
+    stats,
+    momentum: 'fast',
+  }); // error: momentum is a number
   const sd = await bn.stateDict();
   const n: string = sd.num_batches_tracked!; // error: a number
   void n;

@@ -36,17 +36,28 @@ type Lib = { lib: typeof import('../index.js'); conformance: typeof import('../c
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      golden: { type: 'string', multiple: true }, backend: { type: 'string', default: 'cpu' }, layout: { type: 'string', default: 'NCHW' },
-      runtime: { type: 'string', default: 'browser' }, filter: { type: 'string' }, dump: { type: 'string' }, help: { type: 'boolean' },
+      golden: { type: 'string', multiple: true },
+      backend: { type: 'string', default: 'cpu' },
+      layout: { type: 'string', default: 'NCHW' },
+      runtime: { type: 'string', default: 'browser' },
+      filter: { type: 'string' },
+      dump: { type: 'string' },
+      help: { type: 'boolean' },
       dtype: { type: 'string', default: 'float32' },
     },
   });
-  if (values.help) { console.log(USAGE); return; }
-  if (values.runtime !== 'browser' && values.runtime !== 'node') throw new Usage(`--runtime must be browser or node; got ${values.runtime}`);
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (values.runtime !== 'browser' && values.runtime !== 'node')
+    throw new Usage(`--runtime must be browser or node; got ${values.runtime}`);
   if (values.dtype === 'float16') return float16(values.runtime);
   if (values.dtype !== 'float32') throw new Usage(`--dtype must be float32 or float16; got ${values.dtype}`);
-  if (values.backend !== 'cpu' && values.backend !== 'webgpu') throw new Usage(`--backend must be cpu or webgpu; got ${values.backend}`);
-  if (values.layout !== 'NCHW' && values.layout !== 'NHWC') throw new Usage(`--layout must be NCHW or NHWC; got ${values.layout}`);
+  if (values.backend !== 'cpu' && values.backend !== 'webgpu')
+    throw new Usage(`--backend must be cpu or webgpu; got ${values.backend}`);
+  if (values.layout !== 'NCHW' && values.layout !== 'NHWC')
+    throw new Usage(`--layout must be NCHW or NHWC; got ${values.layout}`);
   const files = values.golden ?? SHIPPED;
   const goldens = files.map((f) => {
     try {
@@ -65,29 +76,52 @@ async function main(): Promise<void> {
     const { requestBatchNormDevice } = await import('../device.js');
     const device = await requestBatchNormDevice({ gpu: await nodeGpu() });
     const info = device.adapterInfo;
-    const backend = conf.webgpuBackend(device, { vendor: info.vendor, architecture: info.architecture, device: info.device, runtime: 'node' });
+    const backend = conf.webgpuBackend(device, {
+      vendor: info.vendor,
+      architecture: info.architecture,
+      device: info.device,
+      runtime: 'node',
+    });
     reports = [];
     for (const g of goldens) reports.push(await conf.runGolden(backend, g, opts));
     device.destroy();
   } else {
-    reports = await inBrowser(DIST, { lib: '/index.js', conformance: '/conformance.js' }, async ({ goldens, opts }) => {
-      const { lib, conformance } = (window as unknown as { bn: Lib }).bn;
-      const device = await lib.requestBatchNormDevice();
-      const i = device.adapterInfo;
-      const backend = conformance.webgpuBackend(device, { vendor: i.vendor, architecture: i.architecture, device: i.device, runtime: 'browser', userAgent: navigator.userAgent });
-      const out = [];
-      for (const g of goldens) out.push(await conformance.runGolden(backend, g, opts));
-      return out;
-    }, { goldens, opts });
+    reports = await inBrowser(
+      DIST,
+      { lib: '/index.js', conformance: '/conformance.js' },
+      async ({ goldens, opts }) => {
+        const { lib, conformance } = (window as unknown as { bn: Lib }).bn;
+        const device = await lib.requestBatchNormDevice();
+        const i = device.adapterInfo;
+        const backend = conformance.webgpuBackend(device, {
+          vendor: i.vendor,
+          architecture: i.architecture,
+          device: i.device,
+          runtime: 'browser',
+          userAgent: navigator.userAgent,
+        });
+        const out = [];
+        for (const g of goldens) out.push(await conformance.runGolden(backend, g, opts));
+        return out;
+      },
+      { goldens, opts },
+    );
   }
 
-  let passed = 0, failed = 0;
+  let passed = 0,
+    failed = 0;
   reports.forEach((report, i) => {
-    console.log(`bn-conformance: ${files[i]} backend=${report.backend} layout=${report.layout} adapter=${JSON.stringify(report.adapter)}`);
+    console.log(
+      `bn-conformance: ${files[i]} backend=${report.backend} layout=${report.layout} adapter=${JSON.stringify(report.adapter)}`,
+    );
     for (const r of report.results) console.log(conf.formatResult(r));
     passed += report.passed;
     failed += report.failed;
-    if (values.dump) writeFileSync(reports.length > 1 ? values.dump.replace(/(\.json)?$/, `.${basename(files[i], '.json')}.json`) : values.dump, JSON.stringify(conf.dumpReport(report)));
+    if (values.dump)
+      writeFileSync(
+        reports.length > 1 ? values.dump.replace(/(\.json)?$/, `.${basename(files[i], '.json')}.json`) : values.dump,
+        JSON.stringify(conf.dumpReport(report)),
+      );
   });
   console.log(`${passed} passed, ${failed} failed`);
   process.exitCode = failed ? 1 : 0;
@@ -103,12 +137,20 @@ async function float16(runtime: 'browser' | 'node'): Promise<void> {
     out = await f16Report(device);
     device.destroy();
   } else {
-    out = await inBrowser(DIST, { lib: '/index.js', conformance: '/conformance.js' }, async () => {
-      const { lib, conformance } = (window as unknown as { bn: Lib }).bn;
-      return conformance.f16Report(await lib.requestBatchNormDevice({ optionalFeatures: ['shader-f16'] }));
-    }, {});
+    out = await inBrowser(
+      DIST,
+      { lib: '/index.js', conformance: '/conformance.js' },
+      async () => {
+        const { lib, conformance } = (window as unknown as { bn: Lib }).bn;
+        return conformance.f16Report(await lib.requestBatchNormDevice({ optionalFeatures: ['shader-f16'] }));
+      },
+      {},
+    );
   }
-  if (out.unsupported) throw new Unsupported(`float16 needs the adapter feature 'shader-f16', which ${out.adapter || 'this adapter'} (runtime ${runtime}) does not have; no case was run`);
+  if (out.unsupported)
+    throw new Unsupported(
+      `float16 needs the adapter feature 'shader-f16', which ${out.adapter || 'this adapter'} (runtime ${runtime}) does not have; no case was run`,
+    );
   console.log(`bn-conformance: float16 cases, runtime=${runtime}, adapter=${out.adapter}`);
   for (const l of out.lines) console.log(l);
   console.log(`${out.passed} passed, ${out.failed} failed`);

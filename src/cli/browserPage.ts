@@ -7,11 +7,18 @@ import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
 import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from '../chromium.js';
 
-const TYPES: Record<string, string> = { '.js': 'text/javascript', '.html': 'text/html', '.json': 'application/json', '.map': 'application/json' };
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript',
+  '.html': 'text/html',
+  '.json': 'application/json',
+  '.map': 'application/json',
+};
 
 /** A page that imports each module and exposes it as window.bn[name]. */
 function page(modules: Record<string, string>): string {
-  const imports = Object.entries(modules).map(([name, path]) => `import * as ${name} from ${JSON.stringify(path)};`).join('\n');
+  const imports = Object.entries(modules)
+    .map(([name, path]) => `import * as ${name} from ${JSON.stringify(path)};`)
+    .join('\n');
   return `<!doctype html><meta charset="utf-8"><title>webgpu-batchnorm runner</title>
 <script type="module">
 ${imports}
@@ -41,7 +48,12 @@ function serve(root: string, html: string): Promise<Server> {
  * Serves `root`, opens a page that imports `modules` (name -> path under root) into window.bn,
  * runs `fn(arg)` in it and returns its result.
  */
-export async function inBrowser<A, R>(root: string, modules: Record<string, string>, fn: (arg: A) => Promise<R>, arg: A): Promise<R> {
+export async function inBrowser<A, R>(
+  root: string,
+  modules: Record<string, string>,
+  fn: (arg: A) => Promise<R>,
+  arg: A,
+): Promise<R> {
   const { chromium } = await import('playwright-core');
   const server = await serve(root, page(modules));
   const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_WEBGPU_ARGS, headless: true });
@@ -49,12 +61,18 @@ export async function inBrowser<A, R>(root: string, modules: Record<string, stri
     const tab = await browser.newPage();
     const errors: string[] = [];
     tab.on('pageerror', (e) => errors.push(e.message));
-    tab.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); if (process.env.BN_PAGE_LOG) console.log(m.text()); });
+    tab.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+      if (process.env.BN_PAGE_LOG) console.log(m.text());
+    });
     const port = (server.address() as { port: number }).port;
     await tab.goto(`http://127.0.0.1:${port}/`);
-    await tab.waitForFunction(() => (window as unknown as { bnReady?: boolean }).bnReady === true, null, { timeout: 30_000 })
-      .catch(() => { throw new Error(`the library did not load in Chromium: ${errors.join('; ') || 'no page error reported'}`); });
-    return await tab.evaluate(fn as (a: A) => Promise<R>, arg as never) as R;
+    await tab
+      .waitForFunction(() => (window as unknown as { bnReady?: boolean }).bnReady === true, null, { timeout: 30_000 })
+      .catch(() => {
+        throw new Error(`the library did not load in Chromium: ${errors.join('; ') || 'no page error reported'}`);
+      });
+    return (await tab.evaluate(fn as (a: A) => Promise<R>, arg as never)) as R;
   } finally {
     await browser.close();
     server.close();

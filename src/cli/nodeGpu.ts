@@ -11,7 +11,12 @@ const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 let gpu: GPU | null = null;
 
 export async function nodeGpu(): Promise<GPU> {
-  if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER_ICD) && !existsSync('/dev/nvidia0')) {
+  if (
+    !process.env.VK_ICD_FILENAMES &&
+    !process.env.VK_DRIVER_FILES &&
+    existsSync(SWIFTSHADER_ICD) &&
+    !existsSync('/dev/nvidia0')
+  ) {
     process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
   }
   process.env.XDG_RUNTIME_DIR ??= '/tmp';

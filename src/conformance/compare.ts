@@ -28,15 +28,25 @@ export interface Scenario {
 
 export type Errors = Record<string, number>;
 
-async function step(m: ConformanceModule, s: Scenario, training: boolean, xs: Float64Array, dys: Float64Array): Promise<Record<string, Float64Array>> {
+async function step(
+  m: ConformanceModule,
+  s: Scenario,
+  training: boolean,
+  xs: Float64Array,
+  dys: Float64Array,
+): Promise<Record<string, Float64Array>> {
   m.train(training);
   const x = permute(xs, s.shape, s.layout);
   const y = await m.forward(x, shapeInLayout(s.shape, s.layout), s.layout);
   const g = await m.backward(x, permute(dys, s.shape, s.layout));
   const corr = await m.correction();
   return {
-    y: permute(y, s.shape, s.layout, true), dx: permute(g.dx, s.shape, s.layout, true), dgamma: g.dgamma, dbeta: g.dbeta,
-    ...(await m.runningStats()), ...(corr ?? {}),
+    y: permute(y, s.shape, s.layout, true),
+    dx: permute(g.dx, s.shape, s.layout, true),
+    dgamma: g.dgamma,
+    dbeta: g.dbeta,
+    ...(await m.runningStats()),
+    ...(corr ?? {}),
   };
 }
 

@@ -9,7 +9,9 @@ export const cpuBackend: ConformanceBackend = {
   async createModule(numFeatures, options) {
     const bn = new CpuBatchNorm(numFeatures, options);
     const m: ConformanceModule = {
-      train: (mode) => { bn.train(mode); },
+      train: (mode) => {
+        bn.train(mode);
+      },
       loadStateDict: async (sd) => bn.loadStateDict(sd),
       forward: async (x, shape, layout) => bn.forward(x, shape, layout),
       backward: async (x, dy) => bn.backward(x, dy),

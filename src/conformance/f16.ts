@@ -33,7 +33,7 @@ const SHAPES: Record<string, number[]> = {
 const MODES: Record<string, { options: BatchNormOptions; steps: boolean[] }> = {
   'train+eval': { options: {}, steps: [true, true, false] },
   'no-affine': { options: { affine: false }, steps: [true, false] },
-  'renorm': { options: { renorm: { rmax: 1.5, dmax: 0.5 } }, steps: [true, true, false] },
+  renorm: { options: { renorm: { rmax: 1.5, dmax: 0.5 } }, steps: [true, true, false] },
   'momentum-null': { options: { momentum: null }, steps: [true, true] },
 };
 
@@ -49,7 +49,10 @@ function normals(seed: number, n: number): Float64Array {
 function tensor(shape: number[], seed: number, offset: number): Float64Array {
   const C = shape[1];
   const inner = shape.slice(2).reduce((a, b) => a * b, 1);
-  return normals(seed, shape.reduce((a, b) => a * b, 1)).map((v, i) => {
+  return normals(
+    seed,
+    shape.reduce((a, b) => a * b, 1),
+  ).map((v, i) => {
     const c = Math.floor(i / inner) % C;
     return v * (0.5 + (c % 5) * 0.4) + offset + (c % 3) - 1;
   });
@@ -57,7 +60,12 @@ function tensor(shape: number[], seed: number, offset: number): Float64Array {
 
 function init(C: number, o: BatchNormOptions): StateDictInput {
   const ch = (f: (c: number) => number) => Float32Array.from({ length: C }, (_, c) => f(c));
-  const sd: StateDictInput = { weight: ch((c) => 0.5 + (c % 4) * 0.25), bias: ch((c) => (c % 3) * 0.1 - 0.1), running_mean: ch((c) => (c % 2) * 0.2), num_batches_tracked: 0 };
+  const sd: StateDictInput = {
+    weight: ch((c) => 0.5 + (c % 4) * 0.25),
+    bias: ch((c) => (c % 3) * 0.1 - 0.1),
+    running_mean: ch((c) => (c % 2) * 0.2),
+    num_batches_tracked: 0,
+  };
   sd[o.renorm ? 'running_std' : 'running_var'] = ch((c) => 0.8 + (c % 3) * 0.2);
   return sd;
 }
@@ -73,8 +81,15 @@ export function f16Cases(): F16Case[] {
           cases.push({
             name: `f16 ${shapeName} ${layout} ${modeName} offset ${offset}`,
             scenario: {
-              layout, shape, options, init: init(shape[1], options),
-              steps: mode.steps.map((training, i) => ({ training, x: tensor(shape, 2 * i + 1, offset), dy: tensor(shape, 2 * i + 2, 0) })),
+              layout,
+              shape,
+              options,
+              init: init(shape[1], options),
+              steps: mode.steps.map((training, i) => ({
+                training,
+                x: tensor(shape, 2 * i + 1, offset),
+                dy: tensor(shape, 2 * i + 2, 0),
+              })),
             },
           });
         }
@@ -91,7 +106,11 @@ export function f16Failures(errors: Errors): string[] {
     .map(([k, e]) => `${k} ${e.toExponential(1)}`);
 }
 
-export interface F16Result { name: string; errors: Errors; failures: string[] }
+export interface F16Result {
+  name: string;
+  errors: Errors;
+  failures: string[];
+}
 
 /** Runs every case on `device`, which must have been created with 'shader-f16'. */
 export async function runF16Cases(device: GPUDevice, log: (line: string) => void = () => {}): Promise<F16Result[]> {
@@ -100,13 +119,21 @@ export async function runF16Cases(device: GPUDevice, log: (line: string) => void
     const errors = await compareGpuCpu(device, c.scenario);
     const failures = f16Failures(errors);
     results.push({ name: c.name, errors, failures });
-    const worst = Object.entries(errors).map(([k, e]) => `${k} ${e.toExponential(1)}`).join(', ');
+    const worst = Object.entries(errors)
+      .map(([k, e]) => `${k} ${e.toExponential(1)}`)
+      .join(', ');
     log(`${failures.length ? 'FAIL' : 'ok  '} ${c.name}: ${failures.length ? failures.join(', ') : worst}`);
   }
   return results;
 }
 
-export interface F16Report { adapter: string; unsupported: boolean; lines: string[]; passed: number; failed: number }
+export interface F16Report {
+  adapter: string;
+  unsupported: boolean;
+  lines: string[];
+  passed: number;
+  failed: number;
+}
 
 /** Every float16 case on `device`, as bn-conformance --dtype float16 reports it; unsupported without 'shader-f16'. */
 export async function f16Report(device: GPUDevice): Promise<F16Report> {

@@ -59,10 +59,13 @@ export function encode(a: ArrayLike<number>): GoldenNumber[] {
  */
 export function scaledError(got: ArrayLike<number>, expected: ArrayLike<number>): number {
   if (got.length !== expected.length) return Infinity;
-  let scale = 1, err = 0;
-  for (let i = 0; i < expected.length; i++) if (Number.isFinite(expected[i])) scale = Math.max(scale, Math.abs(expected[i]));
+  let scale = 1,
+    err = 0;
+  for (let i = 0; i < expected.length; i++)
+    if (Number.isFinite(expected[i])) scale = Math.max(scale, Math.abs(expected[i]));
   for (let i = 0; i < expected.length; i++) {
-    const e = expected[i], g = got[i];
+    const e = expected[i],
+      g = got[i];
     if (!Number.isFinite(e)) {
       if (!(Object.is(e, g) || (Number.isNaN(e) && Number.isNaN(g)))) return Infinity;
     } else if (!Number.isFinite(g)) {

@@ -4,4 +4,13 @@ export * from './runner.js';
 export { cpuBackend } from './cpuBackend.js';
 export { webgpuBackend } from './webgpuBackend.js';
 export { compareGpuCpu, type Errors, type Scenario } from './compare.js';
-export { f16Cases, f16Failures, f16Report, runF16Cases, F16_OUTPUT_TOLERANCE, F16_STATE_TOLERANCE, type F16Report, type F16Result } from './f16.js';
+export {
+  f16Cases,
+  f16Failures,
+  f16Report,
+  runF16Cases,
+  F16_OUTPUT_TOLERANCE,
+  F16_STATE_TOLERANCE,
+  type F16Report,
+  type F16Result,
+} from './f16.js';

@@ -32,7 +32,10 @@ export interface ConformanceBackend {
   createModule(numFeatures: number, options: BatchNormOptions): Promise<ConformanceModule>;
 }
 
-export interface ErrorInfo { code: string; message: string }
+export interface ErrorInfo {
+  code: string;
+  message: string;
+}
 
 export interface CaseResult {
   name: string;
@@ -44,7 +47,10 @@ export interface CaseResult {
   dump: Record<string, unknown>;
 }
 
-export interface RunOptions { layout: Layout; filter?: string }
+export interface RunOptions {
+  layout: Layout;
+  filter?: string;
+}
 
 function errorInfo(e: unknown): ErrorInfo {
   if (e instanceof BatchNormError) return { code: e.code, message: e.message };
@@ -78,9 +84,16 @@ function initialState(c: GoldenCase): StateDictInput {
 
 export async function runCase(backend: ConformanceBackend, c: GoldenCase, layout: Layout): Promise<CaseResult> {
   const errors: Record<string, number> = {};
-  const note = (k: string, e: number) => { errors[k] = Math.max(errors[k] ?? 0, e); };
-  const result = (passed: boolean, detail: string, dump: Record<string, unknown>): CaseResult =>
-    ({ name: c.name, passed, errors, detail, dump: { name: c.name, ...dump } });
+  const note = (k: string, e: number) => {
+    errors[k] = Math.max(errors[k] ?? 0, e);
+  };
+  const result = (passed: boolean, detail: string, dump: Record<string, unknown>): CaseResult => ({
+    name: c.name,
+    passed,
+    errors,
+    detail,
+    dump: { name: c.name, ...dump },
+  });
   const nchw = c.shape;
   const shape = shapeInLayout(nchw, layout);
   let m: ConformanceModule | null = null;
@@ -120,23 +133,26 @@ export async function runCase(backend: ConformanceBackend, c: GoldenCase, layout
         const unchanged = Object.keys(before).every((k) => scaledError(after[k], before[k]) === 0);
         const refusedOk = (s.expect_error || c.expect_error) && info.code !== 'E_UNTYPED';
         if (!refusedOk) return result(false, `step ${si}: unexpected error: ${info.code} ${info.message}`, { steps });
-        if (!unchanged) return result(false, `step ${si}: refused (${info.code}) but the running statistics changed`, { steps });
+        if (!unchanged)
+          return result(false, `step ${si}: refused (${info.code}) but the running statistics changed`, { steps });
         if (c.expect_error) return result(true, `refused: ${info.code}`, { error: info, steps });
         refusals.push(`step ${si} refused: ${info.code}, state unchanged`);
         continue;
       }
       steps.push(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, encode(v)])));
-      if (s.expect_error || c.expect_error) return result(false, `step ${si}: should have been refused but was accepted`, { steps });
+      if (s.expect_error || c.expect_error)
+        return result(false, `step ${si}: should have been refused but was accepted`, { steps });
       const fields = [...(s.skip_outputs ? [] : OUTPUT_FIELDS), ...STATE_FIELDS];
       for (const f of fields) {
         const exp = s[f] as GoldenNumber[] | undefined;
-        if (!exp || !(c.affine ?? true) && (f === 'dgamma' || f === 'dbeta')) continue;
+        if (!exp || (!(c.affine ?? true) && (f === 'dgamma' || f === 'dbeta'))) continue;
         const got = out[f];
         note(f, got ? scaledError(got, decode(exp)) : Infinity);
       }
     }
     const worst = Object.entries(errors).filter(([, e]) => !(e <= backend.tolerance));
-    if (worst.length) return result(false, `above tolerance ${backend.tolerance}: ${worst.map(([k]) => k).join(', ')}`, { steps });
+    if (worst.length)
+      return result(false, `above tolerance ${backend.tolerance}: ${worst.map(([k]) => k).join(', ')}`, { steps });
     return result(true, refusals.join('; '), { steps });
   } finally {
     m?.destroy();
@@ -159,12 +175,21 @@ export async function runGolden(backend: ConformanceBackend, golden: GoldenFile,
     results.push(await runCase(backend, c, opts.layout));
   }
   const passed = results.filter((r) => r.passed).length;
-  return { backend: backend.name, layout: opts.layout, adapter: backend.adapter, results, passed, failed: results.length - passed };
+  return {
+    backend: backend.name,
+    layout: opts.layout,
+    adapter: backend.adapter,
+    results,
+    passed,
+    failed: results.length - passed,
+  };
 }
 
 /** One line per case with its largest errors. */
 export function formatResult(r: CaseResult): string {
-  const errs = Object.entries(r.errors).map(([k, e]) => `${k} ${e.toExponential(1)}`).join('  ');
+  const errs = Object.entries(r.errors)
+    .map(([k, e]) => `${k} ${e.toExponential(1)}`)
+    .join('  ');
   return `${r.passed ? 'PASS' : 'FAIL'} ${r.name}${errs ? '  ' + errs : ''}${r.detail ? '  (' + r.detail + ')' : ''}`;
 }
 

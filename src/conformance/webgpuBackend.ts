@@ -8,7 +8,9 @@ import type { ConformanceBackend, ConformanceModule } from './runner.js';
 
 function upload(device: GPUDevice, label: string, data: Float64Array, dtype: TensorDtype): GPUBuffer {
   const b = device.createBuffer({
-    label, size: Math.max(4, tensorByteLength(data.length, dtype)), mappedAtCreation: true,
+    label,
+    size: Math.max(4, tensorByteLength(data.length, dtype)),
+    mappedAtCreation: true,
     usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
   });
   if (dtype === 'float16') new Uint16Array(b.getMappedRange(), 0, data.length).set(toHalfArray(data));
@@ -18,7 +20,12 @@ function upload(device: GPUDevice, label: string, data: Float64Array, dtype: Ten
 }
 
 /** A tensor's values, read as its dtype stores them. */
-async function readTensor(device: GPUDevice, buffer: GPUBuffer, count: number, dtype: TensorDtype): Promise<Float64Array> {
+async function readTensor(
+  device: GPUDevice,
+  buffer: GPUBuffer,
+  count: number,
+  dtype: TensorDtype,
+): Promise<Float64Array> {
   return dtype === 'float16' ? readHalfs(device, { buffer }, count) : f64(await readFloats(device, { buffer }, count));
 }
 
@@ -39,11 +46,17 @@ export function webgpuBackend(device: GPUDevice, adapter: Record<string, unknown
       const bn = new BatchNorm(device, numFeatures, options);
       const temps: GPUBuffer[] = [];
       const dtype = bn.options.dtype;
-      const tmp = (label: string, data: Float64Array) => { const b = upload(device, label, data, dtype); temps.push(b); return b; };
+      const tmp = (label: string, data: Float64Array) => {
+        const b = upload(device, label, data, dtype);
+        temps.push(b);
+        return b;
+      };
       let lastX: GPUBuffer | null = null;
       let count = 0;
       const m: ConformanceModule = {
-        train: (mode) => { bn.train(mode); },
+        train: (mode) => {
+          bn.train(mode);
+        },
         loadStateDict: (sd) => bn.loadStateDict(sd),
         async forward(x, shape, layout) {
           lastX = tmp('conformance.x', x);
@@ -66,7 +79,10 @@ export function webgpuBackend(device: GPUDevice, adapter: Record<string, unknown
         async runningStats(): Promise<Record<string, Float64Array>> {
           if (!bn.options.trackRunningStats) return {};
           const sd = await bn.stateDict();
-          return { running_mean: f64(sd.running_mean as Float32Array), [bn.spreadKey]: f64(sd[bn.spreadKey] as Float32Array) };
+          return {
+            running_mean: f64(sd.running_mean as Float32Array),
+            [bn.spreadKey]: f64(sd[bn.spreadKey] as Float32Array),
+          };
         },
         stateDict: () => bn.stateDict(),
         async correction() {

@@ -36,7 +36,8 @@ export class CpuBatchNorm extends BatchNormBase {
     const ok = Array.isArray(a) || (ArrayBuffer.isView(a) && !(a instanceof DataView));
     if (!ok) throw new ShapeError(`${name} must be an array or typed array of ${g.count} numbers; got ${describe(a)}`);
     const v = a as ArrayLike<number>;
-    if (v.length !== g.count) throw new ShapeError(`${name} has ${v.length} values but shape ${JSON.stringify(g.shape)} needs ${g.count}`);
+    if (v.length !== g.count)
+      throw new ShapeError(`${name} has ${v.length} values but shape ${JSON.stringify(g.shape)} needs ${g.count}`);
     return v;
   }
 
@@ -57,7 +58,16 @@ export class CpuBatchNorm extends BatchNormBase {
       const renorm = clip ? { clip, mu: this.runningMean, sigma: this.runningSpread } : null;
       k = ref.trainCoefficients(s, this.weight, this.bias, o.eps, renorm);
       if (plan.updateRunning) {
-        ref.updateRunning(s, plan.geom.M, this.stepFactor(), o.unbiased, o.eps, this.runningMean, this.runningSpread, this.isRenorm);
+        ref.updateRunning(
+          s,
+          plan.geom.M,
+          this.stepFactor(),
+          o.unbiased,
+          o.eps,
+          this.runningMean,
+          this.runningSpread,
+          this.isRenorm,
+        );
         this.steps += 1;
       }
     } else {
@@ -71,7 +81,11 @@ export class CpuBatchNorm extends BatchNormBase {
   /** Gradients of the last forward call; x must be that call's input. */
   backward(x: ArrayLike<number>, dy: ArrayLike<number>): ref.Gradients {
     const s = this.saved;
-    if (!s) throw new CallOrderError('E_NO_FORWARD', 'backward needs a forward call first; call forward(x, shape) on the same input');
+    if (!s)
+      throw new CallOrderError(
+        'E_NO_FORWARD',
+        'backward needs a forward call first; call forward(x, shape) on the same input',
+      );
     const xs = this.checkLength('x', x, s.geom);
     const dys = this.checkLength('dy', dy, s.geom);
     const g = ref.backward(this.storage(xs), this.storage(dys), s.geom, s.k, this.weight, s.batchStats);

@@ -24,9 +24,14 @@ export interface BatchStats {
 export function batchStats(x: ArrayLike<number>, g: Geometry): BatchStats {
   const mean = new Float64Array(g.C);
   const varBiased = new Float64Array(g.C);
-  forEachElement(g, (i, c) => { mean[c] += x[i]; });
+  forEachElement(g, (i, c) => {
+    mean[c] += x[i];
+  });
   for (let c = 0; c < g.C; c++) mean[c] /= g.M;
-  forEachElement(g, (i, c) => { const d = x[i] - mean[c]; varBiased[c] += d * d; });
+  forEachElement(g, (i, c) => {
+    const d = x[i] - mean[c];
+    varBiased[c] += d * d;
+  });
   for (let c = 0; c < g.C; c++) varBiased[c] /= g.M;
   return { mean, varBiased };
 }
@@ -49,13 +54,20 @@ const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), h
  * running sigma (Ioffe 2017, Alg. 1), both treated as constants by backward.
  */
 export function trainCoefficients(
-  s: BatchStats, gamma: ArrayLike<number>, beta: ArrayLike<number>, eps: number,
+  s: BatchStats,
+  gamma: ArrayLike<number>,
+  beta: ArrayLike<number>,
+  eps: number,
   renorm: { clip: RenormClip; mu: ArrayLike<number>; sigma: ArrayLike<number> } | null,
 ): Coefficients {
   const C = s.mean.length;
   const k: Coefficients = {
-    center: Float64Array.from(s.mean), scale: new Float64Array(C), shift: new Float64Array(C),
-    invstd: new Float64Array(C), r: new Float64Array(C).fill(1), d: new Float64Array(C),
+    center: Float64Array.from(s.mean),
+    scale: new Float64Array(C),
+    shift: new Float64Array(C),
+    invstd: new Float64Array(C),
+    r: new Float64Array(C).fill(1),
+    d: new Float64Array(C),
   };
   for (let c = 0; c < C; c++) {
     const sigmaB = Math.sqrt(s.varBiased[c] + eps);
@@ -73,21 +85,32 @@ export function trainCoefficients(
 
 /** Coefficients from running statistics; `spread` is running_var, or running sigma for renorm. */
 export function evalCoefficients(
-  mu: ArrayLike<number>, spread: ArrayLike<number>, gamma: ArrayLike<number>, beta: ArrayLike<number>,
-  eps: number, spreadIsStd: boolean,
+  mu: ArrayLike<number>,
+  spread: ArrayLike<number>,
+  gamma: ArrayLike<number>,
+  beta: ArrayLike<number>,
+  eps: number,
+  spreadIsStd: boolean,
 ): Coefficients {
   const C = mu.length;
-  const invstd = Float64Array.from({ length: C }, (_, c) => (spreadIsStd ? 1 / spread[c] : 1 / Math.sqrt(spread[c] + eps)));
+  const invstd = Float64Array.from({ length: C }, (_, c) =>
+    spreadIsStd ? 1 / spread[c] : 1 / Math.sqrt(spread[c] + eps),
+  );
   return {
-    center: Float64Array.from(mu), invstd,
+    center: Float64Array.from(mu),
+    invstd,
     scale: Float64Array.from({ length: C }, (_, c) => gamma[c] * invstd[c]),
-    shift: Float64Array.from(beta), r: new Float64Array(C).fill(1), d: new Float64Array(C),
+    shift: Float64Array.from(beta),
+    r: new Float64Array(C).fill(1),
+    d: new Float64Array(C),
   };
 }
 
 export function applyCoefficients(x: ArrayLike<number>, g: Geometry, k: Coefficients): Float64Array {
   const y = new Float64Array(g.count);
-  forEachElement(g, (i, c) => { y[i] = (x[i] - k.center[c]) * k.scale[c] + k.shift[c]; });
+  forEachElement(g, (i, c) => {
+    y[i] = (x[i] - k.center[c]) * k.scale[c] + k.shift[c];
+  });
   return y;
 }
 
@@ -96,11 +119,18 @@ export function applyCoefficients(x: ArrayLike<number>, g: Geometry, k: Coeffici
  * values (one NaN in a batch must not poison the model), the others update.
  */
 export function updateRunning(
-  s: BatchStats, M: number, factor: number, unbiased: boolean, eps: number,
-  runningMean: Float64Array, runningSpread: Float64Array, spreadIsStd: boolean,
+  s: BatchStats,
+  M: number,
+  factor: number,
+  unbiased: boolean,
+  eps: number,
+  runningMean: Float64Array,
+  runningSpread: Float64Array,
+  spreadIsStd: boolean,
 ): void {
   for (let c = 0; c < runningMean.length; c++) {
-    const mean = s.mean[c], v = s.varBiased[c];
+    const mean = s.mean[c],
+      v = s.varBiased[c];
     if (!Number.isFinite(mean) || !Number.isFinite(v)) continue;
     runningMean[c] = (1 - factor) * runningMean[c] + factor * mean;
     const stat = spreadIsStd ? Math.sqrt(v + eps) : unbiased ? (v * M) / (M - 1) : v;
@@ -119,13 +149,23 @@ export interface Gradients {
  * mean and variance (r and d are constants); with running statistics they are constants.
  */
 export function backward(
-  x: ArrayLike<number>, dy: ArrayLike<number>, g: Geometry, k: Coefficients,
-  gamma: ArrayLike<number>, batchStats: boolean,
+  x: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  g: Geometry,
+  k: Coefficients,
+  gamma: ArrayLike<number>,
+  batchStats: boolean,
 ): Gradients {
   const C = g.C;
-  const sdy = new Float64Array(C), sdyx = new Float64Array(C);
-  forEachElement(g, (i, c) => { sdy[c] += dy[i]; sdyx[c] += dy[i] * (x[i] - k.center[c]); });
-  const A = new Float64Array(C), B = new Float64Array(C), D = new Float64Array(C);
+  const sdy = new Float64Array(C),
+    sdyx = new Float64Array(C);
+  forEachElement(g, (i, c) => {
+    sdy[c] += dy[i];
+    sdyx[c] += dy[i] * (x[i] - k.center[c]);
+  });
+  const A = new Float64Array(C),
+    B = new Float64Array(C),
+    D = new Float64Array(C);
   const dgamma = new Float64Array(C);
   for (let c = 0; c < C; c++) {
     A[c] = gamma[c] * k.invstd[c] * k.r[c];
@@ -136,6 +176,8 @@ export function backward(
     dgamma[c] = k.invstd[c] * k.r[c] * sdyx[c] + k.d[c] * sdy[c];
   }
   const dx = new Float64Array(g.count);
-  forEachElement(g, (i, c) => { dx[i] = A[c] * dy[i] + B[c] * (x[i] - k.center[c]) + D[c]; });
+  forEachElement(g, (i, c) => {
+    dx[i] = A[c] * dy[i] + B[c] * (x[i] - k.center[c]) + D[c];
+  });
   return { dx, dgamma, dbeta: sdy };
 }

@@ -22,7 +22,11 @@ export function placeholder(device: GPUDevice, role: number): Range {
 /** Copies `bytes` bytes of a buffer range back to the host (through a staging buffer it destroys). */
 async function readBytes(device: GPUDevice, src: BufferSlice, bytes: number): Promise<ArrayBuffer> {
   const size = Math.max(4, Math.ceil(bytes / 4) * 4);
-  const staging = device.createBuffer({ label: 'bn.readback', size, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+  const staging = device.createBuffer({
+    label: 'bn.readback',
+    size,
+    usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
+  });
   try {
     const enc = device.createCommandEncoder({ label: 'bn.readback' });
     enc.copyBufferToBuffer(src.buffer, src.offset ?? 0, staging, 0, size);
@@ -49,18 +53,46 @@ export async function readHalfs(device: GPUDevice, src: BufferSlice, count: numb
  * of `dtype` (default float32; float16 values come back as numbers in a Float64Array). The buffer
  * needs COPY_SRC usage. Everything queued before the call is done before the values are read.
  */
-export async function readBuffer(device: GPUDevice, src: GPUBuffer | BufferSlice, count?: number, dtype: TensorDtype = 'float32'): Promise<Float32Array | Float64Array> {
+export async function readBuffer(
+  device: GPUDevice,
+  src: GPUBuffer | BufferSlice,
+  count?: number,
+  dtype: TensorDtype = 'float32',
+): Promise<Float32Array | Float64Array> {
   const slice: BufferSlice = isBuffer(src) ? { buffer: src } : src;
-  if (!slice || !isBuffer(slice.buffer)) throw new BufferError('E_BUFFER_MISSING', `readBuffer needs a GPUBuffer or { buffer, offset }; got ${describe(src)}`);
-  if (!(slice.buffer.usage & GPUBufferUsage.COPY_SRC)) throw new BufferError('E_BUFFER_USAGE', `readBuffer: ${slice.buffer.label || 'the buffer'} lacks GPUBufferUsage.COPY_SRC; create it with COPY_SRC to read it back`);
+  if (!slice || !isBuffer(slice.buffer))
+    throw new BufferError(
+      'E_BUFFER_MISSING',
+      `readBuffer needs a GPUBuffer or { buffer, offset }; got ${describe(src)}`,
+    );
+  if (!(slice.buffer.usage & GPUBufferUsage.COPY_SRC))
+    throw new BufferError(
+      'E_BUFFER_USAGE',
+      `readBuffer: ${slice.buffer.label || 'the buffer'} lacks GPUBufferUsage.COPY_SRC; create it with COPY_SRC to read it back`,
+    );
   const offset = slice.offset ?? 0;
-  if (!Number.isSafeInteger(offset) || offset < 0 || offset % 4 !== 0) throw new BufferError('E_BUFFER_ALIGNMENT', `readBuffer: offset ${String(offset)} must be a non-negative multiple of 4`);
-  if (dtype !== 'float32' && dtype !== 'float16') throw new OptionError(`readBuffer: dtype must be 'float32' or 'float16'; got ${describe(dtype)}`);
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset % 4 !== 0)
+    throw new BufferError(
+      'E_BUFFER_ALIGNMENT',
+      `readBuffer: offset ${String(offset)} must be a non-negative multiple of 4`,
+    );
+  if (dtype !== 'float32' && dtype !== 'float16')
+    throw new OptionError(`readBuffer: dtype must be 'float32' or 'float16'; got ${describe(dtype)}`);
   const unit = dtype === 'float16' ? 2 : 4;
-  const available = Math.floor(((slice.size ?? slice.buffer.size - offset)) / unit);
+  const available = Math.floor((slice.size ?? slice.buffer.size - offset) / unit);
   const n = count ?? available;
-  if (!Number.isSafeInteger(n) || n < 0 || n > available || offset + Math.ceil((n * unit) / 4) * 4 > slice.buffer.size) {
-    throw new BufferError('E_BUFFER_SIZE', `readBuffer: ${String(count)} values of ${dtype} do not fit in the ${available} the range holds`);
+  if (
+    !Number.isSafeInteger(n) ||
+    n < 0 ||
+    n > available ||
+    offset + Math.ceil((n * unit) / 4) * 4 > slice.buffer.size
+  ) {
+    throw new BufferError(
+      'E_BUFFER_SIZE',
+      `readBuffer: ${String(count)} values of ${dtype} do not fit in the ${available} the range holds`,
+    );
   }
-  return dtype === 'float16' ? readHalfs(device, { buffer: slice.buffer, offset }, n) : readFloats(device, { buffer: slice.buffer, offset }, n);
+  return dtype === 'float16'
+    ? readHalfs(device, { buffer: slice.buffer, offset }, n)
+    : readFloats(device, { buffer: slice.buffer, offset }, n);
 }

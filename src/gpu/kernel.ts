@@ -57,18 +57,28 @@ const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x));
 
 export function defineKernel<B extends string, P extends string>(
-  label: string, compiled: CompiledWgsl, bindings: readonly B[], params: readonly P[],
+  label: string,
+  compiled: CompiledWgsl,
+  bindings: readonly B[],
+  params: readonly P[],
 ): Kernel<B, P> {
   let checked = false;
   const kernel: Kernel<B, P> = {
-    label, source: compiled.source, bindings, params,
+    label,
+    source: compiled.source,
+    bindings,
+    params,
     reflection() {
       const r = compiled.reflection;
       if (!checked) {
-        const names = Object.entries(r.bindings).sort((a, b) => a[1] - b[1]).map(([n]) => n);
-        if (names.join() !== bindings.join()) throw new Error(`${label}: wrapper bindings [${bindings}] do not match the WGSL [${names}]`);
+        const names = Object.entries(r.bindings)
+          .sort((a, b) => a[1] - b[1])
+          .map(([n]) => n);
+        if (names.join() !== bindings.join())
+          throw new Error(`${label}: wrapper bindings [${bindings}] do not match the WGSL [${names}]`);
         const members = r.uniform?.members.map((m) => m.name) ?? [];
-        if (!sameSet(members, params)) throw new Error(`${label}: wrapper params [${params}] do not match the WGSL struct [${members}]`);
+        if (!sameSet(members, params))
+          throw new Error(`${label}: wrapper params [${params}] do not match the WGSL struct [${members}]`);
         checked = true;
       }
       return r;
@@ -76,7 +86,8 @@ export function defineKernel<B extends string, P extends string>(
     threadsPerWorkgroup(wg) {
       const [x, y, z] = kernel.reflection().workgroupSize;
       if (wg === undefined) return x * y * z;
-      if (!kernel.reflection().overrides.includes('WG') || y * z !== 1) throw new Error(`${label} has no 1-D WG override`);
+      if (!kernel.reflection().overrides.includes('WG') || y * z !== 1)
+        throw new Error(`${label} has no 1-D WG override`);
       return wg;
     },
     pipeline(device, wg, dtype = 'f32') {
@@ -86,9 +97,16 @@ export function defineKernel<B extends string, P extends string>(
       let p = cache.get(key);
       if (!p) {
         kernel.threadsPerWorkgroup(wg);
-        const module = device.createShaderModule({ label: `${label}${dtype === 'f16' ? '.f16' : ''}.wgsl`, code: specialise(label, compiled.source, dtype) });
+        const module = device.createShaderModule({
+          label: `${label}${dtype === 'f16' ? '.f16' : ''}.wgsl`,
+          code: specialise(label, compiled.source, dtype),
+        });
         const constants = wg === undefined ? undefined : { WG: wg };
-        p = device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint: 'main', constants } });
+        p = device.createComputePipeline({
+          label: key,
+          layout: 'auto',
+          compute: { module, entryPoint: 'main', constants },
+        });
         cache.set(key, p);
       }
       return p;
@@ -100,7 +118,8 @@ export function defineKernel<B extends string, P extends string>(
 /** The WGSL for tensors of `dtype`: f16 enables the extension (first, before any declaration) and retypes the element alias. */
 export function specialise(label: string, source: string, dtype: StorageType): string {
   if (dtype === 'f32') return source;
-  if (!source.includes(ELEMENT_ALIAS)) throw new Error(`${label} declares no '${ELEMENT_ALIAS}'; it cannot run on f16 tensors`);
+  if (!source.includes(ELEMENT_ALIAS))
+    throw new Error(`${label} declares no '${ELEMENT_ALIAS}'; it cannot run on f16 tensors`);
   return `enable f16;\n${source.replace(ELEMENT_ALIAS, 'alias xf = f16;')}`;
 }
 
@@ -132,7 +151,12 @@ export interface Dispatch {
 }
 
 /** A buffer holding `data`, made mapped so that no queue write is involved. */
-export function constantBuffer(device: GPUDevice, label: string, data: ArrayBuffer, usage: GPUBufferUsageFlags): GPUBuffer {
+export function constantBuffer(
+  device: GPUDevice,
+  label: string,
+  data: ArrayBuffer,
+  usage: GPUBufferUsageFlags,
+): GPUBuffer {
   const b = device.createBuffer({ label, size: Math.max(16, data.byteLength), usage, mappedAtCreation: true });
   new Uint8Array(b.getMappedRange()).set(new Uint8Array(data));
   b.unmap();
@@ -144,8 +168,14 @@ export function constantBuffer(device: GPUDevice, label: string, data: ArrayBuff
  * destroys with itself), its bind group and its grid.
  */
 export function prepareDispatch<B extends string, P extends string>(
-  device: GPUDevice, kernel: Kernel<B, P>, params: Record<P, number>, buffers: Record<Exclude<B, 'params'>, BufferSlice>,
-  grid: Grid, owned: GPUBuffer[], wg?: number, dtype?: StorageType,
+  device: GPUDevice,
+  kernel: Kernel<B, P>,
+  params: Record<P, number>,
+  buffers: Record<Exclude<B, 'params'>, BufferSlice>,
+  grid: Grid,
+  owned: GPUBuffer[],
+  wg?: number,
+  dtype?: StorageType,
 ): Dispatch {
   const r = kernel.reflection();
   const entries: GPUBindGroupEntry[] = [];
@@ -160,7 +190,11 @@ export function prepareDispatch<B extends string, P extends string>(
     entries.push({ binding: r.bindings[name], resource: { buffer: s.buffer, offset: s.offset ?? 0, size: s.size } });
   }
   const pipeline = kernel.pipeline(device, wg, dtype);
-  const bindGroup = device.createBindGroup({ label: `${kernel.label}.bindings`, layout: pipeline.getBindGroupLayout(0), entries });
+  const bindGroup = device.createBindGroup({
+    label: `${kernel.label}.bindings`,
+    layout: pipeline.getBindGroupLayout(0),
+    entries,
+  });
   return { label: kernel.label, pipeline, bindGroup, grid: [grid[0], grid[1] ?? 1, grid[2] ?? 1] };
 }
 

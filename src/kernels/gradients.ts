@@ -14,10 +14,16 @@ const SUMS_BINDINGS = ['params', 'stats', 'x', 'dy', 'partials'] as const;
 export const gradSumsThread = defineKernel('bn.grad_sums_thread', gradSumsThreadWgsl, SUMS_BINDINGS, THREAD_PARAMS);
 export const gradSumsRows = defineKernel('bn.grad_sums_rows', gradSumsRowsWgsl, SUMS_BINDINGS, ROWS_PARAMS);
 export const gradSumsRuns = defineKernel('bn.grad_sums_runs', gradSumsRunsWgsl, SUMS_BINDINGS, RUNS_PARAMS);
-export const gradSumsMerge = defineKernel('bn.grad_sums_merge', gradSumsMergeWgsl, ['params', 'parts'] as const, MERGE_PARAMS);
+export const gradSumsMerge = defineKernel(
+  'bn.grad_sums_merge',
+  gradSumsMergeWgsl,
+  ['params', 'parts'] as const,
+  MERGE_PARAMS,
+);
 
 export const backwardFinalize = defineKernel(
-  'bn.backward_finalize', backwardFinalizeWgsl,
+  'bn.backward_finalize',
+  backwardFinalizeWgsl,
   ['params', 'partials', 'stats', 'gamma', 'dgamma', 'dbeta'] as const,
   ['C', 'slices', 'M', 'flags'] as const,
 );

@@ -1,9 +1,34 @@
 /** Every shipped kernel, one per shaders/*.wgsl file (the reflection test walks this list). */
-import { backwardFinalize, dxRows, dxScalar, dxVec4, gradSumsMerge, gradSumsRows, gradSumsRuns, gradSumsThread } from './gradients.js';
+import {
+  backwardFinalize,
+  dxRows,
+  dxScalar,
+  dxVec4,
+  gradSumsMerge,
+  gradSumsRows,
+  gradSumsRuns,
+  gradSumsThread,
+} from './gradients.js';
 import { applyRows, applyScalar, applyVec4, evalCoeffs } from './normalise.js';
 import { forwardFinalize, statsMerge, statsRows, statsRuns, statsThread, stepState } from './statistics.js';
 
 export const KERNELS = [
-  stepState, statsThread, statsRows, statsRuns, statsMerge, forwardFinalize, evalCoeffs, applyScalar, applyVec4, applyRows,
-  gradSumsThread, gradSumsRows, gradSumsRuns, gradSumsMerge, backwardFinalize, dxScalar, dxVec4, dxRows,
+  stepState,
+  statsThread,
+  statsRows,
+  statsRuns,
+  statsMerge,
+  forwardFinalize,
+  evalCoeffs,
+  applyScalar,
+  applyVec4,
+  applyRows,
+  gradSumsThread,
+  gradSumsRows,
+  gradSumsRuns,
+  gradSumsMerge,
+  backwardFinalize,
+  dxScalar,
+  dxVec4,
+  dxRows,
 ] as const;

@@ -7,7 +7,8 @@ import { defineKernel } from '../gpu/kernel.js';
 import { ROWS_PARAMS } from './statistics.js';
 
 export const evalCoeffs = defineKernel(
-  'bn.eval_coeffs', evalCoeffsWgsl,
+  'bn.eval_coeffs',
+  evalCoeffsWgsl,
   ['params', 'gamma', 'beta', 'running_mean', 'running_spread', 'stats'] as const,
   ['C', 'eps', 'flags'] as const,
 );
@@ -16,6 +17,14 @@ export const evalCoeffs = defineKernel(
 export const EvalFlags = { AFFINE: 1, SPREAD_IS_STD: 2 } as const;
 
 const APPLY_BINDINGS = ['params', 'stats', 'x', 'y'] as const;
-export const applyScalar = defineKernel('bn.apply_scalar', applyScalarWgsl, APPLY_BINDINGS, ['C', 'inner', 'count'] as const);
-export const applyVec4 = defineKernel('bn.apply_vec4', applyVec4Wgsl, APPLY_BINDINGS, ['C', 'inner', 'count4'] as const);
+export const applyScalar = defineKernel('bn.apply_scalar', applyScalarWgsl, APPLY_BINDINGS, [
+  'C',
+  'inner',
+  'count',
+] as const);
+export const applyVec4 = defineKernel('bn.apply_vec4', applyVec4Wgsl, APPLY_BINDINGS, [
+  'C',
+  'inner',
+  'count4',
+] as const);
 export const applyRows = defineKernel('bn.apply_rows', applyRowsWgsl, APPLY_BINDINGS, ROWS_PARAMS);

@@ -23,7 +23,8 @@ export const statsRuns = defineKernel('bn.stats_runs', statsRunsWgsl, STATS_BIND
 export const statsMerge = defineKernel('bn.stats_merge', statsMergeWgsl, ['params', 'parts'] as const, MERGE_PARAMS);
 
 export const forwardFinalize = defineKernel(
-  'bn.forward_finalize', forwardFinalizeWgsl,
+  'bn.forward_finalize',
+  forwardFinalizeWgsl,
   ['params', 'partials', 'gamma', 'beta', 'running_mean', 'running_spread', 'stats', 'step'] as const,
   ['C', 'slices', 'M', 'eps', 'flags'] as const,
 );

@@ -15,8 +15,24 @@ import { geometry, type Geometry, type Layout, type TensorDtype } from '../layou
 import { checkClip, checkObject, describe, type RenormClip } from '../options.js';
 import { FinalizeFlags, STEP_BYTES } from '../kernels/statistics.js';
 import { EvalFlags } from '../kernels/normalise.js';
-import { bufferRange, checkBoolean, checkEps, checkSharing, checkUnit, checkWorkgroupSize, type Range, type TensorArg } from '../validate.js';
-import { backwardDispatches, forwardEvalDispatches, forwardTrainDispatches, planShape, workspaceBytes, type PlanShape } from './sequences.js';
+import {
+  bufferRange,
+  checkBoolean,
+  checkEps,
+  checkSharing,
+  checkUnit,
+  checkWorkgroupSize,
+  type Range,
+  type TensorArg,
+} from '../validate.js';
+import {
+  backwardDispatches,
+  forwardEvalDispatches,
+  forwardTrainDispatches,
+  planShape,
+  workspaceBytes,
+  type PlanShape,
+} from './sequences.js';
 import { DEFAULT_TABLE, type KernelTable } from './table.js';
 
 /** An encodable plan. */
@@ -106,7 +122,8 @@ export interface BackwardParams {
 
 /** Bytes of the `stats` buffer for C channels: two vec4<f32> per channel. */
 export function statsByteLength(C: number): number {
-  if (typeof C !== 'number' || !Number.isSafeInteger(C) || C < 1) throw new OptionError(`statsByteLength takes a channel count C >= 1; got ${describe(C)}`);
+  if (typeof C !== 'number' || !Number.isSafeInteger(C) || C < 1)
+    throw new OptionError(`statsByteLength takes a channel count C >= 1; got ${describe(C)}`);
   return C * 32;
 }
 
@@ -115,21 +132,35 @@ export function statsByteLength(C: number): number {
  * (WebGPU binds storage in 4-byte units, so an odd-length float16 tensor needs 2 spare bytes).
  */
 export function tensorByteLength(count: number, dtype: TensorDtype = 'float32'): number {
-  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1) throw new OptionError(`tensorByteLength takes an element count >= 1; got ${describe(count)}`);
-  if (dtype !== 'float32' && dtype !== 'float16') throw new OptionError(`dtype must be 'float32' or 'float16'; got ${describe(dtype)}`);
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1)
+    throw new OptionError(`tensorByteLength takes an element count >= 1; got ${describe(count)}`);
+  if (dtype !== 'float32' && dtype !== 'float16')
+    throw new OptionError(`dtype must be 'float32' or 'float16'; got ${describe(dtype)}`);
   return dtype === 'float16' ? Math.ceil(count / 2) * 4 : count * 4;
 }
 
 /** Bytes of the optional workspace for a tensor of `shape` in `layout`. */
-export function workspaceByteLength(device: GPUDevice, layout: Layout | undefined, shape: readonly number[], table: KernelTable = DEFAULT_TABLE): number {
+export function workspaceByteLength(
+  device: GPUDevice,
+  layout: Layout | undefined,
+  shape: readonly number[],
+  table: KernelTable = DEFAULT_TABLE,
+): number {
   checkDevice(device);
   return workspaceBytes(planShape(device, table, geometry(layout, shape)).r);
 }
 
 /** A GPUDevice, or an OptionError: every entry point checks this first. */
 export function checkDevice(device: unknown): asserts device is GPUDevice {
-  if (typeof device !== 'object' || device === null || typeof (device as GPUDevice).createBuffer !== 'function' || typeof (device as GPUDevice).limits !== 'object') {
-    throw new OptionError(`device must be a GPUDevice (from requestBatchNormDevice() or adapter.requestDevice()); got ${describe(device)}`);
+  if (
+    typeof device !== 'object' ||
+    device === null ||
+    typeof (device as GPUDevice).createBuffer !== 'function' ||
+    typeof (device as GPUDevice).limits !== 'object'
+  ) {
+    throw new OptionError(
+      `device must be a GPUDevice (from requestBatchNormDevice() or adapter.requestDevice()); got ${describe(device)}`,
+    );
   }
   const lost = watchDevice(device as GPUDevice).lost;
   if (lost) throw lostError(lost);
@@ -137,16 +168,25 @@ export function checkDevice(device: unknown): asserts device is GPUDevice {
 
 /** A GPUCommandEncoder, or an OptionError. */
 export function checkEncoder(encoder: unknown): asserts encoder is GPUCommandEncoder {
-  if (typeof encoder !== 'object' || encoder === null || typeof (encoder as GPUCommandEncoder).beginComputePass !== 'function') {
-    throw new OptionError(`encoder must be a GPUCommandEncoder (device.createCommandEncoder()); got ${describe(encoder)}`);
+  if (
+    typeof encoder !== 'object' ||
+    encoder === null ||
+    typeof (encoder as GPUCommandEncoder).beginComputePass !== 'function'
+  ) {
+    throw new OptionError(
+      `encoder must be a GPUCommandEncoder (device.createCommandEncoder()); got ${describe(encoder)}`,
+    );
   }
 }
 
 /** The geometry of a call's tensors in storage, after checking dtype against the device. */
 export function tensorGeometry(device: GPUDevice, layout: unknown, shape: unknown, dtype: unknown): Geometry {
-  if (dtype !== undefined && dtype !== 'float32' && dtype !== 'float16') throw new OptionError(`dtype must be 'float32' or 'float16'; got ${describe(dtype)}`);
+  if (dtype !== undefined && dtype !== 'float32' && dtype !== 'float16')
+    throw new OptionError(`dtype must be 'float32' or 'float16'; got ${describe(dtype)}`);
   if (dtype === 'float16' && !device.features.has('shader-f16')) {
-    throw new FeatureError("dtype 'float16' needs the device feature 'shader-f16', which this device was not created with; request it (requestBatchNormDevice({ optionalFeatures: ['shader-f16'] })) on an adapter that has it, or use float32");
+    throw new FeatureError(
+      "dtype 'float16' needs the device feature 'shader-f16', which this device was not created with; request it (requestBatchNormDevice({ optionalFeatures: ['shader-f16'] })) on an adapter that has it, or use float32",
+    );
   }
   return geometry(layout as Layout | undefined, shape as number[], dtype === 'float16' ? 'f16' : 'f32');
 }
@@ -154,12 +194,20 @@ export function tensorGeometry(device: GPUDevice, layout: unknown, shape: unknow
 export const tensorBytes = (g: Geometry): number => (g.dtype === 'f16' ? Math.ceil(g.count / 2) * 4 : g.count * 4);
 
 /** The workspace: the caller's range, or a buffer of the plan's own (checked against the device's limits first). */
-export function workspaceRange(device: GPUDevice, s: PlanShape, arg: TensorArg | undefined, owned: GPUBuffer[], label: string): Range {
+export function workspaceRange(
+  device: GPUDevice,
+  s: PlanShape,
+  arg: TensorArg | undefined,
+  owned: GPUBuffer[],
+  label: string,
+): Range {
   const bytes = workspaceBytes(s.r);
   if (arg !== undefined) return bufferRange(device, 'workspace', arg, bytes);
   const { maxBufferSize, maxStorageBufferBindingSize } = device.limits;
   if (bytes > Math.min(maxBufferSize, maxStorageBufferBindingSize)) {
-    throw new LimitError(`the reductions need a ${bytes}-byte workspace, above this device's maxBufferSize (${maxBufferSize}) or maxStorageBufferBindingSize (${maxStorageBufferBindingSize}); split the batch`);
+    throw new LimitError(
+      `the reductions need a ${bytes}-byte workspace, above this device's maxBufferSize (${maxBufferSize}) or maxStorageBufferBindingSize (${maxStorageBufferBindingSize}); split the batch`,
+    );
   }
   const b = device.createBuffer({ label: `${label}.workspace`, size: bytes, usage: GPUBufferUsage.STORAGE });
   owned.push(b);
@@ -168,13 +216,19 @@ export function workspaceRange(device: GPUDevice, s: PlanShape, arg: TensorArg |
 
 /** gamma and beta, both or neither; placeholders (roles 0, 1) without affine. */
 function affineRanges(device: GPUDevice, C: number, weight: unknown, bias: unknown) {
-  if ((weight === undefined) !== (bias === undefined)) throw new OptionError('pass weight and bias together (affine), or neither');
+  if ((weight === undefined) !== (bias === undefined))
+    throw new OptionError('pass weight and bias together (affine), or neither');
   if (weight === undefined) return { affine: false, gamma: placeholder(device, 0), beta: placeholder(device, 1) };
-  return { affine: true, gamma: bufferRange(device, 'weight', weight as TensorArg, C * 4), beta: bufferRange(device, 'bias', bias as TensorArg, C * 4) };
+  return {
+    affine: true,
+    gamma: bufferRange(device, 'weight', weight as TensorArg, C * 4),
+    beta: bufferRange(device, 'bias', bias as TensorArg, C * 4),
+  };
 }
 
 function checkKeys(what: string, p: object, known: readonly string[]): void {
-  for (const k of Object.keys(p)) if (!known.includes(k)) throw new OptionError(`${what} has unknown parameter '${k}'; it takes ${known.join(', ')}`);
+  for (const k of Object.keys(p))
+    if (!known.includes(k)) throw new OptionError(`${what} has unknown parameter '${k}'; it takes ${known.join(', ')}`);
 }
 
 const FORWARD_KEYS = ['layout', 'shape', 'x', 'y', 'stats', 'weight', 'bias', 'workgroupSize', 'dtype'] as const;
@@ -183,7 +237,9 @@ const FORWARD_KEYS = ['layout', 'shape', 'x', 'y', 'stats', 'weight', 'bias', 'w
 export class PassPlan implements Plan {
   private destroyed = false;
   constructor(
-    private readonly device: GPUDevice, readonly label: string, readonly dispatches: readonly Dispatch[],
+    private readonly device: GPUDevice,
+    readonly label: string,
+    readonly dispatches: readonly Dispatch[],
     private readonly owned: GPUBuffer[],
   ) {}
 
@@ -214,14 +270,33 @@ export class PassPlan implements Plan {
 }
 
 /** Training-mode forward: batch statistics, running update, y = normalised x. */
-export function planForwardTrain(device: GPUDevice, params: ForwardTrainParams, table: KernelTable = DEFAULT_TABLE): PassPlan {
+export function planForwardTrain(
+  device: GPUDevice,
+  params: ForwardTrainParams,
+  table: KernelTable = DEFAULT_TABLE,
+): PassPlan {
   checkDevice(device);
   const p = checkObject<ForwardTrainParams>('forward parameters', params);
-  checkKeys('encodeForwardTrain', p, [...FORWARD_KEYS, 'workspace', 'runningMean', 'runningVar', 'eps', 'momentum', 'unbiased', 'renorm']);
+  checkKeys('encodeForwardTrain', p, [
+    ...FORWARD_KEYS,
+    'workspace',
+    'runningMean',
+    'runningVar',
+    'eps',
+    'momentum',
+    'unbiased',
+    'renorm',
+  ]);
   const g = tensorGeometry(device, p.layout, p.shape, p.dtype);
-  if (g.M < 2) throw new BatchSizeError(`training needs more than one value per channel; shape ${JSON.stringify(p.shape)} gives M = ${g.M}. Use a larger batch, or inference mode.`);
+  if (g.M < 2)
+    throw new BatchSizeError(
+      `training needs more than one value per channel; shape ${JSON.stringify(p.shape)} gives M = ${g.M}. Use a larger batch, or inference mode.`,
+    );
   const eps = checkEps(p.eps ?? 1e-5);
-  if (p.momentum === null) throw new OptionError('momentum null (a cumulative average) needs the step count: pass momentum 1/n for the n-th step, or use the BatchNorm module, which counts steps');
+  if (p.momentum === null)
+    throw new OptionError(
+      'momentum null (a cumulative average) needs the step count: pass momentum 1/n for the n-th step, or use the BatchNorm module, which counts steps',
+    );
   const momentum = checkUnit('momentum', p.momentum ?? 0.1, 'the weight of the new batch statistic, as in PyTorch');
   const unbiased = checkBoolean('unbiased', p.unbiased, true);
   const clip = p.renorm === undefined ? null : checkClip(p.renorm, ' (renorm)');
@@ -230,8 +305,10 @@ export function planForwardTrain(device: GPUDevice, params: ForwardTrainParams, 
   const y = bufferRange(device, 'y', p.y, bytes);
   const stats = bufferRange(device, 'stats', p.stats, statsByteLength(g.C));
   const { affine, gamma, beta } = affineRanges(device, g.C, p.weight, p.bias);
-  if ((p.runningMean === undefined) !== (p.runningVar === undefined)) throw new OptionError('pass runningMean and runningVar together, or neither');
-  if (clip && p.runningMean === undefined) throw new OptionError('renorm needs runningMean and runningVar (running sigma) to correct towards');
+  if ((p.runningMean === undefined) !== (p.runningVar === undefined))
+    throw new OptionError('pass runningMean and runningVar together, or neither');
+  if (clip && p.runningMean === undefined)
+    throw new OptionError('renorm needs runningMean and runningVar (running sigma) to correct towards');
   const tracked = p.runningMean !== undefined;
   const runningMean = tracked ? bufferRange(device, 'runningMean', p.runningMean, g.C * 4) : placeholder(device, 2);
   const runningSpread = tracked ? bufferRange(device, 'runningVar', p.runningVar, g.C * 4) : placeholder(device, 3);
@@ -241,17 +318,45 @@ export function planForwardTrain(device: GPUDevice, params: ForwardTrainParams, 
   const label = 'bn.forward_train';
   const workspace = workspaceRange(device, shape, p.workspace, owned, label);
   checkSharing({ y, stats, runningMean, runningVar: runningSpread, workspace }, { x, weight: gamma, bias: beta });
-  const step = constantBuffer(device, `${label}.step`, new Float32Array([0, momentum, clip?.rmax ?? 1, clip?.dmax ?? 0]).buffer, GPUBufferUsage.STORAGE);
+  const step = constantBuffer(
+    device,
+    `${label}.step`,
+    new Float32Array([0, momentum, clip?.rmax ?? 1, clip?.dmax ?? 0]).buffer,
+    GPUBufferUsage.STORAGE,
+  );
   owned.push(step);
-  const flags = (tracked ? FinalizeFlags.UPDATE : 0) | (unbiased ? FinalizeFlags.UNBIASED : 0) | (clip ? FinalizeFlags.RENORM : 0) | (affine ? FinalizeFlags.AFFINE : 0);
-  const dispatches = forwardTrainDispatches(device, shape, {
-    x, y, stats, gamma, beta, runningMean, runningSpread, workspace, step: { buffer: step, offset: 0, size: STEP_BYTES },
-  }, eps, flags, owned);
+  const flags =
+    (tracked ? FinalizeFlags.UPDATE : 0) |
+    (unbiased ? FinalizeFlags.UNBIASED : 0) |
+    (clip ? FinalizeFlags.RENORM : 0) |
+    (affine ? FinalizeFlags.AFFINE : 0);
+  const dispatches = forwardTrainDispatches(
+    device,
+    shape,
+    {
+      x,
+      y,
+      stats,
+      gamma,
+      beta,
+      runningMean,
+      runningSpread,
+      workspace,
+      step: { buffer: step, offset: 0, size: STEP_BYTES },
+    },
+    eps,
+    flags,
+    owned,
+  );
   return new PassPlan(device, label, dispatches, owned);
 }
 
 /** Inference-mode forward: y = (x - running_mean)·gamma/sqrt(running_var + eps) + beta. */
-export function planForwardEval(device: GPUDevice, params: ForwardEvalParams, table: KernelTable = DEFAULT_TABLE): PassPlan {
+export function planForwardEval(
+  device: GPUDevice,
+  params: ForwardEvalParams,
+  table: KernelTable = DEFAULT_TABLE,
+): PassPlan {
   checkDevice(device);
   const p = checkObject<ForwardEvalParams>('forward parameters', params);
   checkKeys('encodeForwardEval', p, [...FORWARD_KEYS, 'runningMean', 'runningVar', 'eps', 'runningIsStd']);
@@ -269,7 +374,14 @@ export function planForwardEval(device: GPUDevice, params: ForwardEvalParams, ta
   checkSharing({ y, stats }, { x, weight: gamma, bias: beta, runningMean, runningVar: runningSpread });
   const owned: GPUBuffer[] = [];
   const flags = (affine ? EvalFlags.AFFINE : 0) | (runningIsStd ? EvalFlags.SPREAD_IS_STD : 0);
-  const dispatches = forwardEvalDispatches(device, planShape(device, table, g, wg), { x, y, stats, gamma, beta, runningMean, runningSpread }, eps, flags, owned);
+  const dispatches = forwardEvalDispatches(
+    device,
+    planShape(device, table, g, wg),
+    { x, y, stats, gamma, beta, runningMean, runningSpread },
+    eps,
+    flags,
+    owned,
+  );
   return new PassPlan(device, 'bn.forward_eval', dispatches, owned);
 }
 
@@ -277,18 +389,37 @@ export function planForwardEval(device: GPUDevice, params: ForwardEvalParams, ta
 export function planBackward(device: GPUDevice, params: BackwardParams, table: KernelTable = DEFAULT_TABLE): PassPlan {
   checkDevice(device);
   const p = checkObject<BackwardParams>('backward parameters', params);
-  checkKeys('encodeBackward', p, ['layout', 'shape', 'x', 'dy', 'dx', 'stats', 'weight', 'dweight', 'dbias', 'batchStats', 'workspace', 'workgroupSize', 'dtype']);
+  checkKeys('encodeBackward', p, [
+    'layout',
+    'shape',
+    'x',
+    'dy',
+    'dx',
+    'stats',
+    'weight',
+    'dweight',
+    'dbias',
+    'batchStats',
+    'workspace',
+    'workgroupSize',
+    'dtype',
+  ]);
   const g = tensorGeometry(device, p.layout, p.shape, p.dtype);
   const batchStats = checkBoolean('batchStats', p.batchStats, true);
-  if (batchStats && g.M < 2) throw new BatchSizeError(`backward through batch statistics needs more than one value per channel; shape ${JSON.stringify(p.shape)} gives M = ${g.M}`);
+  if (batchStats && g.M < 2)
+    throw new BatchSizeError(
+      `backward through batch statistics needs more than one value per channel; shape ${JSON.stringify(p.shape)} gives M = ${g.M}`,
+    );
   const bytes = tensorBytes(g);
   const x = bufferRange(device, 'x', p.x, bytes);
   const dy = bufferRange(device, 'dy', p.dy, bytes);
   const dx = bufferRange(device, 'dx', p.dx, bytes);
   const stats = bufferRange(device, 'stats', p.stats, statsByteLength(g.C));
   const affine = p.weight !== undefined;
-  if (!affine && (p.dweight !== undefined || p.dbias !== undefined)) throw new OptionError('dweight and dbias need weight (the forward pass\'s gamma); pass all three, or none');
-  if (affine && (p.dweight === undefined || p.dbias === undefined)) throw new OptionError('with weight, pass dweight and dbias to receive the parameter gradients');
+  if (!affine && (p.dweight !== undefined || p.dbias !== undefined))
+    throw new OptionError("dweight and dbias need weight (the forward pass's gamma); pass all three, or none");
+  if (affine && (p.dweight === undefined || p.dbias === undefined))
+    throw new OptionError('with weight, pass dweight and dbias to receive the parameter gradients');
   const gamma = affine ? bufferRange(device, 'weight', p.weight, g.C * 4) : placeholder(device, 0);
   const dgamma = affine ? bufferRange(device, 'dweight', p.dweight, g.C * 4) : placeholder(device, 4);
   const dbeta = affine ? bufferRange(device, 'dbias', p.dbias, g.C * 4) : placeholder(device, 5);
@@ -297,6 +428,13 @@ export function planBackward(device: GPUDevice, params: BackwardParams, table: K
   const owned: GPUBuffer[] = [];
   const workspace = workspaceRange(device, shape, p.workspace, owned, 'bn.backward');
   checkSharing({ dx, dweight: dgamma, dbias: dbeta, workspace }, { x, dy, stats, weight: gamma });
-  const dispatches = backwardDispatches(device, shape, { x, dy, dx, stats, gamma, dgamma, dbeta, workspace }, batchStats, affine, owned);
+  const dispatches = backwardDispatches(
+    device,
+    shape,
+    { x, dy, dx, stats, gamma, dgamma, dbeta, workspace },
+    batchStats,
+    affine,
+    owned,
+  );
   return new PassPlan(device, 'bn.backward', dispatches, owned);
 }

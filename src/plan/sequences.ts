@@ -31,7 +31,8 @@ export function planShape(device: GPUDevice, table: KernelTable, g: Geometry, wg
  * ping-pong with.
  */
 const regionBytes = (slices: number, C: number) => Math.max(2, slices) * C * 16;
-const firstRegionBytes = (r: ReductionPlan) => (r.levels.length ? Math.ceil(regionBytes(r.slices, r.geom.C) / 256) * 256 : regionBytes(r.slices, r.geom.C));
+const firstRegionBytes = (r: ReductionPlan) =>
+  r.levels.length ? Math.ceil(regionBytes(r.slices, r.geom.C) / 256) * 256 : regionBytes(r.slices, r.geom.C);
 
 export function workspaceBytes(r: ReductionPlan): number {
   return firstRegionBytes(r) + (r.levels.length ? regionBytes(r.levels[0], r.geom.C) : 0);
@@ -41,7 +42,15 @@ export function workspaceBytes(r: ReductionPlan): number {
  * The first stage of a reduction and its merge levels. Returns the range and count of the partials
  * the finalize pass merges.
  */
-function reduce(device: GPUDevice, l: PlanShape, which: 'stats' | 'sums', bindings: Record<string, Range>, ws: Range, owned: GPUBuffer[], out: Dispatch[]): { partials: Range; slices: number } {
+function reduce(
+  device: GPUDevice,
+  l: PlanShape,
+  which: 'stats' | 'sums',
+  bindings: Record<string, Range>,
+  ws: Range,
+  owned: GPUBuffer[],
+  out: Dispatch[],
+): { partials: Range; slices: number } {
   const { r, g, wg } = l;
   const first = which === 'stats' ? r.stage.stats : r.stage.sums;
   const { params, grid } = r.stage.dispatch(device, r, wg);
@@ -49,17 +58,35 @@ function reduce(device: GPUDevice, l: PlanShape, which: 'stats' | 'sums', bindin
   if (!r.levels.length) return { partials: ws, slices: r.slices };
   const merge = which === 'stats' ? statsMerge : gradSumsMerge;
   const unit = which === 'stats' ? 16 : 8;
-  let src = 0, dst = firstRegionBytes(r), n = r.slices;
+  let src = 0,
+    dst = firstRegionBytes(r),
+    n = r.slices;
   for (const groups of r.levels) {
     const grid = gridFor(device, Math.ceil((groups * g.C) / merge.threadsPerWorkgroup(wg)));
-    out.push(prepareDispatch(device, merge, { C: g.C, slices: n, group: MERGE_GROUP, groups, src: src / unit, dst: dst / unit }, { parts: ws }, grid, owned, wg));
+    out.push(
+      prepareDispatch(
+        device,
+        merge,
+        { C: g.C, slices: n, group: MERGE_GROUP, groups, src: src / unit, dst: dst / unit },
+        { parts: ws },
+        grid,
+        owned,
+        wg,
+      ),
+    );
     [src, dst, n] = [dst, src, groups];
   }
   return { partials: { buffer: ws.buffer, offset: ws.offset + src, size: ws.size - src }, slices: n };
 }
 
 export interface ForwardTrainBindings {
-  x: Range; y: Range; stats: Range; gamma: Range; beta: Range; runningMean: Range; runningSpread: Range;
+  x: Range;
+  y: Range;
+  stats: Range;
+  gamma: Range;
+  beta: Range;
+  runningMean: Range;
+  runningSpread: Range;
   /** The step's (count, factor, rmax, dmax): constants for a functional plan, the module's state otherwise. */
   step: Range;
   workspace: Range;
@@ -70,46 +97,129 @@ export function stepDispatch(device: GPUDevice, schedule: Range, state: Range, o
   return prepareDispatch(device, stepState, {}, { schedule, state }, [1], owned);
 }
 
-export function forwardTrainDispatches(device: GPUDevice, l: PlanShape, b: ForwardTrainBindings, eps: number, flags: number, owned: GPUBuffer[]): Dispatch[] {
+export function forwardTrainDispatches(
+  device: GPUDevice,
+  l: PlanShape,
+  b: ForwardTrainBindings,
+  eps: number,
+  flags: number,
+  owned: GPUBuffer[],
+): Dispatch[] {
   const out: Dispatch[] = [];
   const { g, ew, wg } = l;
   const { partials, slices } = reduce(device, l, 'stats', { x: b.x }, b.workspace, owned, out);
-  out.push(prepareDispatch(device, forwardFinalize, { C: g.C, slices, M: g.M, eps, flags },
-    { partials, gamma: b.gamma, beta: b.beta, running_mean: b.runningMean, running_spread: b.runningSpread, stats: b.stats, step: b.step },
-    [Math.ceil(g.C / forwardFinalize.threadsPerWorkgroup())], owned));
+  out.push(
+    prepareDispatch(
+      device,
+      forwardFinalize,
+      { C: g.C, slices, M: g.M, eps, flags },
+      {
+        partials,
+        gamma: b.gamma,
+        beta: b.beta,
+        running_mean: b.runningMean,
+        running_spread: b.runningSpread,
+        stats: b.stats,
+        step: b.step,
+      },
+      [Math.ceil(g.C / forwardFinalize.threadsPerWorkgroup())],
+      owned,
+    ),
+  );
   out.push(apply(device, l, ew, { stats: b.stats, x: b.x, y: b.y }, owned, wg));
   return out;
 }
 
-function apply(device: GPUDevice, l: PlanShape, ew: ElementwisePath, b: { stats: Range; x: Range; y: Range }, owned: GPUBuffer[], wg?: number): Dispatch {
+function apply(
+  device: GPUDevice,
+  l: PlanShape,
+  ew: ElementwisePath,
+  b: { stats: Range; x: Range; y: Range },
+  owned: GPUBuffer[],
+  wg?: number,
+): Dispatch {
   const { params, grid } = ew.dispatch(device, l.g, l.r, ew.apply, wg);
   return prepareDispatch(device, ew.apply, params, b, grid, owned, wg, l.g.dtype);
 }
 
-export interface ForwardEvalBindings { x: Range; y: Range; stats: Range; gamma: Range; beta: Range; runningMean: Range; runningSpread: Range }
+export interface ForwardEvalBindings {
+  x: Range;
+  y: Range;
+  stats: Range;
+  gamma: Range;
+  beta: Range;
+  runningMean: Range;
+  runningSpread: Range;
+}
 
-export function forwardEvalDispatches(device: GPUDevice, l: PlanShape, b: ForwardEvalBindings, eps: number, flags: number, owned: GPUBuffer[]): Dispatch[] {
+export function forwardEvalDispatches(
+  device: GPUDevice,
+  l: PlanShape,
+  b: ForwardEvalBindings,
+  eps: number,
+  flags: number,
+  owned: GPUBuffer[],
+): Dispatch[] {
   const { g, ew, wg } = l;
   return [
-    prepareDispatch(device, evalCoeffs, { C: g.C, eps, flags },
+    prepareDispatch(
+      device,
+      evalCoeffs,
+      { C: g.C, eps, flags },
       { gamma: b.gamma, beta: b.beta, running_mean: b.runningMean, running_spread: b.runningSpread, stats: b.stats },
-      [Math.ceil(g.C / evalCoeffs.threadsPerWorkgroup())], owned),
+      [Math.ceil(g.C / evalCoeffs.threadsPerWorkgroup())],
+      owned,
+    ),
     apply(device, l, ew, { stats: b.stats, x: b.x, y: b.y }, owned, wg),
   ];
 }
 
-export interface BackwardBindings { x: Range; dy: Range; dx: Range; stats: Range; gamma: Range; dgamma: Range; dbeta: Range; workspace: Range }
+export interface BackwardBindings {
+  x: Range;
+  dy: Range;
+  dx: Range;
+  stats: Range;
+  gamma: Range;
+  dgamma: Range;
+  dbeta: Range;
+  workspace: Range;
+}
 
 /** Backward through batch statistics (`batchStats`) or through constants (after an inference forward). */
-export function backwardDispatches(device: GPUDevice, l: PlanShape, b: BackwardBindings, batchStats: boolean, affine: boolean, owned: GPUBuffer[]): Dispatch[] {
+export function backwardDispatches(
+  device: GPUDevice,
+  l: PlanShape,
+  b: BackwardBindings,
+  batchStats: boolean,
+  affine: boolean,
+  owned: GPUBuffer[],
+): Dispatch[] {
   const out: Dispatch[] = [];
   const { g, ew, wg } = l;
   const { partials, slices } = reduce(device, l, 'sums', { stats: b.stats, x: b.x, dy: b.dy }, b.workspace, owned, out);
   const flags = (batchStats ? BackwardFlags.BATCH_STATS : 0) | (affine ? BackwardFlags.AFFINE : 0);
-  out.push(prepareDispatch(device, backwardFinalize, { C: g.C, slices, M: g.M, flags },
-    { partials, stats: b.stats, gamma: b.gamma, dgamma: b.dgamma, dbeta: b.dbeta },
-    [Math.ceil(g.C / backwardFinalize.threadsPerWorkgroup())], owned));
+  out.push(
+    prepareDispatch(
+      device,
+      backwardFinalize,
+      { C: g.C, slices, M: g.M, flags },
+      { partials, stats: b.stats, gamma: b.gamma, dgamma: b.dgamma, dbeta: b.dbeta },
+      [Math.ceil(g.C / backwardFinalize.threadsPerWorkgroup())],
+      owned,
+    ),
+  );
   const { params, grid } = ew.dispatch(device, g, l.r, ew.dx, wg);
-  out.push(prepareDispatch(device, ew.dx, params, { stats: b.stats, coef: partials, x: b.x, dy: b.dy, dx: b.dx }, grid, owned, wg, g.dtype));
+  out.push(
+    prepareDispatch(
+      device,
+      ew.dx,
+      params,
+      { stats: b.stats, coef: partials, x: b.x, dy: b.dy, dx: b.dx },
+      grid,
+      owned,
+      wg,
+      g.dtype,
+    ),
+  );
   return out;
 }

@@ -40,7 +40,13 @@ export interface ElementwisePath {
   readonly kind: string;
   readonly apply: AnyKernel;
   readonly dx: AnyKernel;
-  dispatch(device: GPUDevice, g: Geometry, r: ReductionPlan, kernel: AnyKernel, wg?: number): { params: Record<string, number>; grid: Grid };
+  dispatch(
+    device: GPUDevice,
+    g: Geometry,
+    r: ReductionPlan,
+    kernel: AnyKernel,
+    wg?: number,
+  ): { params: Record<string, number>; grid: Grid };
 }
 
 export interface KernelTable {
@@ -63,16 +69,29 @@ export const MERGE_GROUP = 32;
 /** Slice counts after each merge level, starting from `slices`. */
 export function mergeLevels(slices: number): number[] {
   const levels: number[] = [];
-  for (let s = slices; s > MERGE_GROUP; ) levels.push((s = Math.ceil(s / MERGE_GROUP)));
+  for (let s = slices; s > MERGE_GROUP;) levels.push((s = Math.ceil(s / MERGE_GROUP)));
   return levels;
 }
 
 /** `want` slices (at least one), each non-empty. */
-export function withSlices(geom: Geometry, stage: ReductionStage, want: number, maxPerDimension: number, merge: boolean): ReductionPlan {
+export function withSlices(
+  geom: Geometry,
+  stage: ReductionStage,
+  want: number,
+  maxPerDimension: number,
+  merge: boolean,
+): ReductionPlan {
   let slices = Math.max(1, want);
   const chunk = Math.ceil(geom.M / slices);
   slices = Math.ceil(geom.M / chunk);
-  return { stage, geom, chunk, slices, cFold: Math.min(geom.C, maxPerDimension), levels: merge ? mergeLevels(slices) : [] };
+  return {
+    stage,
+    geom,
+    chunk,
+    slices,
+    cFold: Math.min(geom.C, maxPerDimension),
+    levels: merge ? mergeLevels(slices) : [],
+  };
 }
 
 /** Threads the barrier-free reductions aim for: enough to fill a large GPU. */
@@ -80,32 +99,48 @@ const TARGET_THREADS = 65536;
 /** Fewest loads one barrier-free thread makes, so the merges have little to do. */
 const MIN_PER_THREAD = 16;
 
-const threads = (device: GPUDevice, k: AnyKernel, n: number, wg?: number) => gridFor(device, Math.ceil(n / k.threadsPerWorkgroup(wg)));
+const threads = (device: GPUDevice, k: AnyKernel, n: number, wg?: number) =>
+  gridFor(device, Math.ceil(n / k.threadsPerWorkgroup(wg)));
 
 /** One thread per (channel, slice), any layout: stats_thread.wgsl, grad_sums_thread.wgsl. */
 export const THREAD: ReductionStage = {
-  kind: 'thread', stats: statsThread, sums: gradSumsThread,
+  kind: 'thread',
+  stats: statsThread,
+  sums: gradSumsThread,
   dispatch(device, p, wg) {
     const { C, inner, M } = p.geom;
-    return { params: { C, inner, M, chunk: p.chunk, slices: p.slices }, grid: threads(device, statsThread, p.slices * C, wg) };
+    return {
+      params: { C, inner, M, chunk: p.chunk, slices: p.slices },
+      grid: threads(device, statsThread, p.slices * C, wg),
+    };
   },
 };
 
 /** One thread per (slice, 4 channels) across rows: channels-last with C % 4 == 0. */
 export const ROWS: ReductionStage = {
-  kind: 'rows', stats: statsRows, sums: gradSumsRows,
+  kind: 'rows',
+  stats: statsRows,
+  sums: gradSumsRows,
   dispatch(device, p, wg) {
     const { C, M } = p.geom;
-    return { params: { C4: C / 4, M, chunk: p.chunk, slices: p.slices }, grid: threads(device, statsRows, (p.slices * C) / 4, wg) };
+    return {
+      params: { C4: C / 4, M, chunk: p.chunk, slices: p.slices },
+      grid: threads(device, statsRows, (p.slices * C) / 4, wg),
+    };
   },
 };
 
 /** One thread per (channel, slice) along contiguous runs: channels-first with inner % 4 == 0. */
 export const RUNS: ReductionStage = {
-  kind: 'runs', stats: statsRuns, sums: gradSumsRuns,
+  kind: 'runs',
+  stats: statsRuns,
+  sums: gradSumsRuns,
   dispatch(device, p, wg) {
     const { C, inner, M } = p.geom;
-    return { params: { C, inner4: inner / 4, M4: M / 4, slices: p.slices }, grid: threads(device, statsRuns, p.slices * C, wg) };
+    return {
+      params: { C, inner4: inner / 4, M4: M / 4, slices: p.slices },
+      grid: threads(device, statsRuns, p.slices * C, wg),
+    };
   },
 };
 
@@ -125,14 +160,18 @@ export function vec4Elementwise(g: Geometry): boolean {
 }
 
 export const SCALAR_ELEMENTWISE: ElementwisePath = {
-  kind: 'scalar', apply: applyScalar, dx: dxScalar,
+  kind: 'scalar',
+  apply: applyScalar,
+  dx: dxScalar,
   dispatch(device, g, _r, kernel, wg) {
     return { params: { C: g.C, inner: g.inner, count: g.count }, grid: threads(device, kernel, g.count, wg) };
   },
 };
 
 export const VEC4_ELEMENTWISE: ElementwisePath = {
-  kind: 'vec4', apply: applyVec4, dx: dxVec4,
+  kind: 'vec4',
+  apply: applyVec4,
+  dx: dxVec4,
   dispatch(device, g, _r, kernel, wg) {
     return { params: { C: g.C, inner: g.inner, count4: g.count / 4 }, grid: threads(device, kernel, g.count / 4, wg) };
   },
@@ -140,9 +179,14 @@ export const VEC4_ELEMENTWISE: ElementwisePath = {
 
 /** Channels-last with C % 4 == 0: the threads of the ROWS reduction, coefficients kept per thread. */
 export const ROWS_ELEMENTWISE: ElementwisePath = {
-  kind: 'rows', apply: applyRows, dx: dxRows,
+  kind: 'rows',
+  apply: applyRows,
+  dx: dxRows,
   dispatch(device, g, r, kernel, wg) {
-    return { params: { C4: g.C / 4, M: g.M, chunk: r.chunk, slices: r.slices }, grid: threads(device, kernel, (r.slices * g.C) / 4, wg) };
+    return {
+      params: { C4: g.C / 4, M: g.M, chunk: r.chunk, slices: r.slices },
+      grid: threads(device, kernel, (r.slices * g.C) / 4, wg),
+    };
   },
 };
 

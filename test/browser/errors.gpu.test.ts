@@ -5,7 +5,17 @@
 import { describe, expect, it } from 'vitest';
 import { BatchNorm } from '../../src/batchnorm';
 import {
-  BatchNormError, BatchSizeError, BufferError, DestroyedError, DeviceLostError, GpuError, LayoutError, LimitError, OptionError, ShapeError, StateDictError,
+  BatchNormError,
+  BatchSizeError,
+  BufferError,
+  DestroyedError,
+  DeviceLostError,
+  GpuError,
+  LayoutError,
+  LimitError,
+  OptionError,
+  ShapeError,
+  StateDictError,
 } from '../../src/errors';
 import { encodeForwardTrain } from '../../src/functional';
 import { statsByteLength } from '../../src/plan/plans';
@@ -29,8 +39,17 @@ type Ctor = new (...a: never[]) => BatchNormError;
 /** A module after one training step, and a snapshot of everything it holds. */
 async function trained(device: GPUDevice) {
   const bn = new BatchNorm(device, 3);
-  await bn.loadStateDict({ weight: [1.25, 0.5, 2], bias: [0.1, -0.2, 0.3], running_mean: [0.5, -1, 2], running_var: [1, 2, 0.5], num_batches_tracked: 7 });
-  const x = buffer(device, Array.from({ length: 48 }, (_, i) => Math.sin(i) * 3 + (i % 3)));
+  await bn.loadStateDict({
+    weight: [1.25, 0.5, 2],
+    bias: [0.1, -0.2, 0.3],
+    running_mean: [0.5, -1, 2],
+    running_var: [1, 2, 0.5],
+    num_batches_tracked: 7,
+  });
+  const x = buffer(
+    device,
+    Array.from({ length: 48 }, (_, i) => Math.sin(i) * 3 + (i % 3)),
+  );
   const y = buffer(device, 48);
   await bn.forward(x, y, [4, 3, 2, 2], 'NCHW');
   return { bn, x, y };
@@ -38,25 +57,108 @@ async function trained(device: GPUDevice) {
 
 async function snapshot(bn: BatchNorm): Promise<string> {
   const sd = await bn.stateDict();
-  return JSON.stringify(Object.fromEntries(Object.entries(sd).map(([k, v]) => [k, typeof v === 'number' ? v : Array.from(new Uint32Array(v.buffer))])));
+  return JSON.stringify(
+    Object.fromEntries(
+      Object.entries(sd).map(([k, v]) => [k, typeof v === 'number' ? v : Array.from(new Uint32Array(v.buffer))]),
+    ),
+  );
 }
 
 describe('BatchNorm module refusals leave the state bit-identical', () => {
   const cases: [string, (d: GPUDevice, m: Awaited<ReturnType<typeof trained>>) => Promise<unknown>, Ctor, RegExp][] = [
-    ['x too small', (d, { bn, y }) => bn.forward(buffer(d, 47), y, [4, 3, 2, 2], 'NCHW'), BufferError, /x .*holds 188 bytes .* 192 are needed/],
-    ['y too small', (d, { bn, x }) => bn.forward(x, buffer(d, 40), [4, 3, 2, 2], 'NCHW'), BufferError, /y .*192 are needed/],
-    ['x without STORAGE usage', (d, { bn, y }) => bn.forward(buffer(d, 48, GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC), y, [4, 3, 2, 2], 'NCHW'), BufferError, /STORAGE/],
-    ['misaligned offset', (d, { bn, y }) => bn.forward({ buffer: buffer(d, 200), offset: 4 }, y, [4, 3, 2, 2], 'NCHW'), BufferError, /offset 4 must be .*multiple of minStorageBufferOffsetAlignment/],
+    [
+      'x too small',
+      (d, { bn, y }) => bn.forward(buffer(d, 47), y, [4, 3, 2, 2], 'NCHW'),
+      BufferError,
+      /x .*holds 188 bytes .* 192 are needed/,
+    ],
+    [
+      'y too small',
+      (d, { bn, x }) => bn.forward(x, buffer(d, 40), [4, 3, 2, 2], 'NCHW'),
+      BufferError,
+      /y .*192 are needed/,
+    ],
+    [
+      'x without STORAGE usage',
+      (d, { bn, y }) =>
+        bn.forward(buffer(d, 48, GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC), y, [4, 3, 2, 2], 'NCHW'),
+      BufferError,
+      /STORAGE/,
+    ],
+    [
+      'misaligned offset',
+      (d, { bn, y }) => bn.forward({ buffer: buffer(d, 200), offset: 4 }, y, [4, 3, 2, 2], 'NCHW'),
+      BufferError,
+      /offset 4 must be .*multiple of minStorageBufferOffsetAlignment/,
+    ],
     ['in-place x = y', (_d, { bn, x }) => bn.forward(x, x, [4, 3, 2, 2], 'NCHW'), BufferError, /same GPUBuffer/],
-    ['unknown layout', (_d, { bn, x, y }) => bn.forward(x, y, [4, 3, 2, 2], 'NWHC' as Layout), LayoutError, /layout "NWHC"/],
+    [
+      'unknown layout',
+      (_d, { bn, x, y }) => bn.forward(x, y, [4, 3, 2, 2], 'NWHC' as Layout),
+      LayoutError,
+      /layout "NWHC"/,
+    ],
     ['rank 1', (_d, { bn, x, y }) => bn.forward(x, y, [48]), ShapeError, /rank 2 to 5/],
-    ['C different from the module', (_d, { bn, x, y }) => bn.forward(x, y, [4, 2, 2, 3], 'NCHW'), ShapeError, /C = 2 .*built for 3/],
-    ['one value per channel in training', (d, { bn, y }) => bn.forward(buffer(d, 3), y, [1, 3]), BatchSizeError, /more than one value per channel/],
+    [
+      'C different from the module',
+      (_d, { bn, x, y }) => bn.forward(x, y, [4, 2, 2, 3], 'NCHW'),
+      ShapeError,
+      /C = 2 .*built for 3/,
+    ],
+    [
+      'one value per channel in training',
+      (d, { bn, y }) => bn.forward(buffer(d, 3), y, [1, 3]),
+      BatchSizeError,
+      /more than one value per channel/,
+    ],
     ['empty batch', (_d, { bn, x, y }) => bn.forward(x, y, [0, 3, 2, 2], 'NCHW'), BatchSizeError, /empty batch/],
-    ['gamma of the wrong length', (_d, { bn }) => bn.loadStateDict({ weight: [1, 1], bias: [0, 0, 0], running_mean: [0, 0, 0], running_var: [1, 1, 1], num_batches_tracked: 0 }), StateDictError, /'weight' has length 2/],
-    ['non-finite running_var', (_d, { bn }) => bn.loadStateDict({ weight: [1, 1, 1], bias: [0, 0, 0], running_mean: [0, 0, 0], running_var: [1, Infinity, 1], num_batches_tracked: 0 }), StateDictError, /'running_var'/],
-    ['missing key', (_d, { bn }) => bn.loadStateDict({ weight: [1, 1, 1], bias: [0, 0, 0], running_mean: [0, 0, 0], num_batches_tracked: 0 }), StateDictError, /missing key 'running_var'/],
-    ['extra key', (_d, { bn }) => bn.loadStateDict({ weight: [1, 1, 1], bias: [0, 0, 0], running_mean: [0, 0, 0], running_var: [1, 1, 1], num_batches_tracked: 0, foo: 1 } as StateDictInput), StateDictError, /unexpected key 'foo'/],
+    [
+      'gamma of the wrong length',
+      (_d, { bn }) =>
+        bn.loadStateDict({
+          weight: [1, 1],
+          bias: [0, 0, 0],
+          running_mean: [0, 0, 0],
+          running_var: [1, 1, 1],
+          num_batches_tracked: 0,
+        }),
+      StateDictError,
+      /'weight' has length 2/,
+    ],
+    [
+      'non-finite running_var',
+      (_d, { bn }) =>
+        bn.loadStateDict({
+          weight: [1, 1, 1],
+          bias: [0, 0, 0],
+          running_mean: [0, 0, 0],
+          running_var: [1, Infinity, 1],
+          num_batches_tracked: 0,
+        }),
+      StateDictError,
+      /'running_var'/,
+    ],
+    [
+      'missing key',
+      (_d, { bn }) =>
+        bn.loadStateDict({ weight: [1, 1, 1], bias: [0, 0, 0], running_mean: [0, 0, 0], num_batches_tracked: 0 }),
+      StateDictError,
+      /missing key 'running_var'/,
+    ],
+    [
+      'extra key',
+      (_d, { bn }) =>
+        bn.loadStateDict({
+          weight: [1, 1, 1],
+          bias: [0, 0, 0],
+          running_mean: [0, 0, 0],
+          running_var: [1, 1, 1],
+          num_batches_tracked: 0,
+          foo: 1,
+        } as StateDictInput),
+      StateDictError,
+      /unexpected key 'foo'/,
+    ],
     ['backward with a short dy', (d, { bn, x }) => bn.backward(x, buffer(d, 10), buffer(d, 48)), BufferError, /dy /],
   ];
   for (const [name, call, type, message] of cases) {
@@ -64,7 +166,10 @@ describe('BatchNorm module refusals leave the state bit-identical', () => {
       const device = await gpuDevice();
       const m = await trained(device);
       const before = await snapshot(m.bn);
-      const err = await call(device, m).then(() => null, (e: unknown) => e);
+      const err = await call(device, m).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(type);
       expect((err as BatchNormError).code).toMatch(/^E_/);
       expect((err as Error).message).toMatch(message);
@@ -78,16 +183,22 @@ describe('BatchNorm module refusals leave the state bit-identical', () => {
 describe('faults the WebGPU implementation reports leave the state bit-identical', () => {
   const faults: [string, (m: Awaited<ReturnType<typeof trained>>) => Promise<GPUBuffer>][] = [
     // Encoding: the bind group refers to a buffer of another device.
-    ['encoding: x from another device', async () => {
-      const other = await requestBatchNormDevice();
-      return buffer(other, 48);
-    }],
+    [
+      'encoding: x from another device',
+      async () => {
+        const other = await requestBatchNormDevice();
+        return buffer(other, 48);
+      },
+    ],
     // Submission: x was destroyed before the command buffer was submitted.
-    ['submission: x destroyed', async ({ bn }) => {
-      const x = buffer(bn.device, 48);
-      x.destroy();
-      return x;
-    }],
+    [
+      'submission: x destroyed',
+      async ({ bn }) => {
+        const x = buffer(bn.device, 48);
+        x.destroy();
+        return x;
+      },
+    ],
   ];
   for (const [name, makeX] of faults) {
     it(`${name} -> GpuError, nothing changed`, async () => {
@@ -95,7 +206,10 @@ describe('faults the WebGPU implementation reports leave the state bit-identical
       const m = await trained(device);
       const before = await snapshot(m.bn);
       const steps = m.bn.numBatchesTracked;
-      const err = await m.bn.forward(await makeX(m), m.y, [4, 3, 2, 2], 'NCHW').then(() => null, (e: unknown) => e);
+      const err = await m.bn.forward(await makeX(m), m.y, [4, 3, 2, 2], 'NCHW').then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(GpuError);
       expect((err as GpuError).code).toBe('E_GPU');
       expect(m.bn.numBatchesTracked).toBe(steps);
@@ -107,9 +221,16 @@ describe('faults the WebGPU implementation reports leave the state bit-identical
 });
 
 describe('module options are refused at construction', () => {
-  const bad: [string, object][] = [['eps 0', { eps: 0 }], ['eps -1e-5', { eps: -1e-5 }], ['momentum 1.5', { momentum: 1.5 }], ['momentum -0.1', { momentum: -0.1 }], ['rmax 0.5', { renorm: { rmax: 0.5 } }]];
+  const bad: [string, object][] = [
+    ['eps 0', { eps: 0 }],
+    ['eps -1e-5', { eps: -1e-5 }],
+    ['momentum 1.5', { momentum: 1.5 }],
+    ['momentum -0.1', { momentum: -0.1 }],
+    ['rmax 0.5', { renorm: { rmax: 0.5 } }],
+  ];
   for (const [name, o] of bad) {
-    it(`${name} -> OptionError`, async () => expect(() => new BatchNorm(null as unknown as GPUDevice, 3, o)).toThrow(OptionError));
+    it(`${name} -> OptionError`, async () =>
+      expect(() => new BatchNorm(null as unknown as GPUDevice, 3, o)).toThrow(OptionError));
   }
 });
 
@@ -127,17 +248,29 @@ describe('functional kernels validate before encoding', () => {
         return typeof v === 'function' ? v.bind(t) : v;
       },
     });
-    const C = 4, N = 257; // 4112 bytes: one row more than the binding can hold
-    const x = buffer(real, N * C), y = buffer(real, N * C), small = buffer(real, statsByteLength(C) / 4);
+    const C = 4,
+      N = 257; // 4112 bytes: one row more than the binding can hold
+    const x = buffer(real, N * C),
+      y = buffer(real, N * C),
+      small = buffer(real, statsByteLength(C) / 4);
     const enc = real.createCommandEncoder({ label: 'test.limit' });
-    expect(() => encodeForwardTrain(device, enc, { layout: 'NC', shape: [N, C], x, y, stats: small })).toThrow(LimitError);
-    expect(() => encodeForwardTrain(device, enc, { layout: 'NC', shape: [N, C], x, y, stats: small })).toThrow(/maxStorageBufferBindingSize \(4096\)/);
+    expect(() => encodeForwardTrain(device, enc, { layout: 'NC', shape: [N, C], x, y, stats: small })).toThrow(
+      LimitError,
+    );
+    expect(() => encodeForwardTrain(device, enc, { layout: 'NC', shape: [N, C], x, y, stats: small })).toThrow(
+      /maxStorageBufferBindingSize \(4096\)/,
+    );
   });
   it('refuses weight without bias', async () => {
     const device = await gpuDevice();
     const enc = device.createCommandEncoder({ label: 'test.affine' });
-    const x = buffer(device, 12), y = buffer(device, 12), stats = buffer(device, 24), w = buffer(device, 3);
-    expect(() => encodeForwardTrain(device, enc, { layout: 'NC', shape: [4, 3], x, y, stats, weight: w })).toThrow(OptionError);
+    const x = buffer(device, 12),
+      y = buffer(device, 12),
+      stats = buffer(device, 24),
+      w = buffer(device, 3);
+    expect(() => encodeForwardTrain(device, enc, { layout: 'NC', shape: [4, 3], x, y, stats, weight: w })).toThrow(
+      OptionError,
+    );
   });
 });
 

@@ -15,7 +15,12 @@ import { f16Cases, f16Failures } from '../../src/conformance/f16';
 const device = await requestBatchNormDevice({ optionalFeatures: ['shader-f16'] });
 const hasF16 = device.features.has('shader-f16');
 
-const buf = (size: number) => device.createBuffer({ label: 'test.f16', size: Math.max(16, size), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+const buf = (size: number) =>
+  device.createBuffer({
+    label: 'test.f16',
+    size: Math.max(16, size),
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+  });
 
 describe('float16 tensor sizes', () => {
   it('tensorByteLength rounds float16 bindings up to 4 bytes', () => {
@@ -39,7 +44,13 @@ if (hasF16) {
   describe('float16 where the adapter lacks shader-f16', () => {
     const shape = [2, 4, 3, 3];
     const n = 72;
-    const common = { layout: 'NCHW' as const, shape, x: buf(tensorByteLength(n, 'float16')), stats: buf(statsByteLength(4)), dtype: 'float16' as const };
+    const common = {
+      layout: 'NCHW' as const,
+      shape,
+      x: buf(tensorByteLength(n, 'float16')),
+      stats: buf(statsByteLength(4)),
+      dtype: 'float16' as const,
+    };
     const expectFeatureError = (f: () => void) => {
       try {
         f();
@@ -51,9 +62,23 @@ if (hasF16) {
       }
       throw new Error('expected a FeatureError');
     };
-    it('forward (train) refuses with FeatureError', () => expectFeatureError(() => encodeForwardTrain(device, device.createCommandEncoder(), { ...common, y: buf(n * 2) })));
-    it('forward (eval) refuses with FeatureError', () => expectFeatureError(() => encodeForwardEval(device, device.createCommandEncoder(), { ...common, y: buf(n * 2), runningMean: buf(16), runningVar: buf(16) })));
-    it('backward refuses with FeatureError', () => expectFeatureError(() => encodeBackward(device, device.createCommandEncoder(), { ...common, dy: buf(n * 2), dx: buf(n * 2) })));
+    it('forward (train) refuses with FeatureError', () =>
+      expectFeatureError(() =>
+        encodeForwardTrain(device, device.createCommandEncoder(), { ...common, y: buf(n * 2) }),
+      ));
+    it('forward (eval) refuses with FeatureError', () =>
+      expectFeatureError(() =>
+        encodeForwardEval(device, device.createCommandEncoder(), {
+          ...common,
+          y: buf(n * 2),
+          runningMean: buf(16),
+          runningVar: buf(16),
+        }),
+      ));
+    it('backward refuses with FeatureError', () =>
+      expectFeatureError(() =>
+        encodeBackward(device, device.createCommandEncoder(), { ...common, dy: buf(n * 2), dx: buf(n * 2) }),
+      ));
     it('the module refuses with FeatureError and keeps its state', async () => {
       const bn = new BatchNorm(device, 4, { dtype: 'float16' });
       const before = await bn.stateDict();
@@ -69,8 +94,15 @@ if (hasF16) {
 describe('dtype values', () => {
   it('an unknown dtype is an OptionError', () => {
     expect(() => new BatchNorm(device, 4, { dtype: 'bfloat16' as never })).toThrow(OptionError);
-    expect(() => encodeForwardTrain(device, device.createCommandEncoder(), {
-      layout: 'NCHW', shape: [2, 4, 2, 2], x: buf(64), y: buf(64), stats: buf(statsByteLength(4)), dtype: 'int8' as never,
-    })).toThrow(OptionError);
+    expect(() =>
+      encodeForwardTrain(device, device.createCommandEncoder(), {
+        layout: 'NCHW',
+        shape: [2, 4, 2, 2],
+        x: buf(64),
+        y: buf(64),
+        stats: buf(statsByteLength(4)),
+        dtype: 'int8' as never,
+      }),
+    ).toThrow(OptionError);
   });
 });

@@ -6,7 +6,10 @@ import { webgpuBackend, WEBGPU_TOLERANCE } from '../../src/conformance/webgpuBac
 import type { GoldenFile } from '../../src/conformance/golden';
 import { gpuDevice } from './device';
 
-const files: Record<string, GoldenFile> = { 'pytorch_golden.json': golden as GoldenFile, 'faults.json': faults as GoldenFile };
+const files: Record<string, GoldenFile> = {
+  'pytorch_golden.json': golden as GoldenFile,
+  'faults.json': faults as GoldenFile,
+};
 
 for (const [file, g] of Object.entries(files)) {
   for (const layout of ['NCHW', 'NHWC'] as const) {

@@ -37,16 +37,29 @@ const uniform = (n: number, lo: number, hi: number) => f32(Array.from({ length: 
 function data(shape: number[], transform?: (v: number, c: number, i: number) => number): Float64Array {
   const [, C] = shape;
   const inner = shape.slice(2).reduce((a, b) => a * b, 1);
-  const x = normals(r, shape.reduce((a, b) => a * b, 1));
-  return f32(x.map((v, i) => {
-    const c = Math.floor(i / inner) % C;
-    return transform ? transform(v, c, i) : v * (0.5 + (c % 5) * 0.4) + (c % 3) - 1;
-  }));
+  const x = normals(
+    r,
+    shape.reduce((a, b) => a * b, 1),
+  );
+  return f32(
+    x.map((v, i) => {
+      const c = Math.floor(i / inner) % C;
+      return transform ? transform(v, c, i) : v * (0.5 + (c % 5) * 0.4) + (c % 3) - 1;
+    }),
+  );
 }
 
-function init(C: number, o: BatchNormOptions, spread: [number, number] = [0.5, 2], mean: [number, number] = [-0.5, 0.5]): StateDictInput {
+function init(
+  C: number,
+  o: BatchNormOptions,
+  spread: [number, number] = [0.5, 2],
+  mean: [number, number] = [-0.5, 0.5],
+): StateDictInput {
   const sd: StateDictInput = {};
-  if (o.affine !== false) { sd.weight = uniform(C, 0.5, 1.5); sd.bias = uniform(C, -0.5, 0.5); }
+  if (o.affine !== false) {
+    sd.weight = uniform(C, 0.5, 1.5);
+    sd.bias = uniform(C, -0.5, 0.5);
+  }
   if (o.trackRunningStats !== false) {
     sd.running_mean = uniform(C, ...mean);
     sd[o.renorm ? 'running_std' : 'running_var'] = uniform(C, ...spread);
@@ -55,23 +68,51 @@ function init(C: number, o: BatchNormOptions, spread: [number, number] = [0.5, 2
   return sd;
 }
 
-interface Mode { options: BatchNormOptions; steps: boolean[]; spread?: [number, number]; mean?: [number, number] }
+interface Mode {
+  options: BatchNormOptions;
+  steps: boolean[];
+  spread?: [number, number];
+  mean?: [number, number];
+}
 const MODES: Record<string, Mode> = {
   'train+eval': { options: {}, steps: [true, true, false] },
-  'eval': { options: {}, steps: [false] },
+  eval: { options: {}, steps: [false] },
   'no-affine': { options: { affine: false }, steps: [true, false] },
   'no-running-stats': { options: { trackRunningStats: false }, steps: [true, false] },
   'momentum-null': { options: { momentum: null }, steps: [true, true, true] },
-  'keras': { options: { convention: 'keras' }, steps: [true, false] },
-  'renorm-clipped': { options: { renorm: { rmax: 1.5, dmax: 0.5 } }, steps: [true, true, false], spread: [0.05, 0.2], mean: [5, 10] },
+  keras: { options: { convention: 'keras' }, steps: [true, false] },
+  'renorm-clipped': {
+    options: { renorm: { rmax: 1.5, dmax: 0.5 } },
+    steps: [true, true, false],
+    spread: [0.05, 0.2],
+    mean: [5, 10],
+  },
   // rmax 1 -> 3 and dmax 0 -> 5 over the first two steps: the clip changes every step.
-  'renorm-schedule': { options: { renorm: { schedule: renormSchedule({ rmaxSteps: [0, 2], dmaxSteps: [0, 2] }) } }, steps: [true, true, true, false], spread: [0.3, 3], mean: [-2, 2] },
-  'renorm-unclipped': { options: { renorm: { rmax: 3, dmax: 5 } }, steps: [true, true, false], spread: [0.8, 1.2], mean: [-0.1, 0.1] },
+  'renorm-schedule': {
+    options: { renorm: { schedule: renormSchedule({ rmaxSteps: [0, 2], dmaxSteps: [0, 2] }) } },
+    steps: [true, true, true, false],
+    spread: [0.3, 3],
+    mean: [-2, 2],
+  },
+  'renorm-unclipped': {
+    options: { renorm: { rmax: 3, dmax: 5 } },
+    steps: [true, true, false],
+    spread: [0.8, 1.2],
+    mean: [-0.1, 0.1],
+  },
 };
 
-function scenario(layout: 'NCHW' | 'NHWC', shape: number[], mode: Mode, x: (i: number) => Float64Array = () => data(shape)): Scenario {
+function scenario(
+  layout: 'NCHW' | 'NHWC',
+  shape: number[],
+  mode: Mode,
+  x: (i: number) => Float64Array = () => data(shape),
+): Scenario {
   return {
-    layout, shape, options: mode.options, init: init(shape[1], mode.options, mode.spread, mode.mean),
+    layout,
+    shape,
+    options: mode.options,
+    init: init(shape[1], mode.options, mode.spread, mode.mean),
     steps: mode.steps.map((training, i) => ({ training, x: x(i), dy: data(shape, (v) => v) })),
   };
 }
@@ -79,7 +120,8 @@ function scenario(layout: 'NCHW' | 'NHWC', shape: number[], mode: Mode, x: (i: n
 async function check(s: Scenario, tol: Partial<Record<string, number>> = {}): Promise<void> {
   const errors = await compareGpuCpu(await gpuDevice(), s);
   expect(Object.keys(errors).length).toBeGreaterThan(0);
-  for (const [k, e] of Object.entries(errors)) expect(e, `${k}: ${JSON.stringify(errors)}`).toBeLessThanOrEqual(tol[k] ?? TOL);
+  for (const [k, e] of Object.entries(errors))
+    expect(e, `${k}: ${JSON.stringify(errors)}`).toBeLessThanOrEqual(tol[k] ?? TOL);
 }
 
 const withVersion = (m: Mode, v: KernelVersion): Mode => ({ ...m, options: versionOptions(v, m.options) });
@@ -89,32 +131,50 @@ for (const version of KERNEL_VERSIONS) {
     for (const layout of ['NCHW', 'NHWC'] as const) {
       describe(`v${version} ${shapeName} ${layout}`, () => {
         for (const [modeName, mode] of Object.entries(MODES)) {
-          it(`v${version} ${shapeName} ${layout} ${modeName}`, () => check(scenario(layout, shape, withVersion(mode, version))));
+          it(`v${version} ${shapeName} ${layout} ${modeName}`, () =>
+            check(scenario(layout, shape, withVersion(mode, version))));
         }
       });
     }
   }
 }
 
-for (const version of KERNEL_VERSIONS) describe(`v${version} hard cases`, () => {
-  const train = withVersion(MODES['train+eval'], version);
-  for (const layout of ['NCHW', 'NHWC'] as const) {
-    it(`offset 1e4 ${layout}`, () => check(scenario(layout, [4, 6, 9, 7], train, () => data([4, 6, 9, 7], (v) => 1e4 + v))));
-    it(`offset 1e4, tiny variance ${layout}`, () => check(scenario(layout, [4, 5, 8, 8], train, () => data([4, 5, 8, 8], (v, c) => 1e4 + v * 10 ** -(c % 3)))));
-    it(`constant channel ${layout}`, () => check(scenario(layout, [3, 4, 6, 6], train, () => data([3, 4, 6, 6], (v, c) => (c === 1 ? 3 : v)))));
-    it(`all channels constant ${layout}`, () => check(scenario(layout, [2, 3, 5, 5], train, () => data([2, 3, 5, 5], (_v, c) => c - 1))));
-    it(`M = 257 (workgroup + 1) ${layout}`, () => check(scenario(layout, [257, 5], train)));
-    it(`M = 1025, C = 7 ${layout}`, () => check(scenario(layout, [5, 7, 5, 41], train)));
-    it(`N = 1, H·W = 2 ${layout}`, () => check(scenario(layout, [1, 3, 1, 2], train)));
-    // With two values per channel, x - mean = ±σ and dx = A·dy + B·(x - mean) + D cancels to a
-    // value far below its terms (|A·dy| ~ γ·|dy|/σ): f32 rounding of the terms, not the kernels,
-    // sets the floor. Measured up to 1.2e-5 of the dx scale, depending on the data.
-    it(`M = 2 per channel ${layout}`, () => check(scenario(layout, [2, 9], train), { dx: 5e-5 }));
-    it(`large values 1e6 scale ${layout}`, () => check(scenario(layout, [4, 3, 4, 4], train, () => data([4, 3, 4, 4], (v) => v * 1e6))));
-    it(`eval at offset 1e4 ${layout}`, () => check(scenario(layout, [2, 4, 5, 5], { options: versionOptions(version), steps: [false], mean: [9999, 10001] }, () => data([2, 4, 5, 5], (v) => 1e4 + v))));
-    it(`vec4 path, C = 8, odd rows ${layout}`, () => check(scenario(layout, [3, 8, 7, 5], train)));
-    it(`vec4 in both layouts (C = 8, H·W = 64), offset 1e4 ${layout}`, () => check(scenario(layout, [4, 8, 8, 8], train, () => data([4, 8, 8, 8], (v) => 1e4 + v))));
-    it(`many slices (M = 20000, C = 4: two v4 merge levels in NHWC) ${layout}`, () => check(scenario(layout, [8, 4, 50, 50], train)));
-    it(`vec4 path, C = 68 (lanes not filled), offset 1e4 ${layout}`, () => check(scenario(layout, [5, 68, 3, 3], train, () => data([5, 68, 3, 3], (v) => 1e4 + v))));
-  }
-});
+for (const version of KERNEL_VERSIONS)
+  describe(`v${version} hard cases`, () => {
+    const train = withVersion(MODES['train+eval'], version);
+    for (const layout of ['NCHW', 'NHWC'] as const) {
+      it(`offset 1e4 ${layout}`, () =>
+        check(scenario(layout, [4, 6, 9, 7], train, () => data([4, 6, 9, 7], (v) => 1e4 + v))));
+      it(`offset 1e4, tiny variance ${layout}`, () =>
+        check(scenario(layout, [4, 5, 8, 8], train, () => data([4, 5, 8, 8], (v, c) => 1e4 + v * 10 ** -(c % 3)))));
+      it(`constant channel ${layout}`, () =>
+        check(scenario(layout, [3, 4, 6, 6], train, () => data([3, 4, 6, 6], (v, c) => (c === 1 ? 3 : v)))));
+      it(`all channels constant ${layout}`, () =>
+        check(scenario(layout, [2, 3, 5, 5], train, () => data([2, 3, 5, 5], (_v, c) => c - 1))));
+      it(`M = 257 (workgroup + 1) ${layout}`, () => check(scenario(layout, [257, 5], train)));
+      it(`M = 1025, C = 7 ${layout}`, () => check(scenario(layout, [5, 7, 5, 41], train)));
+      it(`N = 1, H·W = 2 ${layout}`, () => check(scenario(layout, [1, 3, 1, 2], train)));
+      // With two values per channel, x - mean = ±σ and dx = A·dy + B·(x - mean) + D cancels to a
+      // value far below its terms (|A·dy| ~ γ·|dy|/σ): f32 rounding of the terms, not the kernels,
+      // sets the floor. Measured up to 1.2e-5 of the dx scale, depending on the data.
+      it(`M = 2 per channel ${layout}`, () => check(scenario(layout, [2, 9], train), { dx: 5e-5 }));
+      it(`large values 1e6 scale ${layout}`, () =>
+        check(scenario(layout, [4, 3, 4, 4], train, () => data([4, 3, 4, 4], (v) => v * 1e6))));
+      it(`eval at offset 1e4 ${layout}`, () =>
+        check(
+          scenario(
+            layout,
+            [2, 4, 5, 5],
+            { options: versionOptions(version), steps: [false], mean: [9999, 10001] },
+            () => data([2, 4, 5, 5], (v) => 1e4 + v),
+          ),
+        ));
+      it(`vec4 path, C = 8, odd rows ${layout}`, () => check(scenario(layout, [3, 8, 7, 5], train)));
+      it(`vec4 in both layouts (C = 8, H·W = 64), offset 1e4 ${layout}`, () =>
+        check(scenario(layout, [4, 8, 8, 8], train, () => data([4, 8, 8, 8], (v) => 1e4 + v))));
+      it(`many slices (M = 20000, C = 4: two v4 merge levels in NHWC) ${layout}`, () =>
+        check(scenario(layout, [8, 4, 50, 50], train)));
+      it(`vec4 path, C = 68 (lanes not filled), offset 1e4 ${layout}`, () =>
+        check(scenario(layout, [5, 68, 3, 3], train, () => data([5, 68, 3, 3], (v) => 1e4 + v))));
+    }
+  });

@@ -29,13 +29,15 @@ describe('plans: one command buffer for a training step of several layers', () =
     LAYERS.forEach((l, i) => {
       // The same kernels in the same order: bit for bit.
       for (const k of ['running_mean', 'running_var', 'running_std'] as const) {
-        if (awaited[i].state[k]) expect(bits(encoded.outcomes[i].state[k]!), `${l.name} ${k}`).toEqual(bits(awaited[i].state[k]!));
+        if (awaited[i].state[k])
+          expect(bits(encoded.outcomes[i].state[k]!), `${l.name} ${k}`).toEqual(bits(awaited[i].state[k]!));
       }
       expect(bits(encoded.outcomes[i].weightGrad)).toEqual(bits(awaited[i].weightGrad));
       expect(bits(encoded.outcomes[i].dx)).toEqual(bits(awaited[i].dx));
       expect(encoded.outcomes[i].state.num_batches_tracked).toBe(3);
       expect(awaited[i].state.num_batches_tracked).toBe(3);
-      for (const [k, e] of Object.entries(errors(encoded.outcomes[i], cpu[i]))) expect(e, `${l.name} ${k}`).toBeLessThanOrEqual(TOL);
+      for (const [k, e] of Object.entries(errors(encoded.outcomes[i], cpu[i])))
+        expect(e, `${l.name} ${k}`).toBeLessThanOrEqual(TOL);
     });
     encoded.mods.forEach((m) => m.destroy());
   });
@@ -60,7 +62,12 @@ describe('plans: one command buffer for a training step of several layers', () =
     const l = LAYERS[1];
     const [d] = stepData(l, 1, 41);
     const bn = new BatchNorm(device, l.nchw[1], l.options);
-    await bn.loadStateDict({ ...l.init, running_mean: [0.5, -0.5, 1, 0, 0, 2], running_var: [2, 0.5, 1, 1, 3, 1], num_batches_tracked: 7 });
+    await bn.loadStateDict({
+      ...l.init,
+      running_mean: [0.5, -0.5, 1, 0, 0, 2],
+      running_var: [2, 0.5, 1, 1, 3, 1],
+      num_batches_tracked: 7,
+    });
     const [t] = gpuTensors(device, l, [d]);
     const step = bn.plan({ shape: l.nchw, layout: l.layout, ...t });
     bn.eval();
@@ -69,7 +76,12 @@ describe('plans: one command buffer for a training step of several layers', () =
     step.encodeBackward(enc);
     device.queue.submit([enc.finish()]);
     const cpu = new CpuBatchNorm(l.nchw[1], l.options);
-    cpu.loadStateDict({ ...l.init, running_mean: [0.5, -0.5, 1, 0, 0, 2], running_var: [2, 0.5, 1, 1, 3, 1], num_batches_tracked: 7 });
+    cpu.loadStateDict({
+      ...l.init,
+      running_mean: [0.5, -0.5, 1, 0, 0, 2],
+      running_var: [2, 0.5, 1, 1, 3, 1],
+      num_batches_tracked: 7,
+    });
     cpu.eval();
     const y = cpu.forward(d.x, l.nchw, 'NCHW');
     const g = cpu.backward(d.x, d.dy);
@@ -128,17 +140,59 @@ describe('plans: one command buffer for a training step of several layers', () =
 
 describe('plans: refusals change nothing and leave the encoder usable', () => {
   const l = LAYERS[1];
-  const cases: [string, (bn: BatchNorm, t: ReturnType<typeof gpuTensors>[number], device: GPUDevice) => unknown, string][] = [
-    ['a short x', (bn, t, d) => bn.plan({ shape: l.nchw, layout: l.layout, x: upload(d, 'short', 10), y: t.y }), 'E_BUFFER_SIZE'],
-    ['a mapped x', (bn, t, d) => bn.plan({ shape: l.nchw, layout: l.layout, x: d.createBuffer({ size: t.x.size, usage: GPUBufferUsage.STORAGE, mappedAtCreation: true }), y: t.y }), 'E_BUFFER_MAPPED'],
+  const cases: [
+    string,
+    (bn: BatchNorm, t: ReturnType<typeof gpuTensors>[number], device: GPUDevice) => unknown,
+    string,
+  ][] = [
+    [
+      'a short x',
+      (bn, t, d) => bn.plan({ shape: l.nchw, layout: l.layout, x: upload(d, 'short', 10), y: t.y }),
+      'E_BUFFER_SIZE',
+    ],
+    [
+      'a mapped x',
+      (bn, t, d) =>
+        bn.plan({
+          shape: l.nchw,
+          layout: l.layout,
+          x: d.createBuffer({ size: t.x.size, usage: GPUBufferUsage.STORAGE, mappedAtCreation: true }),
+          y: t.y,
+        }),
+      'E_BUFFER_MAPPED',
+    ],
     ['C other than the module', (bn, t) => bn.plan({ shape: [3, 4, 4, 6], layout: 'NCHW', x: t.x, y: t.y }), 'E_SHAPE'],
     ['no layout for rank 4', (bn, t) => bn.plan({ shape: l.nchw, x: t.x, y: t.y }), 'E_LAYOUT'],
     ['y = x', (bn, t) => bn.plan({ shape: l.nchw, layout: l.layout, x: t.x, y: t.x }), 'E_BUFFER_ALIAS'],
-    ['y is the module\'s running mean', (bn) => bn.plan({ shape: [1, 6], layout: 'NC', x: upload(bn.device, 'x1', 6), y: bn.runningMean }), 'E_BUFFER_ALIAS'],
-    ['dx is the module\'s weight gradient', (bn) => bn.plan({ shape: [1, 6], layout: 'NC', x: upload(bn.device, 'x1', 6), y: upload(bn.device, 'y1', 6), dy: upload(bn.device, 'dy1', 6), dx: bn.weightGrad }), 'E_BUFFER_ALIAS'],
+    [
+      "y is the module's running mean",
+      (bn) => bn.plan({ shape: [1, 6], layout: 'NC', x: upload(bn.device, 'x1', 6), y: bn.runningMean }),
+      'E_BUFFER_ALIAS',
+    ],
+    [
+      "dx is the module's weight gradient",
+      (bn) =>
+        bn.plan({
+          shape: [1, 6],
+          layout: 'NC',
+          x: upload(bn.device, 'x1', 6),
+          y: upload(bn.device, 'y1', 6),
+          dy: upload(bn.device, 'dy1', 6),
+          dx: bn.weightGrad,
+        }),
+      'E_BUFFER_ALIAS',
+    ],
     ['dy without dx', (bn, t) => bn.plan({ shape: l.nchw, layout: l.layout, x: t.x, y: t.y, dy: t.dy }), 'E_OPTION'],
-    ['an unknown tensor', (bn, t) => bn.plan({ shape: l.nchw, layout: l.layout, x: t.x, y: t.y, z: t.dy } as never), 'E_OPTION'],
-    ['backward before any forward', (bn, t) => bn.plan({ shape: l.nchw, layout: l.layout, ...t }).encodeBackward(bn.device.createCommandEncoder()), 'E_NO_FORWARD'],
+    [
+      'an unknown tensor',
+      (bn, t) => bn.plan({ shape: l.nchw, layout: l.layout, x: t.x, y: t.y, z: t.dy } as never),
+      'E_OPTION',
+    ],
+    [
+      'backward before any forward',
+      (bn, t) => bn.plan({ shape: l.nchw, layout: l.layout, ...t }).encodeBackward(bn.device.createCommandEncoder()),
+      'E_NO_FORWARD',
+    ],
   ];
   for (const [name, call, code] of cases) {
     it(`${name} -> ${code}`, async () => {
@@ -155,7 +209,9 @@ describe('plans: refusals change nothing and leave the encoder usable', () => {
       }
       expect(err).toBeInstanceOf(BatchNormError);
       expect((err as BatchNormError).code).toBe(code);
-      expect(JSON.stringify(await bn.stateDict(), (_k, v) => (v instanceof Float32Array ? Array.from(v) : v))).toBe(before);
+      expect(JSON.stringify(await bn.stateDict(), (_k, v) => (v instanceof Float32Array ? Array.from(v) : v))).toBe(
+        before,
+      );
       // The caller's encoder takes a valid step after the refusal.
       const enc = device.createCommandEncoder();
       device.pushErrorScope('validation');
@@ -210,7 +266,11 @@ describe('plans: a steady loop creates nothing', () => {
     const device = new Proxy(real, {
       get(t, k) {
         const v = Reflect.get(t, k);
-        if (k === 'createBuffer' || k === 'createBindGroup') return (...a: unknown[]) => { created++; return (v as (...x: unknown[]) => unknown).apply(t, a); };
+        if (k === 'createBuffer' || k === 'createBindGroup')
+          return (...a: unknown[]) => {
+            created++;
+            return (v as (...x: unknown[]) => unknown).apply(t, a);
+          };
         return typeof v === 'function' ? v.bind(t) : v;
       },
     });

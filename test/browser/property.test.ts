@@ -23,7 +23,15 @@ const TOL = 2e-5;
 const TOL_RUNNING = 1e-4;
 
 type Dist = 'normal' | 'offset-1e4' | 'constant-channel' | 'tiny-variance' | 'huge-variance' | 'subnormal' | 'mixed';
-const DISTS: Dist[] = ['normal', 'offset-1e4', 'constant-channel', 'tiny-variance', 'huge-variance', 'subnormal', 'mixed'];
+const DISTS: Dist[] = [
+  'normal',
+  'offset-1e4',
+  'constant-channel',
+  'tiny-variance',
+  'huge-variance',
+  'subnormal',
+  'mixed',
+];
 
 function gauss(r: () => number): number {
   return Math.sqrt(-2 * Math.log(Math.max(r(), 1e-12))) * Math.cos(2 * Math.PI * r());
@@ -33,16 +41,25 @@ function gauss(r: () => number): number {
 function value(r: () => number, d: Dist, c: number): number {
   const z = gauss(r);
   switch (d === 'mixed' ? DISTS[c % 6] : d) {
-    case 'offset-1e4': return 1e4 + z;
-    case 'constant-channel': return c % 3 === 0 ? 0.75 : z;
-    case 'tiny-variance': return 1 + z * 1e-5;
-    case 'huge-variance': return z * 1e12;
-    case 'subnormal': return z * 1e-40;
-    default: return z * (1 + c) - c;
+    case 'offset-1e4':
+      return 1e4 + z;
+    case 'constant-channel':
+      return c % 3 === 0 ? 0.75 : z;
+    case 'tiny-variance':
+      return 1 + z * 1e-5;
+    case 'huge-variance':
+      return z * 1e12;
+    case 'subnormal':
+      return z * 1e-40;
+    default:
+      return z * (1 + c) - c;
   }
 }
 
-interface Drawn { name: string; scenario: Scenario }
+interface Drawn {
+  name: string;
+  scenario: Scenario;
+}
 
 function draw(seed: number): Drawn {
   const r = rng(seed);
@@ -69,7 +86,8 @@ function draw(seed: number): Drawn {
   });
   const count = shape.reduce((a, b) => a * b, 1);
   const inner = shape.slice(2).reduce((a, b) => a * b, 1);
-  const data = () => Float64Array.from({ length: count }, (_, i) => Math.fround(value(r, dist, Math.floor(i / inner) % C)));
+  const data = () =>
+    Float64Array.from({ length: count }, (_, i) => Math.fround(value(r, dist, Math.floor(i / inner) % C)));
   const init: StateDictInput = {};
   if (mode !== 'no-affine') {
     init.weight = Float64Array.from({ length: C }, () => Math.fround(0.5 + r()));
@@ -77,11 +95,15 @@ function draw(seed: number): Drawn {
   }
   if (mode !== 'no-running-stats') {
     init.running_mean = Float64Array.from({ length: C }, () => Math.fround(gauss(r)));
-    init[mode === 'renorm' ? 'running_std' : 'running_var'] = Float64Array.from({ length: C }, () => Math.fround(0.2 + 2 * r()));
+    init[mode === 'renorm' ? 'running_std' : 'running_var'] = Float64Array.from({ length: C }, () =>
+      Math.fround(0.2 + 2 * r()),
+    );
     init.num_batches_tracked = 0;
   }
   const steps = (mode === 'eval' ? [false] : [true, true, false]).map((training) => ({
-    training, x: data(), dy: Float64Array.from({ length: count }, () => Math.fround(gauss(r))),
+    training,
+    x: data(),
+    dy: Float64Array.from({ length: count }, () => Math.fround(gauss(r))),
   }));
   const name = `seed ${seed}: ${layout} [${shape}] ${mode} ${dist} eps ${eps} v${kernelVersion}`;
   return { name, scenario: { layout, shape: layout === 'NHWC' ? shape : shape, options, init, steps } };

@@ -18,7 +18,7 @@ describe('CpuBatchNorm semantics', () => {
       const m = v.reduce((a, b) => a + b) / v.length;
       const s = v.reduce((a, b) => a + (b - m) ** 2, 0) / v.length;
       expect(m).toBeCloseTo(0, 12);
-      expect(s).toBeCloseTo(1 - 1e-5 / (s + 1e-5) * s, 4);
+      expect(s).toBeCloseTo(1 - (1e-5 / (s + 1e-5)) * s, 4);
     }
     expect(bn.numBatchesTracked).toBe(1);
   });
@@ -45,17 +45,36 @@ describe('CpuBatchNorm semantics', () => {
   it('Batch Renorm with rmax = 1, dmax = 0 reproduces batch norm exactly', () => {
     const bn = new CpuBatchNorm(3);
     const rn = new CpuBatchNorm(3, { renorm: { rmax: 1, dmax: 0 } });
-    bn.loadStateDict({ weight: [1.5, 0.5, -1], bias: [0.1, 0.2, 0.3], running_mean: [0, 1, 2], running_var: [1, 2, 3], num_batches_tracked: 0 });
-    rn.loadStateDict({ weight: [1.5, 0.5, -1], bias: [0.1, 0.2, 0.3], running_mean: [0, 1, 2], running_std: [1, 2, 3], num_batches_tracked: 0 });
+    bn.loadStateDict({
+      weight: [1.5, 0.5, -1],
+      bias: [0.1, 0.2, 0.3],
+      running_mean: [0, 1, 2],
+      running_var: [1, 2, 3],
+      num_batches_tracked: 0,
+    });
+    rn.loadStateDict({
+      weight: [1.5, 0.5, -1],
+      bias: [0.1, 0.2, 0.3],
+      running_mean: [0, 1, 2],
+      running_std: [1, 2, 3],
+      num_batches_tracked: 0,
+    });
     expect(Array.from(rn.forward(x, shape, 'NCHW'))).toEqual(Array.from(bn.forward(x, shape, 'NCHW')));
-    const g1 = bn.backward(x, dy), g2 = rn.backward(x, dy);
+    const g1 = bn.backward(x, dy),
+      g2 = rn.backward(x, dy);
     expect(Array.from(g2.dx)).toEqual(Array.from(g1.dx));
     expect(Array.from(g2.dgamma)).toEqual(Array.from(g1.dgamma));
   });
 
   it('loading running_var into a renorm module converts sigma = sqrt(var + eps)', () => {
     const rn = new CpuBatchNorm(2, { renorm: true, eps: 1e-3 });
-    rn.loadStateDict({ weight: [1, 1], bias: [0, 0], running_mean: [0, 0], running_var: [4, 0.25], num_batches_tracked: 3 });
+    rn.loadStateDict({
+      weight: [1, 1],
+      bias: [0, 0],
+      running_mean: [0, 0],
+      running_var: [4, 0.25],
+      num_batches_tracked: 3,
+    });
     expect(rn.runningSpread[0]).toBeCloseTo(Math.sqrt(4.001), 15);
     expect(rn.runningSpread[1]).toBeCloseTo(Math.sqrt(0.251), 15);
     expect(rn.stateDict()).toHaveProperty('running_std');
@@ -69,17 +88,34 @@ describe('CpuBatchNorm refusals change nothing', () => {
     bn.forward(x, shape, 'NCHW');
     return bn;
   };
-  const snapshot = (bn: CpuBatchNorm) => JSON.stringify({ ...bn.stateDict(), rm: Array.from(bn.runningMean), rv: Array.from(bn.runningSpread) });
+  const snapshot = (bn: CpuBatchNorm) =>
+    JSON.stringify({ ...bn.stateDict(), rm: Array.from(bn.runningMean), rv: Array.from(bn.runningSpread) });
   const refusals: [string, (bn: CpuBatchNorm) => void, new (...a: never[]) => Error][] = [
     ['x of the wrong length', (bn) => bn.forward(x.subarray(1), shape, 'NCHW'), ShapeError],
     ['C different from the module', (bn) => bn.forward(x, [4, 25, 3], 'NCL'), ShapeError],
     ['one value per channel in training', (bn) => bn.forward([1, 2, 3], [1, 3]), BatchSizeError],
     ['an empty batch', (bn) => bn.forward([], [0, 3]), BatchSizeError],
-    ['a state dict missing a key', (bn) => bn.loadStateDict({ weight: [1, 1, 1], bias: [0, 0, 0], running_mean: [0, 0, 0], num_batches_tracked: 0 }), StateDictError],
-    ['a state dict with an extra key', (bn) => bn.loadStateDict({ ...bn.stateDict(), momentum: 0.1 } as StateDictInput), StateDictError],
+    [
+      'a state dict missing a key',
+      (bn) => bn.loadStateDict({ weight: [1, 1, 1], bias: [0, 0, 0], running_mean: [0, 0, 0], num_batches_tracked: 0 }),
+      StateDictError,
+    ],
+    [
+      'a state dict with an extra key',
+      (bn) => bn.loadStateDict({ ...bn.stateDict(), momentum: 0.1 } as StateDictInput),
+      StateDictError,
+    ],
     ['a state dict with a wrong length', (bn) => bn.loadStateDict({ ...bn.stateDict(), bias: [0, 0] }), StateDictError],
-    ['a state dict with NaN', (bn) => bn.loadStateDict({ ...bn.stateDict(), running_mean: [0, NaN, 0] }), StateDictError],
-    ['a state dict with negative variance', (bn) => bn.loadStateDict({ ...bn.stateDict(), running_var: [1, -1, 1] }), StateDictError],
+    [
+      'a state dict with NaN',
+      (bn) => bn.loadStateDict({ ...bn.stateDict(), running_mean: [0, NaN, 0] }),
+      StateDictError,
+    ],
+    [
+      'a state dict with negative variance',
+      (bn) => bn.loadStateDict({ ...bn.stateDict(), running_var: [1, -1, 1] }),
+      StateDictError,
+    ],
   ];
   for (const [name, f, type] of refusals) {
     it(`${name} -> ${type.name}`, () => {
@@ -90,7 +126,9 @@ describe('CpuBatchNorm refusals change nothing', () => {
     });
   }
   it('state dict errors name the key', () => {
-    expect(() => fresh().loadStateDict({ ...fresh().stateDict(), running_mean: [0, NaN, 0] })).toThrow(/'running_mean'.*index 1/);
+    expect(() => fresh().loadStateDict({ ...fresh().stateDict(), running_mean: [0, NaN, 0] })).toThrow(
+      /'running_mean'.*index 1/,
+    );
   });
   it('renorm without running statistics is refused', () => {
     expect(() => new CpuBatchNorm(3, { renorm: true, trackRunningStats: false })).toThrow(OptionError);

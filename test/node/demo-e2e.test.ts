@@ -13,7 +13,13 @@ import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from '../../src/chromium';
 
 const root = resolve(import.meta.dirname, '../..');
 const outDir = join(root, 'test-results/demo-build');
-const TYPES: Record<string, string> = { '.js': 'text/javascript', '.html': 'text/html', '.css': 'text/css', '.gz': 'application/gzip', '.json': 'application/json' };
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript',
+  '.html': 'text/html',
+  '.css': 'text/css',
+  '.gz': 'application/gzip',
+  '.json': 'application/json',
+};
 let server: Server;
 let browser: Browser;
 let port = 0;
@@ -44,20 +50,30 @@ describe('demo page', () => {
   it('loads, trains every variant, draws charts, no console errors', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 2200 } });
     const errors: string[] = [];
-    page.on('console', (m) => { if (m.type() === 'error' && !m.text().includes('favicon')) errors.push(m.text()); });
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !m.text().includes('favicon')) errors.push(m.text());
+    });
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`http://127.0.0.1:${port}/?steps=3&autostart`);
-    await page.waitForFunction(() => /^Done/.test(document.getElementById('status')?.textContent ?? '') || document.getElementById('status')?.className === 'error', null, { timeout: 240_000 });
+    await page.waitForFunction(
+      () =>
+        /^Done/.test(document.getElementById('status')?.textContent ?? '') ||
+        document.getElementById('status')?.className === 'error',
+      null,
+      { timeout: 240_000 },
+    );
     expect(await page.textContent('#status')).toMatch(/^Done/);
     expect(await page.textContent('#adapter')).toMatch(/GPU: .*swiftshader/i);
     // 4 groups x 2 charts + 2 percentile charts + 1 norm chart, each a uPlot canvas with pixels drawn.
-    const drawn = await page.$$eval('.chart canvas', (cs) => cs.map((c) => {
-      const cv = c as HTMLCanvasElement;
-      const px = cv.getContext('2d')!.getImageData(0, 0, cv.width, cv.height).data;
-      let ink = 0;
-      for (let i = 3; i < px.length; i += 4) if (px[i] > 0) ink++;
-      return ink;
-    }));
+    const drawn = await page.$$eval('.chart canvas', (cs) =>
+      cs.map((c) => {
+        const cv = c as HTMLCanvasElement;
+        const px = cv.getContext('2d')!.getImageData(0, 0, cv.width, cv.height).data;
+        let ink = 0;
+        for (let i = 3; i < px.length; i += 4) if (px[i] > 0) ink++;
+        return ink;
+      }),
+    );
     expect(drawn.length).toBe(11);
     for (const ink of drawn) expect(ink).toBeGreaterThan(100);
     expect(await page.$$eval('#results tr', (r) => r.length)).toBe(16);
@@ -67,11 +83,17 @@ describe('demo page', () => {
   }, 300_000);
 
   it('says clearly when WebGPU is missing', async () => {
-    const b = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox', '--disable-gpu', '--disable-features=WebGPU'], headless: true });
+    const b = await chromium.launch({
+      executablePath: CHROMIUM_PATH,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-features=WebGPU'],
+      headless: true,
+    });
     try {
       const page = await b.newPage();
       await page.goto(`http://127.0.0.1:${port}/`);
-      await page.waitForFunction(() => document.getElementById('status')?.className === 'error', null, { timeout: 60_000 });
+      await page.waitForFunction(() => document.getElementById('status')?.className === 'error', null, {
+        timeout: 60_000,
+      });
       expect(await page.textContent('#status')).toMatch(/WebGPU is not available/);
     } finally {
       await b.close();

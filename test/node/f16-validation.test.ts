@@ -34,13 +34,18 @@ describe("float16 on Dawn's null backend", () => {
 
   it('it validates WGSL: an f16 type error is reported (so the checks below have teeth)', async () => {
     device.pushErrorScope('validation');
-    const module = device.createShaderModule({ code: 'enable f16;\n@compute @workgroup_size(1) fn main() { let a: f16 = 1.0f; }' });
+    const module = device.createShaderModule({
+      code: 'enable f16;\n@compute @workgroup_size(1) fn main() { let a: f16 = 1.0f; }',
+    });
     device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
     expect((await device.popErrorScope())?.message).toMatch(/f16|f32/);
   });
 
   for (const k of KERNELS.filter((x) => x.source.includes('alias xf = f32;'))) {
-    it(`${k.label}: the f16 pipeline compiles and links`, () => noValidationError(() => { k.pipeline(device, undefined, 'f16'); }));
+    it(`${k.label}: the f16 pipeline compiles and links`, () =>
+      noValidationError(() => {
+        k.pipeline(device, undefined, 'f16');
+      }));
   }
 
   const cases: [string, Layout, number[]][] = [
@@ -52,22 +57,50 @@ describe("float16 on Dawn's null backend", () => {
     ['[N,C] odd (C = 5, length 35)', 'NC', [7, 5]],
   ];
   for (const [name, layout, shape] of cases) {
-    it(`${name}: train, eval and backward encode and submit`, () => noValidationError(async () => {
-      const n = shape.reduce((a, b) => a * b, 1);
-      const C = layout === 'NCHW' ? shape[1] : shape[shape.length - 1];
-      const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
-      const t = (bytes: number) => device.createBuffer({ label: 'test.f16', size: bytes, usage });
-      const x = t(tensorByteLength(n, 'float16')), y = t(tensorByteLength(n, 'float16')), dy = t(tensorByteLength(n, 'float16')), dx = t(tensorByteLength(n, 'float16'));
-      const stats = t(statsByteLength(C)), w = t(C * 4), b = t(C * 4), rm = t(C * 4), rv = t(C * 4), dw = t(C * 4), db = t(C * 4);
-      const ws = t(workspaceByteLength(device, layout, shape));
-      const enc = device.createCommandEncoder();
-      const common = { layout, shape, x, y, stats, weight: w, bias: b, dtype: 'float16' as const };
-      encodeForwardTrain(device, enc, { ...common, workspace: ws, runningMean: rm, runningVar: rv });
-      encodeForwardTrain(device, enc, { ...common, workspace: ws, runningMean: rm, runningVar: rv, renorm: { rmax: 3, dmax: 5 } });
-      encodeForwardEval(device, enc, { ...common, runningMean: rm, runningVar: rv });
-      encodeBackward(device, enc, { layout, shape, x, dy, dx, stats, weight: w, dweight: dw, dbias: db, workspace: ws, dtype: 'float16' });
-      device.queue.submit([enc.finish()]);
-      await device.queue.onSubmittedWorkDone();
-    }));
+    it(`${name}: train, eval and backward encode and submit`, () =>
+      noValidationError(async () => {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const C = layout === 'NCHW' ? shape[1] : shape[shape.length - 1];
+        const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+        const t = (bytes: number) => device.createBuffer({ label: 'test.f16', size: bytes, usage });
+        const x = t(tensorByteLength(n, 'float16')),
+          y = t(tensorByteLength(n, 'float16')),
+          dy = t(tensorByteLength(n, 'float16')),
+          dx = t(tensorByteLength(n, 'float16'));
+        const stats = t(statsByteLength(C)),
+          w = t(C * 4),
+          b = t(C * 4),
+          rm = t(C * 4),
+          rv = t(C * 4),
+          dw = t(C * 4),
+          db = t(C * 4);
+        const ws = t(workspaceByteLength(device, layout, shape));
+        const enc = device.createCommandEncoder();
+        const common = { layout, shape, x, y, stats, weight: w, bias: b, dtype: 'float16' as const };
+        encodeForwardTrain(device, enc, { ...common, workspace: ws, runningMean: rm, runningVar: rv });
+        encodeForwardTrain(device, enc, {
+          ...common,
+          workspace: ws,
+          runningMean: rm,
+          runningVar: rv,
+          renorm: { rmax: 3, dmax: 5 },
+        });
+        encodeForwardEval(device, enc, { ...common, runningMean: rm, runningVar: rv });
+        encodeBackward(device, enc, {
+          layout,
+          shape,
+          x,
+          dy,
+          dx,
+          stats,
+          weight: w,
+          dweight: dw,
+          dbias: db,
+          workspace: ws,
+          dtype: 'float16',
+        });
+        device.queue.submit([enc.finish()]);
+        await device.queue.onSubmittedWorkDone();
+      }));
   }
 });

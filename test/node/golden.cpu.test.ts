@@ -4,7 +4,8 @@ import type { GoldenFile } from '../../src/conformance/golden';
 import { cpuBackend } from '../../src/conformance/cpuBackend';
 import { runCase } from '../../src/conformance/runner';
 
-const load = (f: string): GoldenFile => JSON.parse(readFileSync(new URL(`../../conformance/${f}`, import.meta.url), 'utf8'));
+const load = (f: string): GoldenFile =>
+  JSON.parse(readFileSync(new URL(`../../conformance/${f}`, import.meta.url), 'utf8'));
 
 for (const file of ['pytorch_golden.json', 'faults.json']) {
   const golden = load(file);

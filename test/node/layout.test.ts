@@ -41,10 +41,12 @@ describe('geometry: the [outer, C, inner] view', () => {
 });
 
 describe('geometry refusals', () => {
-  it('unknown layout -> LayoutError', () => expect(() => geometry('NWHC' as Layout, [1, 2, 3, 4])).toThrow(LayoutError));
+  it('unknown layout -> LayoutError', () =>
+    expect(() => geometry('NWHC' as Layout, [1, 2, 3, 4])).toThrow(LayoutError));
   it('rank 1 -> ShapeError', () => expect(() => geometry('NCHW', [4])).toThrow(ShapeError));
   it('rank 6 -> ShapeError', () => expect(() => geometry('NCHW', [1, 2, 3, 4, 5, 6])).toThrow(ShapeError));
-  it('fixed-rank layout with the wrong rank -> ShapeError', () => expect(() => geometry('NCL', [2, 3])).toThrow(ShapeError));
+  it('fixed-rank layout with the wrong rank -> ShapeError', () =>
+    expect(() => geometry('NCL', [2, 3])).toThrow(ShapeError));
   it('non-integer dimension -> ShapeError', () => expect(() => geometry('NCHW', [2, 3.5, 4, 4])).toThrow(ShapeError));
   it('empty batch -> BatchSizeError', () => expect(() => geometry('NCHW', [0, 3, 4, 4])).toThrow(BatchSizeError));
   it('zero spatial dimension -> ShapeError', () => expect(() => geometry('NHWC', [2, 0, 4, 3])).toThrow(ShapeError));

@@ -42,10 +42,18 @@ function busy(ms: number): number {
 
 describe('Node runtime (dawn.node)', () => {
   it('passes the PyTorch golden vectors in NCHW and NHWC', async () => {
-    const golden = JSON.parse(readFileSync(new URL('../../conformance/pytorch_golden.json', import.meta.url), 'utf8')) as GoldenFile;
+    const golden = JSON.parse(
+      readFileSync(new URL('../../conformance/pytorch_golden.json', import.meta.url), 'utf8'),
+    ) as GoldenFile;
     for (const layout of ['NCHW', 'NHWC'] as const) {
       const rep = await runGolden(webgpuBackend(device), golden, { layout });
-      expect(rep.failed, rep.results.filter((r) => !r.passed).map((r) => `${r.name}: ${r.detail}`).join('; ')).toBe(0);
+      expect(
+        rep.failed,
+        rep.results
+          .filter((r) => !r.passed)
+          .map((r) => `${r.name}: ${r.detail}`)
+          .join('; '),
+      ).toBe(0);
       expect(rep.passed).toBe(golden.cases.length);
     }
   }, 120_000);
@@ -61,7 +69,8 @@ describe('Node runtime (dawn.node)', () => {
     const r = rng(99);
     for (let i = 0; i < 300; i++) {
       busy(20);
-      const xs = normals(r, n), dys = normals(r, n);
+      const xs = normals(r, n),
+        dys = normals(r, n);
       device.queue.writeBuffer(x, 0, Float32Array.from(xs));
       device.queue.writeBuffer(dy, 0, Float32Array.from(dys));
       gpuBn.train(i % 10 !== 9);
@@ -92,7 +101,8 @@ describe('Node runtime (dawn.node)', () => {
       expect(Array.from(encoded.outcomes[i].state.running_mean!)).toEqual(Array.from(awaited[i].state.running_mean!));
       expect(Array.from(encoded.outcomes[i].weightGrad)).toEqual(Array.from(awaited[i].weightGrad));
       expect(encoded.outcomes[i].state.num_batches_tracked).toBe(3);
-      for (const [k, e] of Object.entries(errors(encoded.outcomes[i], cpu[i]))) expect(e, `${l.name} ${k}`).toBeLessThanOrEqual(WEBGPU_TOLERANCE);
+      for (const [k, e] of Object.entries(errors(encoded.outcomes[i], cpu[i])))
+        expect(e, `${l.name} ${k}`).toBeLessThanOrEqual(WEBGPU_TOLERANCE);
     });
     encoded.mods.forEach((m) => m.destroy());
   }, 60_000);
@@ -110,7 +120,8 @@ describe('Node runtime (dawn.node)', () => {
     const d = await requestBatchNormDevice({ gpu: await unheldGpu() });
     const bn = new BatchNorm(d, 3);
     const b = (label: string) => d.createBuffer({ label, size: 48, usage: GPUBufferUsage.STORAGE });
-    const x = b('lost.x'), y = b('lost.y');
+    const x = b('lost.x'),
+      y = b('lost.y');
     const pending = bn.forward(x, y, [4, 3]);
     d.destroy();
     await expect(pending).rejects.toBeInstanceOf(DeviceLostError);

@@ -4,7 +4,15 @@ import { newStatWeight, renormSchedule, resolveOptions } from '../../src/options
 
 describe('options', () => {
   it('PyTorch defaults', () => {
-    expect(resolveOptions()).toMatchObject({ eps: 1e-5, momentum: 0.1, convention: 'pytorch', unbiased: true, affine: true, trackRunningStats: true, renorm: null });
+    expect(resolveOptions()).toMatchObject({
+      eps: 1e-5,
+      momentum: 0.1,
+      convention: 'pytorch',
+      unbiased: true,
+      affine: true,
+      trackRunningStats: true,
+      renorm: null,
+    });
   });
   it('Keras convention: momentum is the old weight, eps 1e-3, biased running variance', () => {
     const o = resolveOptions({ convention: 'keras' });
@@ -16,14 +24,23 @@ describe('options', () => {
     expect([1, 2, 4].map((n) => newStatWeight(o, n))).toEqual([1, 0.5, 0.25]);
   });
   const bad: [string, object][] = [
-    ['eps = 0', { eps: 0 }], ['eps < 0', { eps: -1e-5 }], ['eps NaN', { eps: NaN }], ['eps Infinity', { eps: Infinity }],
-    ['momentum < 0', { momentum: -0.1 }], ['momentum > 1', { momentum: 1.5 }], ['momentum NaN', { momentum: NaN }],
-    ['keras momentum null', { convention: 'keras', momentum: null }], ['unknown convention', { convention: 'flax' }],
+    ['eps = 0', { eps: 0 }],
+    ['eps < 0', { eps: -1e-5 }],
+    ['eps NaN', { eps: NaN }],
+    ['eps Infinity', { eps: Infinity }],
+    ['momentum < 0', { momentum: -0.1 }],
+    ['momentum > 1', { momentum: 1.5 }],
+    ['momentum NaN', { momentum: NaN }],
+    ['keras momentum null', { convention: 'keras', momentum: null }],
+    ['unknown convention', { convention: 'flax' }],
     ['unknown runningVariance', { runningVariance: 'sample' }],
-    ['renorm rmax < 1', { renorm: { rmax: 0.5 } }], ['renorm dmax < 0', { renorm: { dmax: -1 } }],
-    ['renorm rmax Infinity', { renorm: { rmax: Infinity } }], ['renorm dmax NaN', { renorm: { dmax: NaN } }],
+    ['renorm rmax < 1', { renorm: { rmax: 0.5 } }],
+    ['renorm dmax < 0', { renorm: { dmax: -1 } }],
+    ['renorm rmax Infinity', { renorm: { rmax: Infinity } }],
+    ['renorm dmax NaN', { renorm: { dmax: NaN } }],
   ];
-  for (const [name, o] of bad) it(`refuses ${name} with OptionError`, () => expect(() => resolveOptions(o)).toThrow(OptionError));
+  for (const [name, o] of bad)
+    it(`refuses ${name} with OptionError`, () => expect(() => resolveOptions(o)).toThrow(OptionError));
 });
 
 describe('renormSchedule', () => {

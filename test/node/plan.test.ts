@@ -21,7 +21,15 @@ describe('the default dispatch table', () => {
       expect((p.slices - 1) * p.chunk).toBeLessThan(g.M);
       const last = p.levels.length ? p.levels[p.levels.length - 1] : p.slices;
       expect(last).toBeLessThanOrEqual(MERGE_GROUP);
-      expect(DEFAULT_TABLE.elementwise(g, p).kind).toBe(kind === 'rows' ? 'rows' : g.inner % 4 === 0 ? 'vec4' : g.count % 4 === 0 && g.inner === 1 && g.C % 4 === 0 ? 'vec4' : 'scalar');
+      expect(DEFAULT_TABLE.elementwise(g, p).kind).toBe(
+        kind === 'rows'
+          ? 'rows'
+          : g.inner % 4 === 0
+            ? 'vec4'
+            : g.count % 4 === 0 && g.inner === 1 && g.C % 4 === 0
+              ? 'vec4'
+              : 'scalar',
+      );
     });
   }
 

@@ -17,7 +17,9 @@ import applyScalar from '../../shaders/apply_scalar.wgsl?kernel';
 
 const shaders = new URL('../../shaders/', import.meta.url);
 const dev = new URL('../../dev/kernels/', import.meta.url);
-const files = readdirSync(shaders).filter((f) => f.endsWith('.wgsl') && f !== 'prelude.wgsl').sort();
+const files = readdirSync(shaders)
+  .filter((f) => f.endsWith('.wgsl') && f !== 'prelude.wgsl')
+  .sort();
 const fileOf = (label: string) => `${label.replace(/^(bn|dev)\./, '')}.wgsl`;
 
 describe('each shipped WGSL kernel has one typed wrapper', () => {
@@ -46,7 +48,9 @@ function checks(k: AnyKernel, dir: URL): void {
     });
 
     it('uniform members match the WGSL struct', () => {
-      const members = r.uniforms.length ? (r.uniforms[0]!.type as unknown as { members: { name: string }[] }).members.map((m) => m.name) : [];
+      const members = r.uniforms.length
+        ? (r.uniforms[0]!.type as unknown as { members: { name: string }[] }).members.map((m) => m.name)
+        : [];
       expect([...k.params].sort()).toEqual(members.sort());
     });
 
@@ -57,7 +61,10 @@ function checks(k: AnyKernel, dir: URL): void {
 
     it('the header states what it computes, its bindings, dispatch and method', () => {
       const text = readFileSync(new URL(fileOf(k.label), dir), 'utf8');
-      const header = text.split('\n').filter((l) => l.startsWith('//')).join('\n');
+      const header = text
+        .split('\n')
+        .filter((l) => l.startsWith('//'))
+        .join('\n');
       for (const section of ['Computes', 'Bindings', 'Dispatch', 'Method']) expect(header).toContain(`// ${section}`);
     });
   });
@@ -68,7 +75,10 @@ for (const k of DEV_KERNELS) checks(k, dev);
 
 describe('flag bits: TypeScript against the WGSL consts', () => {
   const pairs: [string, Record<string, number>][] = [
-    ['forward_finalize.wgsl', FinalizeFlags], ['eval_coeffs.wgsl', EvalFlags], ['backward_finalize.wgsl', BackwardFlags], ['step_state.wgsl', StepFlags],
+    ['forward_finalize.wgsl', FinalizeFlags],
+    ['eval_coeffs.wgsl', EvalFlags],
+    ['backward_finalize.wgsl', BackwardFlags],
+    ['step_state.wgsl', StepFlags],
   ];
   for (const [file, flags] of pairs) {
     it(file, () => {
@@ -80,11 +90,21 @@ describe('flag bits: TypeScript against the WGSL consts', () => {
 
 describe('a wrapper that disagrees with its WGSL fails at first use', () => {
   it('wrong binding names', () => {
-    const k = defineKernel('bn.apply_scalar', applyScalar, ['params', 'stats', 'x', 'out'] as const, ['C', 'inner', 'count'] as const);
+    const k = defineKernel(
+      'bn.apply_scalar',
+      applyScalar,
+      ['params', 'stats', 'x', 'out'] as const,
+      ['C', 'inner', 'count'] as const,
+    );
     expect(() => k.reflection()).toThrow(/wrapper bindings .* do not match the WGSL/);
   });
   it('a missing uniform member', () => {
-    const k = defineKernel('bn.apply_scalar', applyScalar, ['params', 'stats', 'x', 'y'] as const, ['C', 'inner'] as const);
+    const k = defineKernel(
+      'bn.apply_scalar',
+      applyScalar,
+      ['params', 'stats', 'x', 'y'] as const,
+      ['C', 'inner'] as const,
+    );
     expect(() => k.reflection()).toThrow(/wrapper params .* do not match the WGSL struct/);
   });
 });
@@ -92,8 +112,20 @@ describe('a wrapper that disagrees with its WGSL fails at first use', () => {
 describe('float16 specialisation', () => {
   const tensorKernels = KERNELS.filter((k) => k.source.includes('alias xf = f32;'));
   it('every kernel that touches tensors can be specialised', () => {
-    const expected = ['stats_thread', 'stats_rows', 'stats_runs', 'apply_scalar', 'apply_vec4', 'apply_rows',
-      'grad_sums_thread', 'grad_sums_rows', 'grad_sums_runs', 'dx_scalar', 'dx_vec4', 'dx_rows'];
+    const expected = [
+      'stats_thread',
+      'stats_rows',
+      'stats_runs',
+      'apply_scalar',
+      'apply_vec4',
+      'apply_rows',
+      'grad_sums_thread',
+      'grad_sums_rows',
+      'grad_sums_runs',
+      'dx_scalar',
+      'dx_vec4',
+      'dx_rows',
+    ];
     expect(tensorKernels.map((k) => k.label.replace(/^bn\./, '')).sort()).toEqual(expected.sort());
   });
   for (const k of tensorKernels) {

@@ -44,7 +44,8 @@ export async function runExample(device: GPUDevice): Promise<ExampleResult> {
   cpu.eval();
   const yEvalRef = cpu.forward(xs, shape, layout);
   const err = (got: ArrayLike<number>, want: ArrayLike<number>) => {
-    let e = 0, scale = 1;
+    let e = 0,
+      scale = 1;
     for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
     for (let i = 0; i < want.length; i++) e = Math.max(e, Math.abs(got[i] - want[i]));
     return e / scale;
@@ -53,8 +54,11 @@ export async function runExample(device: GPUDevice): Promise<ExampleResult> {
   const result: ExampleResult = {
     adapter: [info.vendor, info.architecture, info.device].filter(Boolean).join(' '),
     errors: {
-      y: err(yTrain, yRef), dx: err(dxs, gRef.dx), dweight: err(dweight, gRef.dgamma),
-      runningMean: err(state.running_mean!, cpu.runningMean), yEval: err(yEval, yEvalRef),
+      y: err(yTrain, yRef),
+      dx: err(dxs, gRef.dx),
+      dweight: err(dweight, gRef.dgamma),
+      runningMean: err(state.running_mean!, cpu.runningMean),
+      yEval: err(yEval, yEvalRef),
     },
     numBatchesTracked: state.num_batches_tracked ?? -1,
   };

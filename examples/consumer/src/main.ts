@@ -5,5 +5,9 @@ import { runExample } from './example';
 const out = document.getElementById('result')!;
 requestBatchNormDevice()
   .then(runExample)
-  .then((r) => { out.textContent = JSON.stringify(r); })
-  .catch((e: unknown) => { out.textContent = JSON.stringify({ error: e instanceof UnsupportedError ? `no WebGPU: ${e.message}` : String(e) }); });
+  .then((r) => {
+    out.textContent = JSON.stringify(r);
+  })
+  .catch((e: unknown) => {
+    out.textContent = JSON.stringify({ error: e instanceof UnsupportedError ? `no WebGPU: ${e.message}` : String(e) });
+  });
