@@ -8,7 +8,8 @@
 //   shift = gamma·d + beta;
 //   running update (flag UPDATE): running = (1 - factor)·running + factor·stat, where stat is the
 //   mean and the unbiased (flag UNBIASED) or biased variance, or sigmaB for renorm. A channel whose
-//   mean or variance is not finite keeps its running values; the others update.
+//   mean or variance is not finite (NaN or ±Inf in the batch, or a value beyond RANGE: see
+//   prelude.wgsl) has NaN statistics, so NaN outputs, r and d, and keeps its running values.
 //   factor, rmax and dmax are this step's values (step_state.wgsl for a module, constants for a
 //   functional plan).
 // Bindings (group 0):
@@ -65,8 +66,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   let mean_v = p.y;
   let pivot = p.w;
-  let var_b = max(p.z, 0.0) / params.M;
-  let mean = pivot + mean_v;
+  // NaN M2 (data beyond RANGE, ±Inf or NaN) makes the channel's statistics NaN, mean included.
+  var var_b = select(p.z, max(p.z, 0.0), is_finite(p.z)) / params.M;
+  var mean = pivot + mean_v;
+  if (!is_finite(var_b) || !is_finite(mean)) {
+    var_b = nan();
+    mean = nan();
+  }
   let sigma_b = sqrt(var_b + params.eps);
   let invstd = 1.0 / sigma_b;
   let affine = (params.flags & AFFINE) != 0u;
@@ -76,8 +82,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var d = 0.0;
   if ((params.flags & RENORM) != 0u) {
     let sigma = running_spread[c];
-    r = clamp(sigma_b / sigma, 1.0 / step.rmax, step.rmax);
-    d = clamp((mean - running_mean[c]) / sigma, -step.dmax, step.dmax);
+    r = clamp_nan(sigma_b / sigma, 1.0 / step.rmax, step.rmax);
+    d = clamp_nan((mean - running_mean[c]) / sigma, -step.dmax, step.dmax);
   }
   stats[2u * c] = vec4<f32>(pivot, mean_v, g * invstd * r, g * d + b);
   stats[2u * c + 1u] = vec4<f32>(invstd, r, d, 0.0);

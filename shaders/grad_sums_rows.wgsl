@@ -13,7 +13,8 @@
 //   4 partials storage, read_write  vec2 per (slice, channel): (Σdy, Σdy·(x - mean)), index s·C + c
 // Dispatch: one thread per (slice, c4), t = s·C4 + c4 = thread_index(); threads past slices·C4 do
 //   nothing (coalesced as in stats_rows.wgsl).
-// Method: sequential sums per thread, four rows of x and dy (eight loads) in flight at a time;
+// Method: sequential sums per thread (NaN where some |dy| > RANGE, see prelude.wgsl), four rows
+//   of x and dy (eight loads) in flight at a time;
 //   grad_sums_merge.wgsl and backward_finalize.wgsl add the slices in order. Deterministic, no atomics.
 
 // Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
@@ -49,6 +50,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let end = min(start + params.chunk, params.M);
   var sdy = vec4<f32>(0.0);
   var sdyx = vec4<f32>(0.0);
+  var far = vec4<f32>(0.0);
   var row = start;
   for (; row + 4u <= end; row += 4u) {
     let i = row * C4 + c4;
@@ -60,15 +62,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let x1 = vec4<f32>(x[i + C4]);
     let x2 = vec4<f32>(x[i + 2u * C4]);
     let x3 = vec4<f32>(x[i + 3u * C4]);
+    far = max(far, max(max(abs(g0), abs(g1)), max(abs(g2), abs(g3))));
     sdy += (g0 + g1) + (g2 + g3);
     sdyx += (g0 * ((x0 - pivot) - mean_v) + g1 * ((x1 - pivot) - mean_v)) + (g2 * ((x2 - pivot) - mean_v) + g3 * ((x3 - pivot) - mean_v));
   }
   for (; row < end; row++) {
     let i = row * C4 + c4;
     let g = vec4<f32>(dy[i]);
+    far = max(far, abs(g));
     sdy += g;
     sdyx += g * ((vec4<f32>(x[i]) - pivot) - mean_v);
   }
+  let beyond = far > vec4<f32>(RANGE);
+  sdy = select(sdy, vec4<f32>(nan()), beyond);
+  sdyx = select(sdyx, vec4<f32>(nan()), beyond);
   let base = s * 4u * C4 + 4u * c4;
   partials[base] = vec2<f32>(sdy.x, sdyx.x);
   partials[base + 1u] = vec2<f32>(sdy.y, sdyx.y);

@@ -12,7 +12,8 @@
 //   4 partials storage, read_write  vec2 per (slice, channel): (Σdy, Σdy·(x - mean)), index s·C + c
 // Dispatch: one thread per (channel, slice), t = c·S + s = thread_index(); threads past C·S do
 //   nothing (coalesced as in stats_runs.wgsl).
-// Method: sequential sums per thread with two vec4s of x and dy (four loads) in flight;
+// Method: sequential sums per thread (NaN where some |dy| > RANGE, see prelude.wgsl) with two
+//   vec4s of x and dy (four loads) in flight;
 //   grad_sums_merge.wgsl and backward_finalize.wgsl add the slices in order. Deterministic, no atomics.
 
 // Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
@@ -51,6 +52,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let mean_v = vec4<f32>(k.y);
   var sdy = vec4<f32>(0.0);
   var sdyx = vec4<f32>(0.0);
+  var far = vec4<f32>(0.0);
   var q = s;
   for (; q + S < params.M4; q += 2u * S) {
     let i0 = at(c, q);
@@ -59,15 +61,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let g1 = vec4<f32>(dy[i1]);
     let x0 = vec4<f32>(x[i0]);
     let x1 = vec4<f32>(x[i1]);
+    far = max(far, max(abs(g0), abs(g1)));
     sdy += g0 + g1;
     sdyx += g0 * ((x0 - pivot) - mean_v) + g1 * ((x1 - pivot) - mean_v);
   }
   if (q < params.M4) {
     let i = at(c, q);
     let g = vec4<f32>(dy[i]);
+    far = max(far, abs(g));
     sdy += g;
     sdyx += g * ((vec4<f32>(x[i]) - pivot) - mean_v);
   }
   let ones = vec4<f32>(1.0);
-  partials[s * params.C + c] = vec2<f32>(dot(sdy, ones), dot(sdyx, ones));
+  let sums = vec2<f32>(dot(sdy, ones), dot(sdyx, ones));
+  partials[s * params.C + c] = select(sums, vec2<f32>(nan()), any(far > vec4<f32>(RANGE)));
 }

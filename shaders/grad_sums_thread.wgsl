@@ -11,7 +11,8 @@
 //   4 partials storage, read_write  vec2 per (slice, channel): (Σdy, Σdy·(x - mean)), index s·C + c
 // Dispatch: one thread per (slice, channel), t = s·C + c = thread_index(); threads past slices·C
 //   do nothing.
-// Method: sequential sums per thread (deterministic, no atomics, no barriers);
+// Method: sequential sums per thread (deterministic, no atomics, no barriers; NaN where some
+//   |dy| > RANGE, see prelude.wgsl);
 //   grad_sums_merge.wgsl and backward_finalize.wgsl add the slices in order.
 
 // Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
@@ -44,14 +45,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let start = s * params.chunk;
   let end = min(start + params.chunk, params.M);
   var acc = vec2<f32>(0.0, 0.0);
+  var far = 0.0;
   var o = start / params.inner;
   var i = start - o * params.inner;
   for (var m = start; m < end; m++) {
     let idx = (o * params.C + c) * params.inner + i;
     let g = f32(dy[idx]);
+    far = max(far, abs(g));
     acc += vec2<f32>(g, g * ((f32(x[idx]) - k.x) - k.y));
     i += 1u;
     if (i == params.inner) { i = 0u; o += 1u; }
   }
-  partials[t] = acc;
+  partials[t] = select(acc, vec2<f32>(nan()), far > RANGE);
 }

@@ -28,6 +28,28 @@ fn is_finite(v: f32) -> bool {
   return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
 }
 
+fn is_nan(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+/// WGSL's clamp may return a bound for NaN; this one keeps the NaN.
+fn clamp_nan(v: f32, lo: f32, hi: f32) -> f32 {
+  return select(clamp(v, lo, hi), v, is_nan(v));
+}
+
+/// Largest |x - pivot| (and |dy|) the reductions take: 2^47. Below it no sum of squares over 2^31
+/// values can overflow f32. A channel with a value beyond it, or ±Inf, gets NaN statistics (or
+/// gradient sums), as NaN in the data does; the float64 CPU path does the same
+/// (src/cpu/reference.ts, RANGE).
+const RANGE: f32 = 140737488355328.0;
+
+/// A quiet NaN's bits, read at run time (a NaN constant expression is a shader-creation error).
+var<private> NAN_BITS: u32 = 0x7fc00000u;
+
+fn nan() -> f32 {
+  return bitcast<f32>(NAN_BITS);
+}
+
 /// The four coefficient vectors of channels 4·c4 .. 4·c4+3, one channel per component:
 /// [0] pivot, [1] mean_v, [2] scale, [3] shift.
 fn coeffs4(stats: ptr<storage, array<vec4<f32>>, read>, c4: u32) -> mat4x4<f32> {

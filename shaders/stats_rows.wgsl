@@ -15,7 +15,8 @@
 // Method: rows are taken four at a time: four independent loads, the exact two-pass mean and M2 of
 //   those four values, then one Chan merge into the running triple (one division per four rows,
 //   and four loads in flight per thread to cover memory latency). Remaining rows use Welford's
-//   update. stats_merge.wgsl and forward_finalize.wgsl merge the slices in a fixed order.
+//   update. M2 is NaN where some |v| > RANGE (prelude.wgsl). stats_merge.wgsl and
+//   forward_finalize.wgsl merge the slices in a fixed order.
 
 // Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
 // this alias); all arithmetic is f32.
@@ -47,6 +48,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var n = 0.0;
   var mean = vec4<f32>(0.0);
   var m2 = vec4<f32>(0.0);
+  var far = vec4<f32>(0.0);
   var row = start;
   for (; row + 4u <= end; row += 4u) {
     let i = row * C4 + c4;
@@ -54,6 +56,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let b = vec4<f32>(x[i + C4]) - pivot;
     let c = vec4<f32>(x[i + 2u * C4]) - pivot;
     let d = vec4<f32>(x[i + 3u * C4]) - pivot;
+    far = max(far, max(max(abs(a), abs(b)), max(abs(c), abs(d))));
     let bm = (a + b + c + d) * 0.25;
     let bm2 = (a - bm) * (a - bm) + (b - bm) * (b - bm) + (c - bm) * (c - bm) + (d - bm) * (d - bm);
     let nab = n + 4.0;
@@ -64,11 +67,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   for (; row < end; row++) {
     let v = vec4<f32>(x[row * C4 + c4]) - pivot;
+    far = max(far, abs(v));
     n += 1.0;
     let delta = v - mean;
     mean += delta / n;
     m2 += delta * (v - mean);
   }
+  m2 = select(m2, vec4<f32>(nan()), far > vec4<f32>(RANGE));
   let base = s * 4u * C4 + 4u * c4;
   partials[base] = vec4<f32>(n, mean.x, m2.x, pivot.x);
   partials[base + 1u] = vec4<f32>(n, mean.y, m2.y, pivot.y);

@@ -14,7 +14,8 @@
 //   nothing. Neighbouring threads read neighbouring vec4s of a run, so a warp's load is contiguous.
 // Method: four vec4s (16 values) at a time: four independent loads, the exact two-pass mean and M2
 //   of the 16 values, one chan_merge() into the running partial; the tail merges single vec4s the
-//   same way. stats_merge.wgsl and forward_finalize.wgsl merge the slices in a fixed order.
+//   same way. M2 is NaN where some |v| > RANGE (prelude.wgsl). stats_merge.wgsl and
+//   forward_finalize.wgsl merge the slices in a fixed order.
 
 // Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
 // this alias); all arithmetic is f32.
@@ -51,20 +52,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let s = t % S;
   let pivot = vec4<f32>(f32(x[c * params.inner4].x));
   var acc = vec4<f32>(0.0, 0.0, 0.0, pivot.x);
+  var far = vec4<f32>(0.0);
   var q = s;
   for (; q + 3u * S < params.M4; q += 4u * S) {
     let a = vec4<f32>(x[at(c, q)]) - pivot;
     let b = vec4<f32>(x[at(c, q + S)]) - pivot;
     let cc = vec4<f32>(x[at(c, q + 2u * S)]) - pivot;
     let d = vec4<f32>(x[at(c, q + 3u * S)]) - pivot;
+    far = max(far, max(max(abs(a), abs(b)), max(abs(cc), abs(d))));
     let bm = dot(a + b + cc + d, vec4<f32>(0.0625));
     let m = vec4<f32>(bm);
     acc = chan_merge(acc, vec4<f32>(16.0, bm, sq(a - m) + sq(b - m) + sq(cc - m) + sq(d - m), pivot.x));
   }
   for (; q < params.M4; q += S) {
     let a = vec4<f32>(x[at(c, q)]) - pivot;
+    far = max(far, abs(a));
     let bm = dot(a, vec4<f32>(0.25));
     acc = chan_merge(acc, vec4<f32>(4.0, bm, sq(a - vec4<f32>(bm)), pivot.x));
   }
+  if (any(far > vec4<f32>(RANGE))) { acc.z = nan(); }
   partials[s * params.C + c] = acc;
 }

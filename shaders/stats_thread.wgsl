@@ -10,7 +10,8 @@
 //   2 partials storage, read_write  vec4 per (slice, channel): (n, mean, M2, pivot), index s·C + c
 // Dispatch: one thread per (slice, channel), t = s·C + c = thread_index(); threads past slices·C
 //   do nothing. Channels-last: neighbouring threads read neighbouring channels of one row.
-// Method: Welford's update, sequential per thread, with no workgroup memory and no barriers (a CPU
+// Method: Welford's update, sequential per thread (M2 is NaN when some |v| > RANGE, see
+//   prelude.wgsl), with no workgroup memory and no barriers (a CPU
 //   implementation such as SwiftShader then runs a workgroup as a plain SIMD loop, not as
 //   coroutines); stats_merge.wgsl and forward_finalize.wgsl merge the slices in a fixed order.
 
@@ -44,10 +45,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var n = 0.0;
   var mean = 0.0;
   var m2 = 0.0;
+  var far = 0.0;
   var o = start / params.inner;
   var i = start - o * params.inner;
   for (var m = start; m < end; m++) {
     let v = f32(x[(o * params.C + c) * params.inner + i]) - pivot;
+    far = max(far, abs(v));
     n += 1.0;
     let d = v - mean;
     mean += d / n;
@@ -55,5 +58,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     i += 1u;
     if (i == params.inner) { i = 0u; o += 1u; }
   }
-  partials[t] = vec4<f32>(n, mean, m2, pivot);
+  partials[t] = vec4<f32>(n, mean, select(m2, nan(), far > RANGE), pivot);
 }

@@ -14,8 +14,8 @@ export async function wrong(device: GPUDevice, x: GPUBuffer, y: GPUBuffer, stats
     x,
     y,
     stats,
-    momentum: 'fast',
-  }); // error: momentum is a number
+    momentum: 'fast', // error: momentum is a number
+  });
   const sd = await bn.stateDict();
   const n: string = sd.num_batches_tracked!; // error: a number
   void n;

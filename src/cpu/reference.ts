@@ -1,6 +1,11 @@
 /**
  * Float64 reference math for every operation the GPU kernels perform. Statistics are two-pass
  * (mean, then sum of squared deviations), so they are exact to float64 rounding at any offset.
+ *
+ * Out-of-range data has one meaning on both paths: a channel holding a value more than RANGE from
+ * its first value (or ±Inf, or NaN) has NaN statistics, so NaN outputs, and keeps its running
+ * statistics; a channel whose upstream gradient holds a value beyond RANGE has NaN gradient sums.
+ * Below RANGE no f32 sum of squares over 2^31 values can overflow (shaders/prelude.wgsl).
  */
 import type { Geometry } from '../layout.js';
 import type { RenormClip } from '../options.js';
@@ -21,7 +26,20 @@ export interface BatchStats {
   varBiased: Float64Array;
 }
 
+/** 2^47: the largest |x - pivot| and |dy| the statistics and gradient sums take. */
+export const RANGE = 2 ** 47;
+
+/** Channels with a value farther than RANGE from `ref(c)` (their first value, or 0), or not a number. */
+function outOfRange(v: ArrayLike<number>, g: Geometry, ref: (c: number) => number): Uint8Array {
+  const far = new Uint8Array(g.C);
+  forEachElement(g, (i, c) => {
+    if (!(Math.abs(v[i] - ref(c)) <= RANGE)) far[c] = 1;
+  });
+  return far;
+}
+
 export function batchStats(x: ArrayLike<number>, g: Geometry): BatchStats {
+  const far = outOfRange(x, g, (c) => x[c * g.inner]);
   const mean = new Float64Array(g.C);
   const varBiased = new Float64Array(g.C);
   forEachElement(g, (i, c) => {
@@ -32,7 +50,10 @@ export function batchStats(x: ArrayLike<number>, g: Geometry): BatchStats {
     const d = x[i] - mean[c];
     varBiased[c] += d * d;
   });
-  for (let c = 0; c < g.C; c++) varBiased[c] /= g.M;
+  for (let c = 0; c < g.C; c++) {
+    varBiased[c] /= g.M;
+    if (far[c]) mean[c] = varBiased[c] = NaN;
+  }
   return { mean, varBiased };
 }
 
@@ -163,6 +184,8 @@ export function backward(
     sdy[c] += dy[i];
     sdyx[c] += dy[i] * (x[i] - k.center[c]);
   });
+  const far = outOfRange(dy, g, () => 0);
+  for (let c = 0; c < C; c++) if (far[c]) sdy[c] = sdyx[c] = NaN;
   const A = new Float64Array(C),
     B = new Float64Array(C),
     D = new Float64Array(C);

@@ -178,3 +178,47 @@ for (const version of KERNEL_VERSIONS)
         check(scenario(layout, [5, 68, 3, 3], train, () => data([5, 68, 3, 3], (v) => 1e4 + v))));
     }
   });
+
+/**
+ * Out-of-range data has one meaning on the GPU and the CPU path (src/cpu/reference.ts, RANGE): a
+ * channel with ±Inf, NaN, or a value more than 2^47 from its first value gets NaN statistics, so
+ * NaN outputs, NaN r and d, and keeps its running statistics; the other channels are untouched.
+ * Each shipped path (rows, runs, thread) in both layouts, with an upstream gradient beyond range in
+ * one channel too.
+ */
+describe('extreme data: the GPU and the CPU path agree', () => {
+  const DISTORT: Record<string, (v: number, c: number, i: number) => number> = {
+    '+Inf in channel 1': (v, c, i) => (c === 1 && i % 7 === 3 ? Infinity : v),
+    '±Inf in channel 2': (v, c, i) => (c === 2 && i % 11 === 5 ? (i % 2 ? Infinity : -Infinity) : v),
+    'NaN in channel 0': (v, c, i) => (c === 0 && i % 13 === 1 ? NaN : v),
+    'values near ±3e38 in channel 3': (v, c) => (c === 3 ? Math.fround(v * 1e38) : v),
+    'a spread of 1e15 in channel 1': (v, c) => (c === 1 ? Math.fround(v * 1e15) : v),
+  };
+  const SHAPES: [string, number[]][] = [
+    ['rows (C = 8)', [4, 8, 3, 5]],
+    ['runs (H·W = 16)', [3, 8, 4, 4]],
+    ['thread (C = 6, H·W = 7)', [4, 6, 7, 1]],
+  ];
+  for (const [shapeName, shape] of SHAPES) {
+    for (const layout of ['NCHW', 'NHWC'] as const) {
+      for (const [name, distort] of Object.entries(DISTORT)) {
+        for (const renorm of [false, true]) {
+          const mode: Mode = renorm ? { ...MODES['renorm-clipped'], steps: [true, true, false] } : MODES['train+eval'];
+          it(`${shapeName} ${layout}: ${name}${renorm ? ', renorm' : ''}`, () =>
+            check(
+              scenario(layout, shape, mode, (step) =>
+                data(shape, (v, c, i) => (step === 0 ? distort(v, c, i) : v * (0.5 + (c % 5) * 0.4) + (c % 3) - 1)),
+              ),
+            ));
+        }
+      }
+      it(`${shapeName} ${layout}: an upstream gradient beyond 2^47 in channel 1`, () => {
+        const s = scenario(layout, shape, MODES['train+eval']);
+        s.steps[0].dy = s.steps[0].dy.map((v, i) =>
+          Math.floor(i / shape.slice(2).reduce((a, b) => a * b, 1)) % shape[1] === 1 ? Math.fround(v * 1e30) : v,
+        );
+        return check(s);
+      });
+    }
+  }
+});
