@@ -111,11 +111,14 @@ export function checkNotOwned(outputs: Record<string, Range>, owned: readonly GP
   }
 }
 
-/** A finite number > 0 that stays > 0 in f32 (the GPU's type): eps. */
+/** Smallest normal float32: GPUs may flush smaller (subnormal) values to zero. */
+export const F32_MIN_NORMAL = 2 ** -126;
+
+/** eps: a finite number the GPU holds as a normal f32 (a flushed eps would make a constant channel divide by zero). */
 export function checkEps(eps: unknown): number {
-  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0 || Math.fround(eps) === 0) {
+  if (typeof eps !== 'number' || !Number.isFinite(eps) || !(eps >= F32_MIN_NORMAL) || eps > 3.4e38) {
     throw new OptionError(
-      `eps must be a finite number > 0 that float32 can hold (at least 1.4e-45); got ${String(eps)}. Pass e.g. 1e-5.`,
+      `eps must be a finite number from 1.2e-38 (float32's smallest normal number; GPUs flush smaller ones to zero) up; got ${String(eps)}. Pass e.g. 1e-5.`,
     );
   }
   return eps;
