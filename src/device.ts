@@ -1,5 +1,6 @@
 /** Getting a device whose limits fit large tensors, and watching it for loss. */
-import { DeviceLostError, GpuError, UnsupportedError } from './errors.js';
+import { DeviceLostError, GpuError, OptionError, UnsupportedError } from './errors.js';
+import { checkObject, describe } from './options.js';
 
 export interface DeviceRequest {
   /** Passed to requestAdapter; default high-performance. */
@@ -14,7 +15,37 @@ export interface DeviceRequest {
  * Requests an adapter and a device with the adapter's largest storage-binding and buffer limits,
  * so tensors above the 128 MiB default fit. Throws UnsupportedError where WebGPU is missing.
  */
-export async function requestBatchNormDevice(o: DeviceRequest = {}): Promise<GPUDevice> {
+export async function requestBatchNormDevice(options: DeviceRequest = {}): Promise<GPUDevice> {
+  const o = checkObject<DeviceRequest>('requestBatchNormDevice options', options);
+  for (const k of Object.keys(o)) {
+    if (!['powerPreference', 'optionalFeatures', 'gpu'].includes(k))
+      throw new OptionError(
+        `requestBatchNormDevice has no option '${k}'; it takes powerPreference, optionalFeatures, gpu`,
+      );
+  }
+  if (
+    o.powerPreference !== undefined &&
+    o.powerPreference !== 'high-performance' &&
+    o.powerPreference !== 'low-power'
+  ) {
+    throw new OptionError(
+      `powerPreference must be 'high-performance' or 'low-power'; got ${describe(o.powerPreference)}`,
+    );
+  }
+  if (
+    o.optionalFeatures !== undefined &&
+    (!Array.isArray(o.optionalFeatures) || o.optionalFeatures.some((f) => typeof f !== 'string'))
+  ) {
+    throw new OptionError(`optionalFeatures must be an array of feature names; got ${describe(o.optionalFeatures)}`);
+  }
+  if (
+    o.gpu !== undefined &&
+    (typeof o.gpu !== 'object' || o.gpu === null || typeof (o.gpu as GPU).requestAdapter !== 'function')
+  ) {
+    throw new OptionError(
+      `gpu must be a GPU object (navigator.gpu, or the webgpu package's create([])); got ${describe(o.gpu)}`,
+    );
+  }
   const gpu = o.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined);
   if (!gpu)
     throw new UnsupportedError(

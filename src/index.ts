@@ -19,7 +19,7 @@ export { readBuffer } from './gpu/buffers.js';
 export type { BufferSlice } from './gpu/kernel.js';
 export type { TensorArg } from './validate.js';
 export * from './errors.js';
-export * from './layout.js';
+export { geometry, isLayout, type Geometry, type Layout, type StorageType, type TensorDtype } from './layout.js';
 export { renormSchedule, resolveOptions } from './options.js';
 export { fromHalfArray, roundHalf, toHalfArray } from './cpu/f16.js';
 export type {

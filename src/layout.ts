@@ -112,8 +112,11 @@ export function channelsFirstShape(g: Geometry): number[] {
 
 /** The shape that holds the same [N, C, ...spatial] tensor in `layout`. */
 export function shapeInLayout(nchwShape: readonly number[], layout: Layout): number[] {
+  geometry('NCHW', nchwShape);
+  if (!isLayout(layout))
+    throw new LayoutError(`layout ${safeJson(layout)} is not supported; use one of ${Object.keys(LAYOUTS).join(', ')}`);
   const [n, c, ...spatial] = nchwShape;
-  return LAYOUTS[layout]?.channelsLast ? [n, ...spatial, c] : [...nchwShape];
+  return LAYOUTS[layout].channelsLast ? [n, ...spatial, c] : [...nchwShape];
 }
 
 /**
@@ -126,10 +129,19 @@ export function permute<T extends ArrayLike<number>>(
   layout: Layout,
   inverse = false,
 ): Float64Array {
+  const g = geometry('NCHW', nchwShape);
+  if (!isLayout(layout))
+    throw new LayoutError(`layout ${safeJson(layout)} is not supported; use one of ${Object.keys(LAYOUTS).join(', ')}`);
+  const ok = Array.isArray(data) || (ArrayBuffer.isView(data) && !(data instanceof DataView));
+  if (!ok || data.length !== g.count) {
+    throw new ShapeError(
+      `permute: data must be an array of ${g.count} numbers for shape ${safeJson(nchwShape)}; got ${ok ? `${data.length} values` : typeof data}`,
+    );
+  }
   const [n, c] = nchwShape;
   const s = nchwShape.slice(2).reduce((a, b) => a * b, 1);
   const out = new Float64Array(data.length);
-  if (!LAYOUTS[layout]?.channelsLast) {
+  if (!LAYOUTS[layout].channelsLast) {
     out.set(data);
     return out;
   }

@@ -2,6 +2,8 @@
  * IEEE binary16 conversion for float16 tensors: the CPU path rounds through it to mirror the GPU's
  * f16 storage, and callers use it to fill or read float16 GPUBuffers (Node 20 has no Float16Array).
  */
+import { ShapeError } from '../errors.js';
+
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
@@ -42,10 +44,22 @@ export function fromHalfBits(h: number): number {
 }
 
 /** `v` rounded to the nearest binary16 value. */
-export const roundHalf = (v: number): number => fromHalfBits(toHalfBits(v));
+export function roundHalf(v: number): number {
+  if (typeof v !== 'number') throw new ShapeError(`roundHalf takes a number; got ${typeof v}`);
+  return fromHalfBits(toHalfBits(v));
+}
+
+/** An array or typed array (not a string, not array-like lookalikes with a huge `length`). */
+function checkArray(name: string, v: unknown): ArrayLike<number> {
+  if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView))) {
+    throw new ShapeError(`${name} takes an array or typed array of numbers; got ${v === null ? 'null' : typeof v}`);
+  }
+  return v as ArrayLike<number>;
+}
 
 /** binary16 bit patterns of `values`, for writing a float16 GPUBuffer. */
 export function toHalfArray(values: ArrayLike<number>): Uint16Array {
+  checkArray('toHalfArray', values);
   const out = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = toHalfBits(values[i]);
   return out;
@@ -53,6 +67,7 @@ export function toHalfArray(values: ArrayLike<number>): Uint16Array {
 
 /** The numbers in a float16 buffer's bit patterns. */
 export function fromHalfArray(bits: ArrayLike<number>): Float64Array {
+  checkArray('fromHalfArray', bits);
   const out = new Float64Array(bits.length);
   for (let i = 0; i < bits.length; i++) out[i] = fromHalfBits(bits[i]);
   return out;

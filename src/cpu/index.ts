@@ -2,7 +2,7 @@
 export { CpuBatchNorm } from './batchnorm.js';
 export * as reference from './reference.js';
 export * from '../errors.js';
-export * from '../layout.js';
+export { geometry, isLayout, type Geometry, type Layout, type TensorDtype } from '../layout.js';
 export { renormSchedule } from '../options.js';
 export type { BatchNormOptions, RenormOptions, RenormSchedule, RenormScheduleOptions } from '../options.js';
 export type { StateDict } from '../moduleBase.js';
