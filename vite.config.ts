@@ -20,6 +20,7 @@ const nodeBuild = (outDir: string, input: Record<string, string>): BuildEnvironm
  * - bench / bench-cli: the benchmark page (with TF.js) and its Node driver, into dist-bench/;
  * - check / check-cli: the demo's headless check (every variant, fixed seeds), into dist-check/;
  * - soak: the Node soak run, into dist-soak/;
+ * - fuzz / fuzz-cli: the fuzzer's page and its Node driver and worker, into dist-fuzz/;
  * - test (Vitest): a Node project and a headless-Chromium WebGPU project.
  */
 const builds: Record<string, BuildEnvironmentOptions> = {
@@ -40,6 +41,14 @@ const builds: Record<string, BuildEnvironmentOptions> = {
   check: { outDir: 'dist-check', emptyOutDir: false, lib: { entry: { check: 'demo/check.ts' }, formats: ['es'] } },
   'check-cli': nodeBuild('dist-check', { cli: 'demo/check-cli.ts' }),
   soak: nodeBuild('dist-soak', { soak: 'soak/soak.ts' }),
+  // The fuzzer's page build keeps class names: its judge checks that each error names its class.
+  fuzz: {
+    outDir: 'dist-fuzz',
+    emptyOutDir: false,
+    minify: false,
+    lib: { entry: { page: 'fuzz/page.ts' }, formats: ['es'] },
+  },
+  'fuzz-cli': nodeBuild('dist-fuzz', { cli: 'fuzz/cli.ts', worker: 'fuzz/worker.ts' }),
 };
 
 export default defineConfig(({ mode }) => ({

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The whole test suite, as `npm test` runs it: type check, formatting (prettier, 120 columns),
 // Vitest (a Node project and a headless-Chromium WebGPU project), the package build, bn-conformance
-// over both golden files in conformance/, both backends and both layouts, and a 30-second soak in
-// Node. Ends with one "total: N passed, M failed" line.
+// over both golden files in conformance/, both backends and both layouts, a 30-second soak in
+// Node, and a short fuzzing run. Ends with one "total: N passed, M failed" line.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 
@@ -69,12 +69,18 @@ if (run('npm', ['run', 'build']).status !== 0) {
   }
 }
 
-const soak = run('npm', ['run', 'soak', '--', '--minutes', '0.5'], true);
-const sm = /^soak: (\d+) passed, (\d+) failed$/m.exec(soak.stdout ?? '');
-if (sm) {
-  passed += Number(sm[1]);
-  failed += Number(sm[2]);
-} else failed += 1;
+// A 30-second soak, and a short fuzzing run (3000 calls in Node and in Chromium).
+for (const [name, args] of [
+  ['soak', ['run', 'soak', '--', '--minutes', '0.5']],
+  ['fuzz', ['run', 'fuzz', '--', '--calls', '3000']],
+]) {
+  const out = run('npm', args, true);
+  const m = new RegExp(`^${name}: (\\d+) passed, (\\d+) failed$`, 'm').exec(out.stdout ?? '');
+  if (m) {
+    passed += Number(m[1]);
+    failed += Number(m[2]);
+  } else failed += 1;
+}
 
 console.log(`\ntotal: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

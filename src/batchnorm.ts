@@ -40,7 +40,15 @@ import {
   type PlanShape,
 } from './plan/sequences.js';
 import { DEFAULT_TABLE, KERNEL_TABLE, type KernelTable } from './plan/table.js';
-import { bufferRange, checkNotOwned, checkSharing, type Range, type TensorArg } from './validate.js';
+import { argumentKey } from './plan/key.js';
+import {
+  bufferRange,
+  checkNotModuleState,
+  checkSharing,
+  claimBuffers,
+  type Range,
+  type TensorArg,
+} from './validate.js';
 
 /** The tensors of one layer's step: what `bn.plan()` binds. */
 export interface StepTensors {
@@ -71,6 +79,9 @@ interface StepBindings {
 
 const sameRange = (a: Range, b: Range) => a.buffer === b.buffer && a.offset === b.offset && a.size === b.size;
 
+/** Modules made so far, for unique names. */
+let modules = 0;
+
 export class BatchNorm extends BatchNormBase {
   readonly device: GPUDevice;
   /** gamma, beta and their gradients (present with affine). */
@@ -87,6 +98,8 @@ export class BatchNorm extends BatchNormBase {
   readonly stepState: GPUBuffer;
   /** Momentum rule and clip schedule, read by step_state.wgsl. */
   private readonly schedule: GPUBuffer;
+  /** The module's name in labels and messages: bn#<n>(C), or bn-renorm#<n>(C). */
+  readonly name: string;
   private readonly owned: GPUBuffer[];
   private destroyed = false;
   private tail: Promise<unknown> = Promise.resolve();
@@ -111,7 +124,8 @@ export class BatchNorm extends BatchNormBase {
         `numFeatures ${C} needs ${statsByteLength(C)}-byte buffers, above this device's maxBufferSize/maxStorageBufferBindingSize (${limit}); use fewer channels or a device with higher limits`,
       );
     }
-    const name = `bn${this.isRenorm ? '-renorm' : ''}(${C})`;
+    const name = `bn${this.isRenorm ? '-renorm' : ''}#${++modules}(${C})`;
+    this.name = name;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     const make = (what: string, fill: number, size = C * 4) =>
       constantBuffer(device, `${name}.${what}`, new Float32Array(size / 4).fill(fill).buffer, usage);
@@ -140,6 +154,7 @@ export class BatchNorm extends BatchNormBase {
       this.stepState,
       this.schedule,
     ];
+    claimBuffers(name, this.owned);
   }
 
   /** The Schedule struct of step_state.wgsl: the momentum rule, and the clip's breakpoints (or a host-computed clip). */
@@ -217,19 +232,9 @@ export class BatchNorm extends BatchNormBase {
       throw new OptionError('plan() needs y (to encode forward), dy and dx (to encode backward), or all three');
     const outputs = { ...(y ? { y } : {}), ...(grads ? { dx: grads.dx } : {}) };
     checkSharing(outputs, { x, ...(grads ? { dy: grads.dy } : {}) });
-    checkNotOwned(
-      { x, ...outputs, ...(grads ? { dy: grads.dy } : {}) },
-      this.owned,
-      `module ${this.weight.label.replace(/\.weight$/, '')}`,
-    );
+    checkNotModuleState(outputs, { x, ...outputs, ...(grads ? { dy: grads.dy } : {}) }, this.name);
     const shape = planShape(device, this.table, g);
-    return new BatchNormStep(
-      this,
-      `${this.weight.label.replace(/\.weight$/, '')}.${label}`,
-      shape,
-      { x, y, grads },
-      `${g.layout}:${g.shape.join('x')}`,
-    );
+    return new BatchNormStep(this, `${this.name}.${label}`, shape, { x, y, grads }, `${g.layout}:${g.shape.join('x')}`);
   }
 
   /** @internal The sequences a step needs, built on first use. */
@@ -338,9 +343,7 @@ export class BatchNorm extends BatchNormBase {
 
   /** The plan the awaited methods use for these tensors (kept per argument set; the oldest destroyed past 8). */
   private internalStep(t: Partial<StepTensors>): BatchNormStep {
-    const key =
-      [t.layout, ...(Array.isArray(t.shape) ? t.shape : [String(t.shape)])].join(':') +
-      `|${[t.x, t.y, t.dy, t.dx].map(rangeKey).join('|')}`;
+    const key = argumentKey([t.shape, t.layout, t.x, t.y, t.dy, t.dx]);
     let step = this.internal.get(key);
     if (!step) {
       step = this.makeStep(t, 'call', t.y !== undefined);
@@ -451,7 +454,7 @@ export class BatchNorm extends BatchNormBase {
       put(this.runningMean, p.runningMean);
       put(this.runningSpread, p.runningSpread);
       if (p.numBatchesTracked !== undefined) q.writeBuffer(this.stepState, 0, new Uint32Array([p.numBatchesTracked]));
-      await submitChecked(this.device, `${this.weight.label}.load_state_dict`, () => {});
+      await submitChecked(this.device, `${this.name}.load_state_dict`, () => {});
       if (p.numBatchesTracked !== undefined) {
         this.steps = p.numBatchesTracked;
         this.countKnown = true;
@@ -466,17 +469,6 @@ export class BatchNorm extends BatchNormBase {
     for (const s of [...this.plans, ...this.internal.values()]) s.destroy();
     for (const b of this.owned) b.destroy();
   }
-}
-
-const rangeIds = new WeakMap<object, number>();
-let nextRangeId = 1;
-function rangeKey(t: unknown): string {
-  if (typeof t !== 'object' || t === null) return String(t);
-  const s = t as { buffer?: unknown; offset?: unknown; size?: unknown };
-  const target = 'buffer' in s && typeof s.buffer === 'object' && s.buffer !== null ? s.buffer : t;
-  let id = rangeIds.get(target);
-  if (id === undefined) rangeIds.set(target, (id = nextRangeId++));
-  return target === t ? `#${id}` : `#${id}@${String(s.offset)}+${String(s.size)}`;
 }
 
 /** One layer's step on fixed tensors, from `bn.plan()`: encode forward and backward into your command encoder. */

@@ -27,39 +27,18 @@ import {
   type ForwardTrainParams,
   type Plan,
 } from './plan/plans.js';
+import { argumentKey } from './plan/key.js';
 
 /** Plans kept per device by the functional calls. */
 export const PLAN_CACHE_SIZE = 64;
 
 const caches = new WeakMap<GPUDevice, Map<string, Plan>>();
-const ids = new WeakMap<object, number>();
-let nextId = 1;
-
-/** A string that is equal for equal argument sets: objects by identity, values by value. */
-function keyOf(kind: string, p: unknown): string {
-  const part = (v: unknown): string => {
-    if (typeof v === 'object' && v !== null) {
-      if (Array.isArray(v)) return `[${v.map(part).join(',')}]`;
-      if (Object.getPrototypeOf(v) === Object.prototype)
-        return `{${Object.keys(v)
-          .sort()
-          .map((k) => `${k}:${part((v as Record<string, unknown>)[k])}`)
-          .join(',')}}`;
-      let id = ids.get(v);
-      if (id === undefined) ids.set(v, (id = nextId++));
-      return `#${id}`;
-    }
-    return typeof v === 'string' ? JSON.stringify(v) : `${typeof v}:${String(v)}`;
-  };
-  return `${kind}${part(p)}`;
-}
-
 /** The cached plan for this argument set, or a new one (validated and built) that enters the cache. */
 function cached<P>(kind: string, device: GPUDevice, p: P, make: (device: GPUDevice, p: P) => Plan): Plan {
   checkDevice(device);
   let cache = caches.get(device);
   if (!cache) caches.set(device, (cache = new Map()));
-  const key = keyOf(kind, p);
+  const key = kind + argumentKey(p);
   let plan = cache.get(key);
   if (plan) {
     cache.delete(key); // re-insert: most recently used last

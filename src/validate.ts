@@ -99,16 +99,33 @@ export function checkSharing(writes: Record<string, Range>, reads: Record<string
   }
 }
 
-/** Refuses a caller's output that lies in a buffer a module owns (its parameters, statistics or workspace). */
-export function checkNotOwned(outputs: Record<string, Range>, owned: readonly GPUBuffer[], owner: string): void {
-  for (const [name, r] of Object.entries(outputs)) {
-    if (owned.includes(r.buffer)) {
-      throw new BufferError(
-        'E_BUFFER_ALIAS',
-        `${name} is a buffer of the module (${r.buffer.label || 'unlabelled'}); writing it would overwrite ${owner}'s own state. Pass a buffer of your own`,
-      );
-    }
-  }
+/** Buffers that BatchNorm modules own, with the module's name. */
+const moduleBuffers = new WeakMap<GPUBuffer, string>();
+
+/** Marks `buffers` as state of the module `owner`: no caller's output may be bound to them. */
+export function claimBuffers(owner: string, buffers: readonly GPUBuffer[]): void {
+  for (const b of buffers) moduleBuffers.set(b, owner);
+}
+
+/**
+ * Refuses bindings in a module's own buffers: `outputs` in any module's (writing them would
+ * corrupt its state), and `all` in the module `self` (a step's tensors are never its own state).
+ */
+export function checkNotModuleState(
+  outputs: Record<string, Range>,
+  all: Record<string, Range> = {},
+  self?: string,
+): void {
+  const check = (name: string, r: Range, only?: string) => {
+    const owner = moduleBuffers.get(r.buffer);
+    if (owner === undefined || (only !== undefined && owner !== only)) return;
+    throw new BufferError(
+      'E_BUFFER_ALIAS',
+      `${name} is ${r.buffer.label || 'a buffer'}, state of the BatchNorm module ${owner}; binding it here would overwrite that state. Pass a buffer of your own`,
+    );
+  };
+  for (const [name, r] of Object.entries(outputs)) check(name, r);
+  if (self !== undefined) for (const [name, r] of Object.entries(all)) check(name, r, self);
 }
 
 /** Smallest normal float32: GPUs may flush smaller (subnormal) values to zero. */

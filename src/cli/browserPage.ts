@@ -27,7 +27,7 @@ window.bnReady = true;
 </script>`;
 }
 
-function serve(root: string, html: string): Promise<Server> {
+export function serve(root: string, html: string): Promise<Server> {
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent((req.url ?? '/').split('?')[0]));
     if (path === '/' || path === '/index.html') {

@@ -17,6 +17,7 @@ import { FinalizeFlags, STEP_BYTES } from '../kernels/statistics.js';
 import { EvalFlags } from '../kernels/normalise.js';
 import {
   bufferRange,
+  checkNotModuleState,
   checkBoolean,
   checkEps,
   checkSharing,
@@ -168,11 +169,11 @@ export function checkDevice(device: unknown): asserts device is GPUDevice {
 
 /** A GPUCommandEncoder, or an OptionError. */
 export function checkEncoder(encoder: unknown): asserts encoder is GPUCommandEncoder {
-  if (
-    typeof encoder !== 'object' ||
-    encoder === null ||
-    typeof (encoder as GPUCommandEncoder).beginComputePass !== 'function'
-  ) {
+  const real =
+    typeof GPUCommandEncoder === 'function'
+      ? encoder instanceof GPUCommandEncoder
+      : typeof (encoder as GPUCommandEncoder)?.beginComputePass === 'function';
+  if (typeof encoder !== 'object' || encoder === null || !real) {
     throw new OptionError(
       `encoder must be a GPUCommandEncoder (device.createCommandEncoder()); got ${describe(encoder)}`,
     );
@@ -318,6 +319,7 @@ export function planForwardTrain(
   const label = 'bn.forward_train';
   const workspace = workspaceRange(device, shape, p.workspace, owned, label);
   checkSharing({ y, stats, runningMean, runningVar: runningSpread, workspace }, { x, weight: gamma, bias: beta });
+  checkNotModuleState({ y, stats, runningMean, runningVar: runningSpread, workspace });
   const step = constantBuffer(
     device,
     `${label}.step`,
@@ -372,6 +374,7 @@ export function planForwardEval(
   const runningSpread = bufferRange(device, 'runningVar', p.runningVar, g.C * 4);
   const wg = checkWorkgroupSize(device, p.workgroupSize);
   checkSharing({ y, stats }, { x, weight: gamma, bias: beta, runningMean, runningVar: runningSpread });
+  checkNotModuleState({ y, stats });
   const owned: GPUBuffer[] = [];
   const flags = (affine ? EvalFlags.AFFINE : 0) | (runningIsStd ? EvalFlags.SPREAD_IS_STD : 0);
   const dispatches = forwardEvalDispatches(
@@ -428,6 +431,7 @@ export function planBackward(device: GPUDevice, params: BackwardParams, table: K
   const owned: GPUBuffer[] = [];
   const workspace = workspaceRange(device, shape, p.workspace, owned, 'bn.backward');
   checkSharing({ dx, dweight: dgamma, dbias: dbeta, workspace }, { x, dy, stats, weight: gamma });
+  checkNotModuleState({ dx, dweight: dgamma, dbias: dbeta, workspace });
   const dispatches = backwardDispatches(
     device,
     shape,
