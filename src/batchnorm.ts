@@ -218,7 +218,7 @@ export class BatchNorm extends BatchNormBase {
         throw new OptionError(`plan() has unknown tensor '${k}'; it takes shape, layout, x, y, dy, dx`);
     const device = this.device;
     const dtype = this.options.dtype;
-    const g = this.checkChannels(tensorGeometry(device, t.layout, t.shape, dtype));
+    const g = this.features(tensorGeometry(device, t.layout, t.shape, dtype));
     const bytes = tensorBytes(g);
     const x = bufferRange(device, 'x', t.x, bytes);
     const y = forward ? bufferRange(device, 'y', t.y, bytes) : null;

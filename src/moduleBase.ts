@@ -114,7 +114,7 @@ export abstract class BatchNormBase {
 
   /** Validates a forward call's shape and decides what it does. Throws before anything changes. */
   protected stepPlan(layout: Layout | undefined, shape: readonly number[], dtype: StorageType = 'f32'): StepPlan {
-    const geom = this.checkChannels(geometry(layout, shape, dtype));
+    const geom = this.features(geometry(layout, shape, dtype));
     const o = this.options;
     const batchStats = this.mode || !o.trackRunningStats;
     if (batchStats && geom.M < 2) {
@@ -125,8 +125,20 @@ export abstract class BatchNormBase {
     return { geom, batchStats, updateRunning: this.mode && o.trackRunningStats };
   }
 
-  /** `g`, unless its channel count differs from the module's. */
-  protected checkChannels(g: Geometry): Geometry {
+  /**
+   * The view the kernels run on: `g` itself, or for a per-activation module its [N, C·spatial] view
+   * (statistics per activation over the batch); refused when the feature count is not the module's.
+   */
+  protected features(g: Geometry): Geometry {
+    if (this.options.perActivation) {
+      const F = g.count / g.shape[0];
+      if (F !== this.numFeatures) {
+        throw new ShapeError(
+          `input has ${F} activations per sample (shape ${JSON.stringify(g.shape)}) but this per-activation module was built for ${this.numFeatures}; build it with numFeatures = ${F} (C·spatial)`,
+        );
+      }
+      return geometry('NC', [g.shape[0], F], g.dtype);
+    }
     if (g.C !== this.numFeatures) {
       throw new ShapeError(
         `input has C = ${g.C} channels (shape ${JSON.stringify(g.shape)}, layout ${g.layout}) but the module was built for ${this.numFeatures}; pass a tensor with ${this.numFeatures} channels or build the module with numFeatures = ${g.C}`,

@@ -78,6 +78,14 @@ export interface BatchNormOptions {
    * statistics stay float32.
    */
   dtype?: TensorDtype;
+  /**
+   * Statistics per activation over the batch (the "usual" batch norm of Ioffe & Szegedy §3) instead
+   * of per channel: each sample is a vector of numFeatures = C·spatial activations, indexed by their
+   * offset within one sample in the tensors' layout ((c, h, w) for NCHW, (h, w, c) for NHWC), as
+   * PyTorch's BatchNorm1d on x.flatten(1) and Keras's BatchNormalization(axis=[1, 2, 3]) keep them.
+   * Default false.
+   */
+  perActivation?: boolean;
 }
 
 /** How a module's renorm clip is obtained each step. */
@@ -93,6 +101,7 @@ export interface ResolvedOptions {
   readonly trackRunningStats: boolean;
   readonly renorm: ClipSource | null;
   readonly dtype: TensorDtype;
+  readonly perActivation: boolean;
 }
 
 /** Largest float32: values bound for the GPU must stay below it to stay finite. */
@@ -266,7 +275,17 @@ export function clipAt(source: ClipSource, step: number): RenormClip {
 
 export function resolveOptions(options: BatchNormOptions = {}): ResolvedOptions {
   const o = checkObject<BatchNormOptions>('options', options);
-  const known = ['eps', 'momentum', 'convention', 'runningVariance', 'affine', 'trackRunningStats', 'renorm', 'dtype'];
+  const known = [
+    'eps',
+    'momentum',
+    'convention',
+    'runningVariance',
+    'affine',
+    'trackRunningStats',
+    'renorm',
+    'dtype',
+    'perActivation',
+  ];
   for (const k of Object.keys(o))
     if (!known.includes(k)) throw new OptionError(`unknown option '${k}'; the options are ${known.join(', ')}`);
   const convention = o.convention ?? 'pytorch';
@@ -308,6 +327,7 @@ export function resolveOptions(options: BatchNormOptions = {}): ResolvedOptions 
     affine: checkBoolean('affine', o.affine, true),
     trackRunningStats,
     renorm,
+    perActivation: checkBoolean('perActivation', o.perActivation, false),
   };
 }
 

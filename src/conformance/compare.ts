@@ -52,7 +52,7 @@ async function step(
 
 /** Largest scaled error per field over all steps, GPU against the float64 CPU path. */
 export async function compareGpuCpu(device: GPUDevice, s: Scenario): Promise<Errors> {
-  const C = s.shape[1];
+  const C = s.options.perActivation ? s.shape.slice(1).reduce((a, b) => a * b, 1) : s.shape[1];
   const cpu = await cpuBackend.createModule(C, s.options);
   const gpu = await webgpuBackend(device).createModule(C, s.options);
   const errors: Errors = {};
