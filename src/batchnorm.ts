@@ -27,6 +27,7 @@ import {
   checkDevice,
   checkEncoder,
   statsByteLength,
+  type Plan,
   tensorBytes,
   tensorGeometry,
   workspaceRange,
@@ -40,6 +41,7 @@ import {
   type PlanShape,
 } from './plan/sequences.js';
 import { DEFAULT_TABLE, KERNEL_TABLE, type KernelTable } from './plan/table.js';
+import { planFold, type GpuFoldLayer } from './fold.js';
 import { argumentKey } from './plan/key.js';
 import {
   bufferRange,
@@ -108,6 +110,7 @@ export class BatchNorm extends BatchNormBase {
   /** Plans made by plan() (destroyed with the module) and by the awaited methods (kept per argument set). */
   private readonly plans = new Set<BatchNormStep>();
   private readonly internal = new Map<string, BatchNormStep>();
+  private readonly folds = new Set<Plan>();
   /** False once a plan encodes a training step: the count is then only known on the GPU until read back. */
   private countKnown = true;
   private readonly table: KernelTable;
@@ -462,11 +465,35 @@ export class BatchNorm extends BatchNormBase {
     });
   }
 
+  /**
+   * Plans folding this module (in eval semantics) into the layer that feeds it: encode() writes the
+   * folded weight and bias (see fold.ts). The plan reads the module's state when its command buffer
+   * runs, and is destroyed with the module.
+   */
+  planFold(layer: GpuFoldLayer): Plan {
+    this.alive();
+    const p = planFold(this, layer);
+    this.folds.add(p);
+    return p;
+  }
+
+  /** Folds this module into the layer that feeds it, and resolves once the GPU has written weightOut and biasOut. */
+  fold(layer: GpuFoldLayer): Promise<void> {
+    return this.serial(async () => {
+      const p = planFold(this, layer);
+      try {
+        await submitChecked(this.device, p.label, (enc) => p.encode(enc));
+      } finally {
+        p.destroy();
+      }
+    });
+  }
+
   /** Frees the module's GPU buffers and those of its plans; later calls reject with DestroyedError. */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    for (const s of [...this.plans, ...this.internal.values()]) s.destroy();
+    for (const s of [...this.plans, ...this.internal.values(), ...this.folds]) s.destroy();
     for (const b of this.owned) b.destroy();
   }
 }

@@ -14,6 +14,7 @@ export {
   type ForwardTrainParams,
   type Plan,
 } from './plan/plans.js';
+export { foldBatchNorm, type FoldLayer, type GpuFoldLayer, type WeightLayout } from './fold.js';
 export { requestBatchNormDevice, type DeviceRequest } from './device.js';
 export { readBuffer } from './gpu/buffers.js';
 export type { BufferSlice } from './gpu/kernel.js';

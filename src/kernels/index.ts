@@ -9,7 +9,7 @@ import {
   gradSumsRuns,
   gradSumsThread,
 } from './gradients.js';
-import { applyRows, applyScalar, applyVec4, evalCoeffs } from './normalise.js';
+import { applyRows, applyScalar, applyVec4, evalCoeffs, foldWeights } from './normalise.js';
 import { forwardFinalize, statsMerge, statsRows, statsRuns, statsThread, stepState } from './statistics.js';
 
 export const KERNELS = [
@@ -31,4 +31,5 @@ export const KERNELS = [
   dxScalar,
   dxVec4,
   dxRows,
+  foldWeights,
 ] as const;

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { KERNELS } from '../../src/kernels/index';
 import { BackwardFlags } from '../../src/kernels/gradients';
-import { EvalFlags } from '../../src/kernels/normalise';
+import { EvalFlags, FoldFlags } from '../../src/kernels/normalise';
 import { FinalizeFlags, StepFlags } from '../../src/kernels/statistics';
 import { defineKernel, specialise, type AnyKernel } from '../../src/gpu/kernel';
 import { compileWgsl, joinPrelude, reflect, strip } from '../../scripts/wgsl';
@@ -77,6 +77,7 @@ describe('flag bits: TypeScript against the WGSL consts', () => {
   const pairs: [string, Record<string, number>][] = [
     ['forward_finalize.wgsl', FinalizeFlags],
     ['eval_coeffs.wgsl', EvalFlags],
+    ['fold_weights.wgsl', FoldFlags],
     ['backward_finalize.wgsl', BackwardFlags],
     ['step_state.wgsl', StepFlags],
   ];
