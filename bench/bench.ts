@@ -30,10 +30,11 @@ import { copyEncoder } from './copy';
 import { layoutsFor, resnetLayers } from './shapes';
 import { Timer } from './timer';
 import { formatTrainStep, quickStack, resnet50Stack, trainStep, type TrainStepRow } from './train-step';
+import { benchEpilogues, formatEpilogue, type EpilogueRow } from './epilogue';
 
-export type Op = 'forward-train' | 'inference' | 'backward' | 'renorm-forward' | 'train-step';
-export const OPS: Op[] = ['forward-train', 'inference', 'backward', 'renorm-forward', 'train-step'];
-type TensorOp = Exclude<Op, 'train-step'>;
+export type Op = 'forward-train' | 'inference' | 'backward' | 'renorm-forward' | 'train-step' | 'epilogues';
+export const OPS: Op[] = ['forward-train', 'inference', 'backward', 'renorm-forward', 'train-step', 'epilogues'];
+type TensorOp = Exclude<Op, 'train-step' | 'epilogues'>;
 
 /** Bytes each op must move, in units of the tensor's size (the floors in BENCHMARKS.md). */
 const TRAFFIC: Record<TensorOp, number> = { 'forward-train': 3, inference: 2, backward: 5, 'renorm-forward': 3 };
@@ -115,6 +116,8 @@ export interface Report {
   rows: Row[];
   networks: NetworkTotal[];
   trainSteps: TrainStepRow[];
+  /** Fused epilogues against batch norm plus separate elementwise kernels (--ops epilogues). */
+  epilogues: EpilogueRow[];
 }
 
 /** A storage buffer holding `data`, or `data` zero bytes. */
@@ -279,7 +282,7 @@ async function benchTensors(
   device.queue.writeBuffer(rm, 0, Float32Array.from(cpu.runningMean));
   device.queue.writeBuffer(rv, 0, Float32Array.from(cpu.runningSpread));
   const tolerance = half ? F16_OUTPUT_TOLERANCE : 1e-4;
-  const ops = cfg.ops.filter((o): o is TensorOp => o !== 'train-step');
+  const ops = cfg.ops.filter((o): o is TensorOp => o !== 'train-step' && o !== 'epilogues');
 
   for (const version of k.versions) {
     const table: KernelTable = VERSIONS[version];
@@ -420,7 +423,9 @@ export async function runBench(
   const timer = new Timer(device);
   const info = device.adapterInfo;
   const rows: Row[] = [];
-  if (cfg.ops.some((o) => o !== 'train-step')) {
+  const epilogues: EpilogueRow[] = [];
+  const tensorOps = cfg.ops.some((o) => o !== 'train-step' && o !== 'epilogues');
+  if (tensorOps || cfg.ops.includes('epilogues')) {
     for (const shapeName of cfg.shapes) {
       for (const [layout, shape] of layoutsFor(shapeName)) {
         const n = shape.reduce((a, b) => a * b, 1);
@@ -431,7 +436,7 @@ export async function runBench(
           dyh = makeData(n, channelOf, 2);
         for (const dtype of cfg.dtypes) {
           const versions = dtype === 'f16' ? cfg.versions.filter((v) => v === 4) : cfg.versions;
-          if (!versions.length) continue;
+          if (!versions.length || !tensorOps) continue;
           if (dtype === 'f16' && !device.features.has('shader-f16')) {
             log(`(f16 ${layout} ${shapeName}: not run, the adapter lacks shader-f16)`);
             continue;
@@ -446,6 +451,11 @@ export async function runBench(
               log,
             )),
           );
+        }
+        if (cfg.ops.includes('epilogues')) {
+          const e = await benchEpilogues(device, timer, layout, shapeName, shape, xh, dyh, cfg.iters, cfg.reps);
+          for (const r of e) log(formatEpilogue(r));
+          epilogues.push(...e);
         }
       }
     }
@@ -490,6 +500,7 @@ export async function runBench(
     rows,
     networks: networkTotals(rows),
     trainSteps,
+    epilogues,
   };
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * npm run bench -- [--runtime browser|node] [--quick] [--json [OUT.json]] [--svg OUT.svg]
- *                  [--ops forward-train,inference,backward,renorm-forward,train-step]
+ *                  [--ops forward-train,inference,backward,renorm-forward,train-step,epilogues]
  *                  [--shapes resnet50,mlp,64x56x56x256,4096x1024] [--batch N] [--versions 1,2,3,4]
  *                  [--dtypes f32,f16] [--reps N] [--iters N] [--profile] [--torch TORCH.json] [--no-tfjs]
  *
@@ -19,6 +19,7 @@ import { nodeGpu } from '../src/cli/nodeGpu';
 import { HEADER, OPS, summary, type BenchConfig, type Op, type Report, type TorchReport } from './bench';
 import { expandShapes, FULL_SHAPES, QUICK_BATCH, QUICK_SHAPES, RESNET_BATCH } from './shapes';
 import { TRAIN_STEP_HEADER } from './train-step';
+import { EPILOGUE_HEADER } from './epilogue';
 import { chart } from './svg';
 
 // `--json` alone writes bench-results.json.
@@ -51,7 +52,7 @@ const list = (s: string | undefined) =>
     ?.split(',')
     .map((v) => v.trim())
     .filter(Boolean);
-const ops = (list(values.ops) ?? OPS.filter((o) => o !== 'train-step')) as Op[];
+const ops = (list(values.ops) ?? OPS.filter((o) => o !== 'train-step' && o !== 'epilogues')) as Op[];
 for (const d of list(values.dtypes) ?? [])
   if (d !== 'f32' && d !== 'f16') throw new Error(`unknown dtype ${d}; dtypes are f32, f16`);
 for (const o of ops) if (!OPS.includes(o)) throw new Error(`unknown op ${o}; ops are ${OPS.join(', ')}`);
@@ -98,7 +99,7 @@ if (cfg.runtime === 'browser') {
     { cfg, tfjs: !values['no-tfjs'] },
   );
   report = r;
-  console.log(`adapter: ${report.adapter}\n${HEADER}\n${TRAIN_STEP_HEADER}`);
+  console.log(`adapter: ${report.adapter}\n${HEADER}\n${TRAIN_STEP_HEADER}\n${EPILOGUE_HEADER}`);
   for (const l of r.log) console.log(l);
 } else {
   const { requestBatchNormDevice } = await import('../src/device');
@@ -109,7 +110,7 @@ if (cfg.runtime === 'browser') {
   });
   const info = device.adapterInfo;
   console.log(
-    `adapter: ${info.vendor} ${info.architecture} ${info.device} ${info.description}; features: ${[...device.features].sort().join(' ')}\n${HEADER}\n${TRAIN_STEP_HEADER}`,
+    `adapter: ${info.vendor} ${info.architecture} ${info.device} ${info.description}; features: ${[...device.features].sort().join(' ')}\n${HEADER}\n${TRAIN_STEP_HEADER}\n${EPILOGUE_HEADER}`,
   );
   report = await runBench(device, cfg, null, (s) => console.log(s));
   device.destroy();

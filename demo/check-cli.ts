@@ -46,6 +46,11 @@ for (const v of report.variants) {
     `${v.name.padEnd(24)} ${String(v.batchSize).padStart(6)} ${String(v.lr).padStart(7)} ${first.toFixed(3).padStart(15)} ${last.toFixed(3).padStart(14)} ${(100 * v.testAccuracy).toFixed(1).padStart(9)}% ${(100 * v.testAccuracyLast4).toFixed(1).padStart(10)}% ${v.paramNorm.toFixed(1).padStart(12)} ${v.seconds.toFixed(0).padStart(5)}`,
   );
 }
+for (const v of report.variants)
+  if (v.foldedTestAccuracy !== null)
+    console.log(
+      `${v.name}: batch norm folded into the convolutions (bn.fold): test acc ${(100 * v.foldedTestAccuracy).toFixed(1)}% (unfolded ${(100 * v.testAccuracy).toFixed(1)}%)`,
+    );
 if (values.json) {
   writeFileSync(values.json, JSON.stringify(report, null, 2));
   console.log(`wrote ${values.json}`);

@@ -16,6 +16,8 @@ export interface VariantResult {
   /** Test accuracy every `evalEvery` steps (the page's schedule), and the mean of the last four. */
   testAccuracyHistory: { step: number; accuracy: number }[];
   testAccuracyLast4: number;
+  /** Test accuracy with each batch norm folded into the convolution before it (null: nothing to fold). */
+  foldedTestAccuracy: number | null;
   paramNorm: number;
   /** Parameter norm at every logged step, and the watched unit's input percentiles. */
   paramNormHistory: { step: number; value: number }[];
@@ -53,6 +55,7 @@ export async function runCheck(overrides: Partial<Settings>, only?: string[]): P
       steps: settings.steps,
       trainLoss: h.loss,
       testAccuracy: acc,
+      foldedTestAccuracy: await run.evaluateFolded(),
       paramNorm: await run.paramNorm(),
       testAccuracyHistory: h.testSteps.map((step, i) => ({ step, accuracy: h.testAccuracy[i] })),
       testAccuracyLast4: last4.reduce((a, b) => a + b, 0) / last4.length,

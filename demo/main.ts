@@ -197,6 +197,16 @@ async function train(device: GPUDevice, data: Dataset): Promise<void> {
     draw();
     await new Promise(requestAnimationFrame);
   }
+  // The deployed form: batch norm folded into the convolution before it (bn.fold), same test set.
+  const folded: string[] = [];
+  for (const l of live) {
+    const acc = await l.run.evaluateFolded();
+    if (acc !== null)
+      folded.push(
+        `${l.variant.name}, batch norm folded into its convolutions: test acc ${(100 * acc).toFixed(1)}% (unfolded ${(100 * (l.run.history.testAccuracy.at(-1) ?? NaN)).toFixed(1)}%)`,
+      );
+  }
+  $('folded').textContent = folded.join('; ');
   for (const l of live) l.run.destroy();
 }
 

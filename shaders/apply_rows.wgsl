@@ -3,11 +3,13 @@
 // slice of rows, instead of gathering them per element.
 //
 // Computes: y = ((x - pivot_c) - mean_v_c)·scale_c + shift_c, as apply_scalar.wgsl does.
+// Epilogue (EPILOGUE, prelude.wgsl): y = relu(bn) for 1, relu(bn + z) for 2.
 // Bindings (group 0):
 //   0 params uniform  Params
 //   1 stats  storage, read        2 vec4 per channel (see prelude.wgsl)
 //   2 x      storage, read        [M, C] xf read as vec4 (C4 = C/4 per row)
 //   3 y      storage, read_write  same shape
+//   4 z      storage, read        same shape: the residual of the add_relu epilogue (EPILOGUE 2)
 // Dispatch: one thread per (slice, c4), t = s·C4 + c4 = thread_index(), rows [s·chunk,
 //   min((s+1)·chunk, M)) (the geometry of stats_rows.wgsl). Neighbouring threads touch neighbouring
 //   16 bytes of a row.
@@ -20,6 +22,8 @@ alias xf = f32;
 
 override WG: u32 = 256;
 
+const EPILOGUE: u32 = 0u;
+
 struct Params {
   C4: u32,
   M: u32,
@@ -31,6 +35,15 @@ struct Params {
 @group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> x: array<vec4<xf>>;
 @group(0) @binding(3) var<storage, read_write> y: array<vec4<xf>>;
+@group(0) @binding(4) var<storage, read> z: array<vec4<xf>>;
+
+/// y's value under the epilogue: bn, relu(bn) or relu(bn + z).
+fn epilogue(i: u32, v: vec4<f32>) -> vec4<xf> {
+  var r = v;
+  if (EPILOGUE == 2u) { r += vec4<f32>(z[i]); }
+  if (EPILOGUE != 0u) { r = relu4(r); }
+  return vec4<xf>(r);
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -49,13 +62,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let b = vec4<f32>(x[i + C4]);
     let c = vec4<f32>(x[i + 2u * C4]);
     let d = vec4<f32>(x[i + 3u * C4]);
-    y[i] = vec4<xf>(((a - k[0]) - k[1]) * k[2] + k[3]);
-    y[i + C4] = vec4<xf>(((b - k[0]) - k[1]) * k[2] + k[3]);
-    y[i + 2u * C4] = vec4<xf>(((c - k[0]) - k[1]) * k[2] + k[3]);
-    y[i + 3u * C4] = vec4<xf>(((d - k[0]) - k[1]) * k[2] + k[3]);
+    y[i] = epilogue(i, ((a - k[0]) - k[1]) * k[2] + k[3]);
+    y[i + C4] = epilogue(i + C4, ((b - k[0]) - k[1]) * k[2] + k[3]);
+    y[i + 2u * C4] = epilogue(i + 2u * C4, ((c - k[0]) - k[1]) * k[2] + k[3]);
+    y[i + 3u * C4] = epilogue(i + 3u * C4, ((d - k[0]) - k[1]) * k[2] + k[3]);
   }
   for (; row < end; row++) {
     let i = row * C4 + c4;
-    y[i] = vec4<xf>(((vec4<f32>(x[i]) - k[0]) - k[1]) * k[2] + k[3]);
+    y[i] = epilogue(i, ((vec4<f32>(x[i]) - k[0]) - k[1]) * k[2] + k[3]);
   }
 }

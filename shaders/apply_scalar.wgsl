@@ -4,11 +4,13 @@
 // Computes: every output element from its input and its channel's coefficients (written by
 //   forward_finalize.wgsl in training, eval_coeffs.wgsl in inference). This is batch norm's
 //   gamma·(x - mean)·invstd + beta, and Batch Renorm's gamma·(x̂·r + d) + beta.
+// Epilogue (EPILOGUE, prelude.wgsl): y = relu(bn) for 1, relu(bn + z) for 2.
 // Bindings (group 0):
 //   0 params uniform  Params
 //   1 stats  storage, read        2 vec4 per channel (see prelude.wgsl)
 //   2 x      storage, read        [outer, C, inner] xf
 //   3 y      storage, read_write  same shape as x (a different buffer range)
+//   4 z      storage, read        same shape: the residual of the add_relu epilogue (EPILOGUE 2)
 // Dispatch: one thread per element, index thread_index(); threads past `count` do nothing.
 // Method: subtracting the pivot first is exact near the channel's values, so large offsets do not
 //   cost precision; then one multiply-add.
@@ -18,6 +20,8 @@
 alias xf = f32;
 
 override WG: u32 = 256;
+
+const EPILOGUE: u32 = 0u;
 
 struct Params {
   C: u32,
@@ -29,6 +33,15 @@ struct Params {
 @group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> x: array<xf>;
 @group(0) @binding(3) var<storage, read_write> y: array<xf>;
+@group(0) @binding(4) var<storage, read> z: array<xf>;
+
+/// y's value under the epilogue: bn, relu(bn) or relu(bn + z).
+fn epilogue(i: u32, v: f32) -> xf {
+  var r = v;
+  if (EPILOGUE == 2u) { r += f32(z[i]); }
+  if (EPILOGUE != 0u) { r = relu4(vec4<f32>(r)).x; }
+  return xf(r);
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -36,5 +49,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (idx >= params.count) { return; }
   let c = (idx / params.inner) % params.C;
   let k = stats[2u * c];
-  y[idx] = xf(((f32(x[idx]) - k.x) - k.y) * k.z + k.w);
+  y[idx] = epilogue(idx, ((f32(x[idx]) - k.x) - k.y) * k.z + k.w);
 }

@@ -3,11 +3,13 @@
 // channels (channels-last with C % 4 == 0).
 //
 // Computes: y = ((x - pivot_c) - mean_v_c)·scale_c + shift_c, as apply_scalar.wgsl does, on vec4s.
+// Epilogue (EPILOGUE, prelude.wgsl): y = relu(bn) for 1, relu(bn + z) for 2.
 // Bindings (group 0):
 //   0 params uniform  Params
 //   1 stats  storage, read        2 vec4 per channel (see prelude.wgsl)
 //   2 x      storage, read        [outer, C, inner] xf read as vec4
 //   3 y      storage, read_write  same shape
+//   4 z      storage, read        same shape: the residual of the add_relu epilogue (EPILOGUE 2)
 // Dispatch: one thread per vec4, index thread_index(); threads past count4 do nothing.
 // Method: 16-byte loads and stores; the four channels' coefficients gathered once per thread.
 
@@ -16,6 +18,8 @@
 alias xf = f32;
 
 override WG: u32 = 256;
+
+const EPILOGUE: u32 = 0u;
 
 struct Params {
   C: u32,
@@ -27,6 +31,15 @@ struct Params {
 @group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> x: array<vec4<xf>>;
 @group(0) @binding(3) var<storage, read_write> y: array<vec4<xf>>;
+@group(0) @binding(4) var<storage, read> z: array<vec4<xf>>;
+
+/// y's value under the epilogue: bn, relu(bn) or relu(bn + z).
+fn epilogue(i: u32, v: vec4<f32>) -> vec4<xf> {
+  var r = v;
+  if (EPILOGUE == 2u) { r += vec4<f32>(z[i]); }
+  if (EPILOGUE != 0u) { r = relu4(r); }
+  return vec4<xf>(r);
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -42,5 +55,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let mean_v = vec4<f32>(k0.y, k1.y, k2.y, k3.y);
   let scale = vec4<f32>(k0.z, k1.z, k2.z, k3.z);
   let shift = vec4<f32>(k0.w, k1.w, k2.w, k3.w);
-  y[i] = vec4<xf>(((vec4<f32>(x[i]) - pivot) - mean_v) * scale + shift);
+  y[i] = epilogue(i, ((vec4<f32>(x[i]) - pivot) - mean_v) * scale + shift);
 }

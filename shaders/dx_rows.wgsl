@@ -2,6 +2,8 @@
 // C % 4 == 0. Each thread keeps its four channels' coefficients in registers for a slice of rows.
 //
 // Computes: dx = A_c·dy + B_c·((x - pivot_c) - mean_v_c) + D_c, as dx_scalar.wgsl does.
+//   Under an epilogue, dy is first masked by the forward output (dy where y > 0); with add_relu
+//   (EPILOGUE 2) the masked dy is also written to dz.
 // Bindings (group 0):
 //   0 params uniform  Params
 //   1 stats  storage, read        2 vec4 per channel (see prelude.wgsl)
@@ -9,6 +11,8 @@
 //   3 x      storage, read        [M, C] xf read as vec4 (C4 = C/4 per row)
 //   4 dy     storage, read        same shape
 //   5 dx     storage, read_write  same shape
+//   6 y      storage, read        same shape: the forward output, whose sign masks dy (EPILOGUE ≠ 0)
+//   7 dz     storage, read_write  same shape: the residual's gradient, dy masked (EPILOGUE 2)
 // Dispatch: one thread per (slice, c4), t = s·C4 + c4 = thread_index(), rows [s·chunk,
 //   min((s+1)·chunk, M)) (the geometry of stats_rows.wgsl).
 // Method: the coefficient gathers happen once per thread (coeffs4), not per vec4; two rows of x and
@@ -19,6 +23,8 @@
 alias xf = f32;
 
 override WG: u32 = 256;
+
+const EPILOGUE: u32 = 0u;
 
 struct Params {
   C4: u32,
@@ -33,6 +39,22 @@ struct Params {
 @group(0) @binding(3) var<storage, read> x: array<vec4<xf>>;
 @group(0) @binding(4) var<storage, read> dy: array<vec4<xf>>;
 @group(0) @binding(5) var<storage, read_write> dx: array<vec4<xf>>;
+@group(0) @binding(6) var<storage, read> y: array<vec4<xf>>;
+@group(0) @binding(7) var<storage, read_write> dz: array<vec4<xf>>;
+
+/// The upstream gradient of bn's output: dy, or dy through the relu epilogue (mask from y).
+fn upstream(i: u32) -> vec4<f32> {
+  let g = vec4<f32>(dy[i]);
+  if (EPILOGUE == 0u) { return g; }
+  return relu_grad4(g, vec4<f32>(y[i]));
+}
+
+/// The upstream gradient at i; the add_relu epilogue also writes it out as the residual's gradient.
+fn upstream_dz(i: u32) -> vec4<f32> {
+  let g = upstream(i);
+  if (EPILOGUE == 2u) { dz[i] = vec4<xf>(g); }
+  return g;
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -52,8 +74,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var row = start;
   for (; row + 2u <= end; row += 2u) {
     let i = row * C4 + c4;
-    let g0 = vec4<f32>(dy[i]);
-    let g1 = vec4<f32>(dy[i + C4]);
+    let g0 = upstream_dz(i);
+    let g1 = upstream_dz(i + C4);
     let x0 = vec4<f32>(x[i]);
     let x1 = vec4<f32>(x[i + C4]);
     dx[i] = vec4<xf>(a * g0 + b * ((x0 - k[0]) - k[1]) + d);
@@ -61,6 +83,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   if (row < end) {
     let i = row * C4 + c4;
-    dx[i] = vec4<xf>(a * vec4<f32>(dy[i]) + b * ((vec4<f32>(x[i]) - k[0]) - k[1]) + d);
+    dx[i] = vec4<xf>(a * upstream_dz(i) + b * ((vec4<f32>(x[i]) - k[0]) - k[1]) + d);
   }
 }

@@ -2,6 +2,8 @@
 // (groups of four share a channel, or are four consecutive channels).
 //
 // Computes: dx = A_c·dy + B_c·((x - pivot_c) - mean_v_c) + D_c on vec4s.
+//   Under an epilogue, dy is first masked by the forward output (dy where y > 0); with add_relu
+//   (EPILOGUE 2) the masked dy is also written to dz.
 // Bindings (group 0):
 //   0 params uniform  Params
 //   1 stats  storage, read        2 vec4 per channel (see prelude.wgsl)
@@ -9,6 +11,8 @@
 //   3 x      storage, read        [outer, C, inner] xf read as vec4
 //   4 dy     storage, read        same shape
 //   5 dx     storage, read_write  same shape
+//   6 y      storage, read        same shape: the forward output, whose sign masks dy (EPILOGUE ≠ 0)
+//   7 dz     storage, read_write  same shape: the residual's gradient, dy masked (EPILOGUE 2)
 // Dispatch: one thread per vec4, index thread_index(); threads past count4 do nothing.
 // Method: the centred form of dx_scalar.wgsl; 16-byte loads and stores.
 
@@ -17,6 +21,8 @@
 alias xf = f32;
 
 override WG: u32 = 256;
+
+const EPILOGUE: u32 = 0u;
 
 struct Params {
   C: u32,
@@ -30,6 +36,22 @@ struct Params {
 @group(0) @binding(3) var<storage, read> x: array<vec4<xf>>;
 @group(0) @binding(4) var<storage, read> dy: array<vec4<xf>>;
 @group(0) @binding(5) var<storage, read_write> dx: array<vec4<xf>>;
+@group(0) @binding(6) var<storage, read> y: array<vec4<xf>>;
+@group(0) @binding(7) var<storage, read_write> dz: array<vec4<xf>>;
+
+/// The upstream gradient of bn's output: dy, or dy through the relu epilogue (mask from y).
+fn upstream(i: u32) -> vec4<f32> {
+  let g = vec4<f32>(dy[i]);
+  if (EPILOGUE == 0u) { return g; }
+  return relu_grad4(g, vec4<f32>(y[i]));
+}
+
+/// The upstream gradient at i; the add_relu epilogue also writes it out as the residual's gradient.
+fn upstream_dz(i: u32) -> vec4<f32> {
+  let g = upstream(i);
+  if (EPILOGUE == 2u) { dz[i] = vec4<xf>(g); }
+  return g;
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -51,5 +73,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let a = vec4<f32>(a0.x, a1.x, a2.x, a3.x);
   let b = vec4<f32>(a0.y, a1.y, a2.y, a3.y);
   let d = vec4<f32>(coef[params.C + ca.x].x, coef[params.C + ca.y].x, coef[params.C + ca.z].x, coef[params.C + ca.w].x);
-  dx[i] = vec4<xf>(a * vec4<f32>(dy[i]) + b * ((vec4<f32>(x[i]) - centre) - mean_v) + d);
+  dx[i] = vec4<xf>(a * upstream_dz(i) + b * ((vec4<f32>(x[i]) - centre) - mean_v) + d);
 }

@@ -5,12 +5,14 @@
 // Computes: for channels 4·c4 .. 4·c4+3 and slice s (rows [s·chunk, min((s+1)·chunk, M))), the
 //   sums of dy and of dy·(x - mean), with x - mean = (x - pivot) - mean_v from the saved
 //   statistics.
+//   Under an epilogue (EPILOGUE ≠ 0), dy is first masked by the forward output: dy where y > 0.
 // Bindings (group 0):
 //   0 params   uniform  Params
 //   1 stats    storage, read        2 vec4 per channel (see prelude.wgsl)
 //   2 x        storage, read        [M, C] xf read as vec4, the forward input
 //   3 dy       storage, read        same shape
 //   4 partials storage, read_write  vec2 per (slice, channel): (Σdy, Σdy·(x - mean)), index s·C + c
+//   5 y        storage, read        same shape: the forward output, whose sign masks dy (EPILOGUE ≠ 0)
 // Dispatch: one thread per (slice, c4), t = s·C4 + c4 = thread_index(); threads past slices·C4 do
 //   nothing (coalesced as in stats_rows.wgsl).
 // Method: sequential sums per thread (NaN where some |dy| > RANGE, see prelude.wgsl), four rows
@@ -22,6 +24,8 @@
 alias xf = f32;
 
 override WG: u32 = 256;
+
+const EPILOGUE: u32 = 0u;
 
 struct Params {
   C4: u32,
@@ -35,6 +39,14 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<vec4<xf>>;
 @group(0) @binding(3) var<storage, read> dy: array<vec4<xf>>;
 @group(0) @binding(4) var<storage, read_write> partials: array<vec2<f32>>;
+@group(0) @binding(5) var<storage, read> y: array<vec4<xf>>;
+
+/// The upstream gradient of bn's output: dy, or dy through the relu epilogue (mask from y).
+fn upstream(i: u32) -> vec4<f32> {
+  let g = vec4<f32>(dy[i]);
+  if (EPILOGUE == 0u) { return g; }
+  return relu_grad4(g, vec4<f32>(y[i]));
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -54,10 +66,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var row = start;
   for (; row + 4u <= end; row += 4u) {
     let i = row * C4 + c4;
-    let g0 = vec4<f32>(dy[i]);
-    let g1 = vec4<f32>(dy[i + C4]);
-    let g2 = vec4<f32>(dy[i + 2u * C4]);
-    let g3 = vec4<f32>(dy[i + 3u * C4]);
+    let g0 = upstream(i);
+    let g1 = upstream(i + C4);
+    let g2 = upstream(i + 2u * C4);
+    let g3 = upstream(i + 3u * C4);
     let x0 = vec4<f32>(x[i]);
     let x1 = vec4<f32>(x[i + C4]);
     let x2 = vec4<f32>(x[i + 2u * C4]);
@@ -68,7 +80,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   for (; row < end; row++) {
     let i = row * C4 + c4;
-    let g = vec4<f32>(dy[i]);
+    let g = upstream(i);
     far = max(far, abs(g));
     sdy += g;
     sdyx += g * ((vec4<f32>(x[i]) - pivot) - mean_v);

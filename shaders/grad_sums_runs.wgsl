@@ -4,12 +4,14 @@
 // Computes: for channel c and slice s, the sums of dy and of dy·(x - mean) over the channel's
 //   vec4s q = s, s + S, ... (S = slices), with x - mean = (x - pivot) - mean_v from the saved
 //   statistics.
+//   Under an epilogue (EPILOGUE ≠ 0), dy is first masked by the forward output: dy where y > 0.
 // Bindings (group 0):
 //   0 params   uniform  Params
 //   1 stats    storage, read        2 vec4 per channel (see prelude.wgsl)
 //   2 x        storage, read        [outer, C, inner] xf read as vec4, the forward input
 //   3 dy       storage, read        same shape
 //   4 partials storage, read_write  vec2 per (slice, channel): (Σdy, Σdy·(x - mean)), index s·C + c
+//   5 y        storage, read        same shape: the forward output, whose sign masks dy (EPILOGUE ≠ 0)
 // Dispatch: one thread per (channel, slice), t = c·S + s = thread_index(); threads past C·S do
 //   nothing (coalesced as in stats_runs.wgsl).
 // Method: sequential sums per thread (NaN where some |dy| > RANGE, see prelude.wgsl) with two
@@ -21,6 +23,8 @@
 alias xf = f32;
 
 override WG: u32 = 256;
+
+const EPILOGUE: u32 = 0u;
 
 struct Params {
   C: u32,
@@ -34,6 +38,14 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<vec4<xf>>;
 @group(0) @binding(3) var<storage, read> dy: array<vec4<xf>>;
 @group(0) @binding(4) var<storage, read_write> partials: array<vec2<f32>>;
+@group(0) @binding(5) var<storage, read> y: array<vec4<xf>>;
+
+/// The upstream gradient of bn's output: dy, or dy through the relu epilogue (mask from y).
+fn upstream(i: u32) -> vec4<f32> {
+  let g = vec4<f32>(dy[i]);
+  if (EPILOGUE == 0u) { return g; }
+  return relu_grad4(g, vec4<f32>(y[i]));
+}
 
 fn at(c: u32, q: u32) -> u32 {
   let o = q / params.inner4;
@@ -57,8 +69,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   for (; q + S < params.M4; q += 2u * S) {
     let i0 = at(c, q);
     let i1 = at(c, q + S);
-    let g0 = vec4<f32>(dy[i0]);
-    let g1 = vec4<f32>(dy[i1]);
+    let g0 = upstream(i0);
+    let g1 = upstream(i1);
     let x0 = vec4<f32>(x[i0]);
     let x1 = vec4<f32>(x[i1]);
     far = max(far, max(abs(g0), abs(g1)));
@@ -67,7 +79,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   if (q < params.M4) {
     let i = at(c, q);
-    let g = vec4<f32>(dy[i]);
+    let g = upstream(i);
     far = max(far, abs(g));
     sdy += g;
     sdyx += g * ((vec4<f32>(x[i]) - pivot) - mean_v);

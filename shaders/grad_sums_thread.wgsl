@@ -3,12 +3,14 @@
 //
 // Computes: for channel c and slice s, the sums of dy and of dy·(x - mean), with
 //   x - mean = (x - pivot) - mean_v from the saved statistics.
+//   Under an epilogue (EPILOGUE ≠ 0), dy is first masked by the forward output: dy where y > 0.
 // Bindings (group 0):
 //   0 params   uniform  Params
 //   1 stats    storage, read        2 vec4 per channel (see prelude.wgsl)
 //   2 x        storage, read        [outer, C, inner] xf, the forward input
 //   3 dy       storage, read        same shape
 //   4 partials storage, read_write  vec2 per (slice, channel): (Σdy, Σdy·(x - mean)), index s·C + c
+//   5 y        storage, read        same shape: the forward output, whose sign masks dy (EPILOGUE ≠ 0)
 // Dispatch: one thread per (slice, channel), t = s·C + c = thread_index(); threads past slices·C
 //   do nothing.
 // Method: sequential sums per thread (deterministic, no atomics, no barriers; NaN where some
@@ -20,6 +22,8 @@
 alias xf = f32;
 
 override WG: u32 = 64;
+
+const EPILOGUE: u32 = 0u;
 
 struct Params {
   C: u32,
@@ -34,6 +38,14 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<xf>;
 @group(0) @binding(3) var<storage, read> dy: array<xf>;
 @group(0) @binding(4) var<storage, read_write> partials: array<vec2<f32>>;
+@group(0) @binding(5) var<storage, read> y: array<xf>;
+
+/// The upstream gradient of bn's output: dy, or dy through the relu epilogue (mask from y).
+fn upstream(i: u32) -> f32 {
+  let g = f32(dy[i]);
+  if (EPILOGUE == 0u) { return g; }
+  return relu_grad4(vec4<f32>(g), vec4<f32>(f32(y[i]))).x;
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -50,7 +62,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var i = start - o * params.inner;
   for (var m = start; m < end; m++) {
     let idx = (o * params.C + c) * params.inner + i;
-    let g = f32(dy[idx]);
+    let g = upstream(idx);
     far = max(far, abs(g));
     acc += vec2<f32>(g, g * ((f32(x[idx]) - k.x) - k.y));
     i += 1u;

@@ -56,3 +56,18 @@ fn coeffs4(stats: ptr<storage, array<vec4<f32>>, read>, c4: u32) -> mat4x4<f32> 
   let c = 8u * c4;
   return transpose(mat4x4<f32>((*stats)[c], (*stats)[c + 2u], (*stats)[c + 4u], (*stats)[c + 6u]));
 }
+
+// Fused epilogues (cuDNN's BN_ACTIVATION and BN_ADD_ACTIVATION). A kernel that has them declares
+// `const EPILOGUE: u32 = 0u;` (0 none, 1 relu: y = relu(bn(x)), 2 add_relu: y = relu(bn(x) + z)),
+// which src/gpu/kernel.ts rewrites for the pipeline, so the plain pipeline has no trace of them.
+
+/// relu that keeps NaN (max(v, 0) may return 0 for NaN), as PyTorch's does.
+fn relu4(v: vec4<f32>) -> vec4<f32> {
+  return select(v, vec4<f32>(0.0), v < vec4<f32>(0.0));
+}
+
+/// The gradient through relu, taken from its output y: dy where y > 0, else 0 (PyTorch's
+/// threshold_backward on the result; a NaN output passes no gradient).
+fn relu_grad4(dy: vec4<f32>, y: vec4<f32>) -> vec4<f32> {
+  return select(vec4<f32>(0.0), dy, y > vec4<f32>(0.0));
+}

@@ -14,9 +14,9 @@
  * README's "State when steps are encoded" for what a command buffer that is never submitted, or
  * fails, does to the state.
  */
-import { BatchSizeError, CallOrderError, DestroyedError, LimitError, OptionError } from './errors.js';
+import { BatchSizeError, BufferError, CallOrderError, DestroyedError, LimitError, OptionError } from './errors.js';
 import { lostError, submitChecked, watchDevice } from './device.js';
-import { readFloats } from './gpu/buffers.js';
+import { placeholder, readFloats } from './gpu/buffers.js';
 import { constantBuffer, encodeDispatches, type Dispatch } from './gpu/kernel.js';
 import type { Layout } from './layout.js';
 import { BatchNormBase, type StateDict, type StateDictInput } from './moduleBase.js';
@@ -26,6 +26,8 @@ import { FinalizeFlags, SCHEDULE_BYTES, SCHEDULE_POINTS, STEP_BYTES, StepFlags }
 import {
   checkDevice,
   checkEncoder,
+  epilogueGradRanges,
+  residualRange,
   statsByteLength,
   type Plan,
   tensorBytes,
@@ -64,19 +66,26 @@ export interface StepTensors {
   /** The upstream gradient and the input gradient: both for a step that runs backward, or neither. */
   dy?: TensorArg;
   dx?: TensorArg;
+  /** With epilogue 'add_relu': the residual added before the relu (forward), and its gradient (backward). */
+  z?: TensorArg;
+  dz?: TensorArg;
 }
 
 interface Forwarded {
   readonly x: Range;
+  /** The output, whose sign backward reads under an epilogue. */
+  readonly y: Range | null;
   readonly key: string;
   readonly batchStats: boolean;
 }
 
-/** What a step binds: its input, output (absent for a backward-only step) and gradients. */
+/** What a step binds: its input, output (absent for a backward-only step without epilogue), residual and gradients. */
 interface StepBindings {
   x: Range;
   y: Range | null;
-  grads: { dy: Range; dx: Range } | null;
+  /** The residual (a placeholder without add_relu); null for an add_relu step planned without z. */
+  z: Range | null;
+  grads: { dy: Range; dx: Range; dz: Range } | null;
 }
 
 const sameRange = (a: Range, b: Range) => a.buffer === b.buffer && a.offset === b.offset && a.size === b.size;
@@ -205,39 +214,55 @@ export class BatchNorm extends BatchNormBase {
         "this module's renorm schedule is a function, which runs on the host before each awaited step; plans encode steps ahead of time, so give the schedule as renormSchedule({...}) or breakpoints { rmax: [[step, value], ...], dmax: [...] }",
       );
     }
-    const step = this.makeStep(
-      tensors,
-      'plan',
-      typeof tensors === 'object' && tensors !== null && tensors.y !== undefined,
-    );
+    const step = this.makeStep(tensors, 'plan');
     this.plans.add(step);
     return step;
   }
 
-  private makeStep(tensors: Partial<StepTensors>, label: string, forward: boolean): BatchNormStep {
+  private makeStep(tensors: Partial<StepTensors>, label: string): BatchNormStep {
     const t = checkObject<StepTensors>('plan tensors', tensors);
     for (const k of Object.keys(t))
-      if (!['shape', 'layout', 'x', 'y', 'dy', 'dx'].includes(k))
-        throw new OptionError(`plan() has unknown tensor '${k}'; it takes shape, layout, x, y, dy, dx`);
+      if (!['shape', 'layout', 'x', 'y', 'dy', 'dx', 'z', 'dz'].includes(k))
+        throw new OptionError(`plan() has unknown tensor '${k}'; it takes shape, layout, x, y, dy, dx, z, dz`);
     const device = this.device;
-    const dtype = this.options.dtype;
+    const { dtype, epilogue } = this.options;
     const g = this.features(tensorGeometry(device, t.layout, t.shape, dtype));
     const bytes = tensorBytes(g);
     const x = bufferRange(device, 'x', t.x, bytes);
-    const y = forward ? bufferRange(device, 'y', t.y, bytes) : null;
+    const y = t.y === undefined ? null : bufferRange(device, 'y', t.y, bytes);
     if ((t.dy === undefined) !== (t.dx === undefined))
       throw new OptionError('pass dy and dx together (a step with backward), or neither (forward only)');
+    if (!y && t.dy === undefined)
+      throw new OptionError('plan() needs y (to encode forward), dy and dx (to encode backward), or all three');
+    if (epilogue && t.dy !== undefined && !y)
+      throw new OptionError(
+        `with epilogue '${epilogue}', backward reads the forward's output y (its sign is the relu's mask): plan the step with y`,
+      );
+    // A step that only runs backward (the awaited backward's) needs no residual.
+    const z = epilogue === 'add_relu' && t.z === undefined ? null : residualRange(device, epilogue, t.z, bytes);
+    const e = t.dy === undefined ? null : epilogueGradRanges(device, epilogue, epilogue ? t.y : undefined, t.dz, bytes);
+    if (t.dy === undefined && t.dz !== undefined)
+      throw new OptionError('dz belongs to a step with backward: pass it with dy and dx');
     const grads =
       t.dy === undefined
         ? null
-        : { dy: bufferRange(device, 'dy', t.dy, bytes), dx: bufferRange(device, 'dx', t.dx, bytes) };
-    if (!y && !grads)
-      throw new OptionError('plan() needs y (to encode forward), dy and dx (to encode backward), or all three');
-    const outputs = { ...(y ? { y } : {}), ...(grads ? { dx: grads.dx } : {}) };
-    checkSharing(outputs, { x, ...(grads ? { dy: grads.dy } : {}) });
-    checkNotModuleState(outputs, { x, ...outputs, ...(grads ? { dy: grads.dy } : {}) }, this.name);
-    const shape = planShape(device, this.table, g);
-    return new BatchNormStep(this, `${this.name}.${label}`, shape, { x, y, grads }, `${g.layout}:${g.shape.join('x')}`);
+        : { dy: bufferRange(device, 'dy', t.dy, bytes), dx: bufferRange(device, 'dx', t.dx, bytes), dz: e!.dz };
+    const outputs = {
+      ...(y ? { y } : {}),
+      ...(grads ? { dx: grads.dx } : {}),
+      ...(epilogue === 'add_relu' && grads ? { dz: grads.dz } : {}),
+    };
+    const inputs = { x, ...(grads ? { dy: grads.dy } : {}), ...(z && epilogue === 'add_relu' ? { z } : {}) };
+    checkSharing(outputs, inputs);
+    checkNotModuleState(outputs, { ...inputs, ...outputs }, this.name);
+    const shape = planShape(device, this.table, g, undefined, epilogue);
+    return new BatchNormStep(
+      this,
+      `${this.name}.${label}`,
+      shape,
+      { x, y, z, grads },
+      `${g.layout}:${g.shape.join('x')}`,
+    );
   }
 
   /** @internal The sequences a step needs, built on first use. */
@@ -253,7 +278,12 @@ export class BatchNorm extends BatchNormBase {
     };
     const io = () => {
       if (!b.y) throw new OptionError('this step was made for backward only');
-      return { x: b.x, y: b.y };
+      if (!b.z)
+        throw new BufferError(
+          'E_BUFFER_MISSING',
+          "z is required: epilogue 'add_relu' adds the residual z before the relu (pass it to forward, or plan the step with it)",
+        );
+      return { x: b.x, y: b.y, z: b.z };
     };
     let workspace: Range | null = null;
     const ws = () => (workspace ??= workspaceRange(this.device, s, undefined, owned, label));
@@ -295,6 +325,8 @@ export class BatchNorm extends BatchNormBase {
             x: b.x,
             dy: b.grads.dy,
             dx: b.grads.dx,
+            y: o.epilogue ? b.y! : placeholder(this.device, 6),
+            dz: b.grads.dz,
             stats: params.stats,
             gamma: params.gamma,
             dgamma: whole(this.weightGrad),
@@ -310,14 +342,14 @@ export class BatchNorm extends BatchNormBase {
   }
 
   /** @internal Called by a step as it encodes forward: checks, and records what backward will need. */
-  beginForward(x: Range, key: string, batchStats: boolean, byPlan: boolean): void {
+  beginForward(x: Range, y: Range | null, key: string, batchStats: boolean, byPlan: boolean): void {
     this.alive();
     if (byPlan && batchStats && this.training && this.options.trackRunningStats) this.countKnown = false;
-    this.forwarded = { x, key, batchStats };
+    this.forwarded = { x, y, key, batchStats };
   }
 
   /** @internal Called by a step as it encodes backward: the forward it differentiates. */
-  forwardOf(x: Range, key: string): Forwarded {
+  forwardOf(x: Range, y: Range | null, key: string): Forwarded {
     this.alive();
     const f = this.forwarded;
     if (!f)
@@ -329,6 +361,12 @@ export class BatchNorm extends BatchNormBase {
       throw new CallOrderError(
         'E_INPUT_MISMATCH',
         `backward got x = ${x.buffer.label || 'a buffer'} at offset ${x.offset} (shape ${key}), but the last forward read ${f.x.buffer.label || 'a buffer'} at offset ${f.x.offset} (shape ${f.key}); backward must differentiate the last forward, with the same x`,
+      );
+    }
+    if (this.options.epilogue && !(y && f.y && sameRange(y, f.y))) {
+      throw new CallOrderError(
+        'E_INPUT_MISMATCH',
+        `with epilogue '${this.options.epilogue}', backward reads the relu's mask from the last forward's output; this step's y is not that output`,
       );
     }
     return f;
@@ -346,10 +384,10 @@ export class BatchNorm extends BatchNormBase {
 
   /** The plan the awaited methods use for these tensors (kept per argument set; the oldest destroyed past 8). */
   private internalStep(t: Partial<StepTensors>): BatchNormStep {
-    const key = argumentKey([t.shape, t.layout, t.x, t.y, t.dy, t.dx]);
+    const key = argumentKey([t.shape, t.layout, t.x, t.y, t.dy, t.dx, t.z, t.dz]);
     let step = this.internal.get(key);
     if (!step) {
-      step = this.makeStep(t, 'call', t.y !== undefined);
+      step = this.makeStep(t, 'call');
       if (this.internal.size >= 8) {
         const [oldest, s] = this.internal.entries().next().value!;
         this.internal.delete(oldest);
@@ -369,11 +407,12 @@ export class BatchNorm extends BatchNormBase {
 
   /**
    * Normalises x into y (train: batch statistics and running update; eval: running statistics),
-   * and resolves once the GPU has run it. Pass `layout` for rank 3 to 5.
+   * and resolves once the GPU has run it. Pass `layout` for rank 3 to 5, and z (the residual)
+   * with epilogue 'add_relu'.
    */
-  forward(x: TensorArg, y: TensorArg, shape: readonly number[], layout?: Layout): Promise<void> {
+  forward(x: TensorArg, y: TensorArg, shape: readonly number[], layout?: Layout, z?: TensorArg): Promise<void> {
     return this.serial(async () => {
-      const step = this.internalStep({ shape, layout, x, y });
+      const step = this.internalStep({ shape, layout, x, y, ...(z === undefined ? {} : { z }) });
       await this.syncCount();
       const host = this.training && this.options.renorm?.kind === 'function' ? this.stepClip() : null;
       const before = this.forwarded;
@@ -391,10 +430,11 @@ export class BatchNorm extends BatchNormBase {
   }
 
   /**
-   * Gradients of the last forward: dx, and weightGrad/biasGrad (overwritten) with affine. x must be
-   * that forward's input (the same buffer range).
+   * Gradients of the last forward: dx, weightGrad/biasGrad (overwritten) with affine, and dz (the
+   * residual's gradient) with epilogue 'add_relu'. x must be that forward's input (the same buffer
+   * range); under an epilogue the relu's mask comes from that forward's output.
    */
-  backward(x: TensorArg, dy: TensorArg, dx: TensorArg): Promise<void> {
+  backward(x: TensorArg, dy: TensorArg, dx: TensorArg, dz?: TensorArg): Promise<void> {
     return this.serial(async () => {
       const f = this.forwarded;
       if (!f)
@@ -403,7 +443,15 @@ export class BatchNorm extends BatchNormBase {
           'backward needs a forward first: call forward(x, y, shape, layout) with the same x',
         );
       const [layout, dims] = f.key.split(':');
-      const step = this.internalStep({ shape: dims.split('x').map(Number), layout: layout as Layout, x, dy, dx });
+      const step = this.internalStep({
+        shape: dims.split('x').map(Number),
+        layout: layout as Layout,
+        x,
+        dy,
+        dx,
+        ...(this.options.epilogue && f.y ? { y: f.y } : {}),
+        ...(dz === undefined ? {} : { dz }),
+      });
       await submitChecked(this.device, `${step.label}.backward`, (enc) => step.encodeBackward(enc));
     });
   }
@@ -560,7 +608,7 @@ export class BatchNormStep {
     const d = batchStats
       ? this.dispatches(update ? 'train' : 'batch', (q) => q.train(update))
       : this.dispatches('eval', (q) => q.eval());
-    this.bn.beginForward(this.b.x, this.key, batchStats, byPlan);
+    this.bn.beginForward(this.b.x, this.b.y, this.key, batchStats, byPlan);
     const pass = encoder.beginComputePass(this.forwardPass);
     encodeDispatches(pass, d);
     pass.end();
@@ -574,7 +622,7 @@ export class BatchNormStep {
     this.check(encoder);
     if (!this.b.grads)
       throw new OptionError(`step ${this.label} was planned without dy and dx; plan it with them to encode backward`);
-    const f = this.bn.forwardOf(this.b.x, this.key);
+    const f = this.bn.forwardOf(this.b.x, this.b.y, this.key);
     const d = this.dispatches(f.batchStats ? 'backward' : 'backward-constants', (q) => q.backward(f.batchStats));
     const pass = encoder.beginComputePass(this.backwardPass);
     encodeDispatches(pass, d);

@@ -5,6 +5,7 @@
 import { OptionError } from './errors.js';
 import { safeJson, type TensorDtype } from './layout.js';
 import { checkBoolean, checkEps, checkUnit } from './validate.js';
+import type { Epilogue } from './gpu/kernel.js';
 
 export type Convention = 'pytorch' | 'keras';
 
@@ -86,6 +87,12 @@ export interface BatchNormOptions {
    * Default false.
    */
   perActivation?: boolean;
+  /**
+   * A fused epilogue (cuDNN's BN_ACTIVATION / BN_ADD_ACTIVATION): 'relu' gives y = relu(bn(x)),
+   * 'add_relu' y = relu(bn(x) + z) with z passed to forward, and backward returns dz. Backward
+   * takes the relu's mask from y. Default none.
+   */
+  epilogue?: Epilogue;
 }
 
 /** How a module's renorm clip is obtained each step. */
@@ -102,6 +109,7 @@ export interface ResolvedOptions {
   readonly renorm: ClipSource | null;
   readonly dtype: TensorDtype;
   readonly perActivation: boolean;
+  readonly epilogue: Epilogue | null;
 }
 
 /** Largest float32: values bound for the GPU must stay below it to stay finite. */
@@ -285,6 +293,7 @@ export function resolveOptions(options: BatchNormOptions = {}): ResolvedOptions 
     'renorm',
     'dtype',
     'perActivation',
+    'epilogue',
   ];
   for (const k of Object.keys(o))
     if (!known.includes(k)) throw new OptionError(`unknown option '${k}'; the options are ${known.join(', ')}`);
@@ -328,6 +337,7 @@ export function resolveOptions(options: BatchNormOptions = {}): ResolvedOptions 
     trackRunningStats,
     renorm,
     perActivation: checkBoolean('perActivation', o.perActivation, false),
+    epilogue: checkEpilogue(o.epilogue),
   };
 }
 
@@ -335,4 +345,12 @@ export function resolveOptions(options: BatchNormOptions = {}): ResolvedOptions 
 export function newStatWeight(opts: ResolvedOptions, n: number): number {
   if (opts.momentum === null) return 1 / n;
   return opts.convention === 'keras' ? 1 - opts.momentum : opts.momentum;
+}
+
+/** A validated epilogue (null for none). */
+export function checkEpilogue(e: unknown): Epilogue | null {
+  if (e === undefined || e === null) return null;
+  if (e !== 'relu' && e !== 'add_relu')
+    throw new OptionError(`epilogue must be 'relu' or 'add_relu' (or left out); got ${describe(e)}`);
+  return e;
 }

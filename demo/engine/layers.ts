@@ -235,6 +235,34 @@ export class Conv2d implements Layer {
     );
     return dx;
   }
+  /**
+   * This convolution with `norm` (which follows it) folded in: a new layer whose output equals this
+   * one's followed by the module in eval mode (the library's bn.fold, on the GPU).
+   */
+  async folded(norm: Norm): Promise<Conv2d> {
+    const { device, H, W, Ci, Co, K, stride, pad } = this;
+    const c = new Conv2d(
+      device,
+      `${this.name}+${norm.name}`,
+      H,
+      W,
+      Ci,
+      Co,
+      K,
+      stride,
+      pad,
+      new Float32Array(K * K * Ci * Co),
+    );
+    await norm.bn.fold({
+      weight: this.w,
+      weightShape: [K, K, Ci, Co],
+      weightLayout: 'HWIO',
+      bias: this.bias,
+      weightOut: c.w,
+      biasOut: c.bias,
+    });
+    return c;
+  }
   params(): Param[] {
     return [
       { name: `${this.name}.weight`, value: this.w, grad: this.dw, count: this.K * this.K * this.Ci * this.Co },

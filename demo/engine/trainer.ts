@@ -6,7 +6,7 @@
 import { readFloats } from '../../src/gpu/buffers';
 import { encodeDispatches, type Dispatch } from '../../src/gpu/kernel';
 import { PIXELS, rng, Sampler, type Dataset } from './data';
-import { buffer, type Param } from './layers';
+import { buffer, Conv2d, Norm, type Layer, type Param } from './layers';
 import { prepareSgd, prepareSoftmaxXent } from './kernels';
 import { buildModel, type Model } from './model';
 import { bnOptions, type Settings, type Variant } from './variants';
@@ -102,10 +102,16 @@ export class Run {
   }
 
   /** Forward through every layer and the loss head; returns each layer's output. */
-  private forward(enc: GPUCommandEncoder, h: Head, B: number, training: boolean): GPUBuffer[] {
+  private forward(
+    enc: GPUCommandEncoder,
+    h: Head,
+    B: number,
+    training: boolean,
+    layers: readonly Layer[] = this.model.layers,
+  ): GPUBuffer[] {
     const outs: GPUBuffer[] = [];
     let x = h.x;
-    for (const l of this.model.layers) outs.push((x = l.forward(enc, x, B, training)));
+    for (const l of layers) outs.push((x = l.forward(enc, x, B, training)));
     h.xent ??= prepareSoftmaxXent(this.device, this.owned, B, 10, x, h.labels, h.loss, h.dlogits, h.correct);
     const pass = enc.beginComputePass({ label: `${this.variant.name}.loss` });
     encodeDispatches(pass, [h.xent]);
@@ -169,6 +175,41 @@ export class Run {
 
   /** Accuracy on the held-out test split, in inference mode (running statistics). */
   async evaluate(): Promise<number> {
+    const acc = await this.accuracy(this.model.layers);
+    this.history.testSteps.push(this.step);
+    this.history.testAccuracy.push(acc);
+    return acc;
+  }
+
+  /**
+   * Test accuracy of the network with every batch norm that follows a convolution folded into it
+   * (bn.fold): the deployed form. Null where there is nothing to fold.
+   */
+  async evaluateFolded(): Promise<number | null> {
+    const layers: Layer[] = [];
+    const made: Layer[] = [];
+    const src = this.model.layers;
+    for (let i = 0; i < src.length; i++) {
+      const [l, next] = [src[i], src[i + 1]];
+      if (l instanceof Conv2d && next instanceof Norm) {
+        const f = await l.folded(next);
+        made.push(f);
+        layers.push(f);
+        i += 1;
+      } else layers.push(l);
+    }
+    if (!made.length || layers.some((l) => l instanceof Norm)) {
+      for (const l of made) l.destroy();
+      return null;
+    }
+    try {
+      return await this.accuracy(layers);
+    } finally {
+      for (const l of made) l.destroy();
+    }
+  }
+
+  private async accuracy(layers: readonly Layer[]): Promise<number> {
     const n = this.data.testY.length;
     let correct = 0;
     for (let start = 0; start < n; start += TEST_BATCH) {
@@ -177,13 +218,10 @@ export class Run {
       this.device.queue.writeBuffer(h.x, 0, this.data.testX.subarray(start * PIXELS, (start + B) * PIXELS));
       this.device.queue.writeBuffer(h.labels, 0, Float32Array.from(this.data.testY.subarray(start, start + B)));
       const enc = this.device.createCommandEncoder({ label: `${this.variant.name}.test` });
-      this.forward(enc, h, B, false);
+      this.forward(enc, h, B, false, layers);
       for (const c of await this.submitAndRead(enc, h, h.correct, B)) correct += c;
     }
-    const acc = correct / n;
-    this.history.testSteps.push(this.step);
-    this.history.testAccuracy.push(acc);
-    return acc;
+    return correct / n;
   }
 
   destroy(): void {

@@ -22,8 +22,8 @@ export interface Scenario {
   shape: number[];
   options: BatchNormOptions;
   init: StateDictInput;
-  /** Per step: training mode and NCHW-ordered input/upstream gradient. */
-  steps: { training: boolean; x: Float64Array; dy: Float64Array }[];
+  /** Per step: training mode and NCHW-ordered input, upstream gradient and (add_relu) residual. */
+  steps: { training: boolean; x: Float64Array; dy: Float64Array; z?: Float64Array }[];
 }
 
 export type Errors = Record<string, number>;
@@ -34,15 +34,18 @@ async function step(
   training: boolean,
   xs: Float64Array,
   dys: Float64Array,
+  zs?: Float64Array,
 ): Promise<Record<string, Float64Array>> {
   m.train(training);
   const x = permute(xs, s.shape, s.layout);
-  const y = await m.forward(x, shapeInLayout(s.shape, s.layout), s.layout);
+  const z = zs && permute(zs, s.shape, s.layout);
+  const y = await m.forward(x, shapeInLayout(s.shape, s.layout), s.layout, z);
   const g = await m.backward(x, permute(dys, s.shape, s.layout));
   const corr = await m.correction();
   return {
     y: permute(y, s.shape, s.layout, true),
     dx: permute(g.dx, s.shape, s.layout, true),
+    ...(g.dz ? { dz: permute(g.dz, s.shape, s.layout, true) } : {}),
     dgamma: g.dgamma,
     dbeta: g.dbeta,
     ...(await m.runningStats()),
@@ -60,8 +63,8 @@ export async function compareGpuCpu(device: GPUDevice, s: Scenario): Promise<Err
     await gpu.loadStateDict(s.init);
     for (const st of s.steps) {
       await cpu.loadStateDict(await gpu.stateDict());
-      const want = await step(cpu, s, st.training, st.x, st.dy);
-      const got = await step(gpu, s, st.training, st.x, st.dy);
+      const want = await step(cpu, s, st.training, st.x, st.dy, st.z);
+      const got = await step(gpu, s, st.training, st.x, st.dy, st.z);
       for (const [k, v] of Object.entries(want)) errors[k] = Math.max(errors[k] ?? 0, scaledError(got[k], v));
     }
   } finally {

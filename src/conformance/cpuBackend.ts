@@ -13,7 +13,7 @@ export const cpuBackend: ConformanceBackend = {
         bn.train(mode);
       },
       loadStateDict: async (sd) => bn.loadStateDict(sd),
-      forward: async (x, shape, layout) => bn.forward(x, shape, layout),
+      forward: async (x, shape, layout, z) => bn.forward(x, shape, layout, z),
       backward: async (x, dy) => bn.backward(x, dy),
       runningStats: async (): Promise<Record<string, Float64Array>> => {
         if (!bn.options.trackRunningStats) return {};

@@ -13,8 +13,13 @@ import { decode, encode, scaledError, type GoldenCase, type GoldenFile, type Gol
 export interface ConformanceModule {
   train(mode: boolean): void;
   loadStateDict(sd: StateDictInput): Promise<void>;
-  forward(x: Float64Array, shape: number[], layout: Layout): Promise<Float64Array>;
-  backward(x: Float64Array, dy: Float64Array): Promise<{ dx: Float64Array; dgamma: Float64Array; dbeta: Float64Array }>;
+  /** z: the residual of epilogue 'add_relu'. */
+  forward(x: Float64Array, shape: number[], layout: Layout, z?: Float64Array): Promise<Float64Array>;
+  /** dz: the residual's gradient, with epilogue 'add_relu'. */
+  backward(
+    x: Float64Array,
+    dy: Float64Array,
+  ): Promise<{ dx: Float64Array; dgamma: Float64Array; dbeta: Float64Array; dz?: Float64Array }>;
   /** running_mean and running_var/running_std. */
   runningStats(): Promise<Record<string, Float64Array>>;
   /** r and d of the last forward step (renorm). */

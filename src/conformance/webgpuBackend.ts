@@ -58,22 +58,24 @@ export function webgpuBackend(device: GPUDevice, adapter: Record<string, unknown
           bn.train(mode);
         },
         loadStateDict: (sd) => bn.loadStateDict(sd),
-        async forward(x, shape, layout) {
+        async forward(x, shape, layout, z) {
           lastX = tmp('conformance.x', x);
           count = x.length;
           const y = tmp('conformance.y', new Float64Array(x.length));
-          await bn.forward(lastX, y, shape, layout);
+          await bn.forward(lastX, y, shape, layout, z === undefined ? undefined : tmp('conformance.z', z));
           return readTensor(device, y, x.length, dtype);
         },
         async backward(_x, dy) {
           const dyb = tmp('conformance.dy', dy);
           const dx = tmp('conformance.dx', new Float64Array(count));
-          await bn.backward(lastX!, dyb, dx);
+          const dz = bn.options.epilogue === 'add_relu' ? tmp('conformance.dz', new Float64Array(count)) : undefined;
+          await bn.backward(lastX!, dyb, dx, dz);
           const C = bn.numFeatures;
           return {
             dx: await readTensor(device, dx, count, dtype),
             dgamma: f64(await readFloats(device, { buffer: bn.weightGrad }, C)),
             dbeta: f64(await readFloats(device, { buffer: bn.biasGrad }, C)),
+            ...(dz ? { dz: await readTensor(device, dz, count, dtype) } : {}),
           };
         },
         async runningStats(): Promise<Record<string, Float64Array>> {

@@ -3,7 +3,7 @@
  * every GPU test and for the conformance runner, and usable on its own.
  */
 import { roundHalf } from './f16.js';
-import { CallOrderError, ShapeError } from '../errors.js';
+import { BufferError, CallOrderError, OptionError, ShapeError } from '../errors.js';
 import type { Geometry, Layout } from '../layout.js';
 import { BatchNormBase, type StateDict, type StateDictInput } from '../moduleBase.js';
 import { describe, type BatchNormOptions, type RenormClip } from '../options.js';
@@ -13,6 +13,8 @@ interface Saved {
   geom: Geometry;
   batchStats: boolean;
   k: ref.Coefficients;
+  /** The output, kept under an epilogue for the relu's mask. */
+  y: Float64Array | null;
 }
 
 export class CpuBatchNorm extends BatchNormBase {
@@ -46,11 +48,21 @@ export class CpuBatchNorm extends BatchNormBase {
     return this.options.dtype === 'float16' ? Float64Array.from(a, roundHalf) : a;
   }
 
-  /** Normalises `input`; `layout` is required for rank 3 to 5, as on the GPU. */
-  forward(input: ArrayLike<number>, shape: readonly number[], layout?: Layout): Float64Array {
+  /**
+   * Normalises `input`; `layout` is required for rank 3 to 5, as on the GPU; `z` is the residual
+   * of epilogue 'add_relu'.
+   */
+  forward(input: ArrayLike<number>, shape: readonly number[], layout?: Layout, z?: ArrayLike<number>): Float64Array {
     const plan = this.stepPlan(layout, shape);
     const x = this.storage(this.checkLength('x', input, plan.geom));
     const o = this.options;
+    if (o.epilogue === 'add_relu' && z === undefined)
+      throw new BufferError('E_BUFFER_MISSING', "z is required: epilogue 'add_relu' adds it before the relu");
+    if (o.epilogue !== 'add_relu' && z !== undefined)
+      throw new OptionError(
+        `z is the residual of epilogue 'add_relu'; this module's epilogue is ${o.epilogue ?? 'none'}`,
+      );
+    const zs = z === undefined ? null : this.storage(this.checkLength('z', z, plan.geom));
     let k: ref.Coefficients;
     if (plan.batchStats) {
       const clip = plan.updateRunning ? this.stepClip() : null;
@@ -73,13 +85,18 @@ export class CpuBatchNorm extends BatchNormBase {
     } else {
       k = ref.evalCoefficients(this.runningMean, this.runningSpread, this.weight, this.bias, o.eps, this.isRenorm);
     }
-    this.saved = { geom: plan.geom, batchStats: plan.batchStats, k };
-    const y = ref.applyCoefficients(x, plan.geom, k);
-    return this.options.dtype === 'float16' ? y.map(roundHalf) : y;
+    const bn = ref.applyCoefficients(x, plan.geom, k);
+    const y = o.epilogue ? ref.applyEpilogue(bn, o.epilogue, zs) : bn;
+    const stored = o.dtype === 'float16' ? y.map(roundHalf) : y;
+    this.saved = { geom: plan.geom, batchStats: plan.batchStats, k, y: o.epilogue ? stored : null };
+    return stored;
   }
 
-  /** Gradients of the last forward call; x must be that call's input. */
-  backward(x: ArrayLike<number>, dy: ArrayLike<number>): ref.Gradients {
+  /**
+   * Gradients of the last forward call; x must be that call's input. Under an epilogue dy passes
+   * where that call's output was positive, and 'add_relu' also returns dz.
+   */
+  backward(x: ArrayLike<number>, dy: ArrayLike<number>): ref.Gradients & { dz?: Float64Array } {
     const s = this.saved;
     if (!s)
       throw new CallOrderError(
@@ -87,9 +104,21 @@ export class CpuBatchNorm extends BatchNormBase {
         'backward needs a forward call first; call forward(x, shape) on the same input',
       );
     const xs = this.checkLength('x', x, s.geom);
-    const dys = this.checkLength('dy', dy, s.geom);
-    const g = ref.backward(this.storage(xs), this.storage(dys), s.geom, s.k, this.weight, s.batchStats);
-    if (this.options.dtype === 'float16') g.dx = g.dx.map(roundHalf);
+    const dys = this.storage(this.checkLength('dy', dy, s.geom));
+    const up = s.y ? ref.reluGradient(dys, s.y) : dys;
+    const g: ref.Gradients & { dz?: Float64Array } = ref.backward(
+      this.storage(xs),
+      up,
+      s.geom,
+      s.k,
+      this.weight,
+      s.batchStats,
+    );
+    if (this.options.epilogue === 'add_relu') g.dz = Float64Array.from(up);
+    if (this.options.dtype === 'float16') {
+      g.dx = g.dx.map(roundHalf);
+      if (g.dz) g.dz = g.dz.map(roundHalf);
+    }
     if (!this.options.affine) {
       g.dgamma.fill(0);
       g.dbeta.fill(0);

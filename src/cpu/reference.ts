@@ -9,6 +9,7 @@
  */
 import type { Geometry } from '../layout.js';
 import type { RenormClip } from '../options.js';
+import type { Epilogue } from '../gpu/kernel.js';
 
 /** Calls f(index, channel) for every element, in memory order. */
 export function forEachElement(g: Geometry, f: (i: number, c: number) => void): void {
@@ -203,4 +204,18 @@ export function backward(
     dx[i] = A[c] * dy[i] + B[c] * (x[i] - k.center[c]) + D[c];
   });
   return { dx, dgamma, dbeta: sdy };
+}
+
+/** The fused epilogue on bn's output, in place: relu(y), or relu(y + z) for add_relu (relu keeps NaN). */
+export function applyEpilogue(y: Float64Array, epilogue: Epilogue, z: ArrayLike<number> | null): Float64Array {
+  for (let i = 0; i < y.length; i++) {
+    const v = epilogue === 'add_relu' ? y[i] + z![i] : y[i];
+    y[i] = v < 0 ? 0 : v;
+  }
+  return y;
+}
+
+/** The upstream gradient of bn's output under a relu epilogue: dy where the output y > 0, else 0. */
+export function reluGradient(dy: ArrayLike<number>, y: ArrayLike<number>): Float64Array {
+  return Float64Array.from(dy, (g, i) => (y[i] > 0 ? g : 0));
 }

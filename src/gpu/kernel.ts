@@ -6,6 +6,18 @@
  */
 import type { StorageType } from '../layout.js';
 
+/**
+ * A fused epilogue of the apply and backward kernels (cuDNN's BN_ACTIVATION and
+ * BN_ADD_ACTIVATION): y = relu(bn(x)), or y = relu(bn(x) + z).
+ */
+export type Epilogue = 'relu' | 'add_relu';
+
+/** What a pipeline is specialised for: the tensors' element type and the epilogue (none by default). */
+export interface Variant {
+  dtype?: StorageType;
+  epilogue?: Epilogue | null;
+}
+
 /** What build-time reflection records of a kernel (scripts/wgsl.ts). */
 export interface Reflection {
   /** Binding number of each named binding of group 0. */
@@ -34,6 +46,9 @@ export interface BufferSlice {
 
 /** The line by which a kernel declares its tensor element type; f16 pipelines rewrite it. */
 const ELEMENT_ALIAS = 'alias xf = f32;';
+/** The line by which a kernel declares that it has the epilogues; their pipelines rewrite it. */
+const EPILOGUE_CONST = 'const EPILOGUE: u32 = 0u;';
+const EPILOGUE_CODE: Record<Epilogue, number> = { relu: 1, add_relu: 2 };
 
 export interface Kernel<B extends string, P extends string> {
   readonly label: string;
@@ -46,8 +61,8 @@ export interface Kernel<B extends string, P extends string> {
   reflection(): Reflection;
   /** Threads per workgroup, from the shader's @workgroup_size, with WG = `wg` when given. */
   threadsPerWorkgroup(wg?: number): number;
-  /** The pipeline on `device` for tensors of `dtype`, with the WG override set to `wg`; cached per device. */
-  pipeline(device: GPUDevice, wg?: number, dtype?: StorageType): GPUComputePipeline;
+  /** The pipeline on `device` for `variant`, with the WG override set to `wg`; cached per device. */
+  pipeline(device: GPUDevice, wg?: number, variant?: Variant): GPUComputePipeline;
 }
 
 export type AnyKernel = Kernel<string, string>;
@@ -90,16 +105,21 @@ export function defineKernel<B extends string, P extends string>(
         throw new Error(`${label} has no 1-D WG override`);
       return wg;
     },
-    pipeline(device, wg, dtype = 'f32') {
+    pipeline(device, wg, variant = {}) {
+      const dtype = variant.dtype ?? 'f32';
+      const epilogue = variant.epilogue ?? null;
       let cache = pipelines.get(device);
       if (!cache) pipelines.set(device, (cache = new Map()));
-      const key = (wg === undefined ? label : `${label}:WG=${wg}`) + (dtype === 'f16' ? ':f16' : '');
+      const key =
+        (wg === undefined ? label : `${label}:WG=${wg}`) +
+        (dtype === 'f16' ? ':f16' : '') +
+        (epilogue ? `:${epilogue}` : '');
       let p = cache.get(key);
       if (!p) {
         kernel.threadsPerWorkgroup(wg);
         const module = device.createShaderModule({
-          label: `${label}${dtype === 'f16' ? '.f16' : ''}.wgsl`,
-          code: specialise(label, compiled.source, dtype),
+          label: `${label}${dtype === 'f16' ? '.f16' : ''}${epilogue ? `.${epilogue}` : ''}.wgsl`,
+          code: specialise(label, compiled.source, { dtype, epilogue }),
         });
         const constants = wg === undefined ? undefined : { WG: wg };
         p = device.createComputePipeline({
@@ -115,12 +135,20 @@ export function defineKernel<B extends string, P extends string>(
   return kernel;
 }
 
-/** The WGSL for tensors of `dtype`: f16 enables the extension (first, before any declaration) and retypes the element alias. */
-export function specialise(label: string, source: string, dtype: StorageType): string {
-  if (dtype === 'f32') return source;
-  if (!source.includes(ELEMENT_ALIAS))
+/**
+ * The WGSL for `variant`: f16 enables the extension (first, before any declaration) and retypes
+ * the element alias; an epilogue sets the kernel's EPILOGUE constant.
+ */
+export function specialise(label: string, source: string, variant: Variant): string {
+  let out = source;
+  if (variant.epilogue) {
+    if (!out.includes(EPILOGUE_CONST)) throw new Error(`${label} declares no '${EPILOGUE_CONST}'; it has no epilogues`);
+    out = out.replace(EPILOGUE_CONST, `const EPILOGUE: u32 = ${EPILOGUE_CODE[variant.epilogue]}u;`);
+  }
+  if ((variant.dtype ?? 'f32') === 'f32') return out;
+  if (!out.includes(ELEMENT_ALIAS))
     throw new Error(`${label} declares no '${ELEMENT_ALIAS}'; it cannot run on f16 tensors`);
-  return `enable f16;\n${source.replace(ELEMENT_ALIAS, 'alias xf = f16;')}`;
+  return `enable f16;\n${out.replace(ELEMENT_ALIAS, 'alias xf = f16;')}`;
 }
 
 /** Packs uniform values at the offsets the WGSL struct declares. */
@@ -175,7 +203,7 @@ export function prepareDispatch<B extends string, P extends string>(
   grid: Grid,
   owned: GPUBuffer[],
   wg?: number,
-  dtype?: StorageType,
+  variant?: Variant,
 ): Dispatch {
   const r = kernel.reflection();
   const entries: GPUBindGroupEntry[] = [];
@@ -189,7 +217,7 @@ export function prepareDispatch<B extends string, P extends string>(
     const s = buffers[name as Exclude<B, 'params'>];
     entries.push({ binding: r.bindings[name], resource: { buffer: s.buffer, offset: s.offset ?? 0, size: s.size } });
   }
-  const pipeline = kernel.pipeline(device, wg, dtype);
+  const pipeline = kernel.pipeline(device, wg, variant);
   const bindGroup = device.createBindGroup({
     label: `${kernel.label}.bindings`,
     layout: pipeline.getBindGroupLayout(0),

@@ -10,7 +10,7 @@ import dxRowsWgsl from '../../shaders/dx_rows.wgsl?kernel';
 import { defineKernel } from '../gpu/kernel.js';
 import { MERGE_PARAMS, ROWS_PARAMS, RUNS_PARAMS, THREAD_PARAMS } from './statistics.js';
 
-const SUMS_BINDINGS = ['params', 'stats', 'x', 'dy', 'partials'] as const;
+const SUMS_BINDINGS = ['params', 'stats', 'x', 'dy', 'partials', 'y'] as const;
 export const gradSumsThread = defineKernel('bn.grad_sums_thread', gradSumsThreadWgsl, SUMS_BINDINGS, THREAD_PARAMS);
 export const gradSumsRows = defineKernel('bn.grad_sums_rows', gradSumsRowsWgsl, SUMS_BINDINGS, ROWS_PARAMS);
 export const gradSumsRuns = defineKernel('bn.grad_sums_runs', gradSumsRunsWgsl, SUMS_BINDINGS, RUNS_PARAMS);
@@ -31,7 +31,7 @@ export const backwardFinalize = defineKernel(
 /** Flag bits of backward_finalize.wgsl. */
 export const BackwardFlags = { BATCH_STATS: 1, AFFINE: 2 } as const;
 
-const DX_BINDINGS = ['params', 'stats', 'coef', 'x', 'dy', 'dx'] as const;
+const DX_BINDINGS = ['params', 'stats', 'coef', 'x', 'dy', 'dx', 'y', 'dz'] as const;
 export const dxScalar = defineKernel('bn.dx_scalar', dxScalarWgsl, DX_BINDINGS, ['C', 'inner', 'count'] as const);
 export const dxVec4 = defineKernel('bn.dx_vec4', dxVec4Wgsl, DX_BINDINGS, ['C', 'inner', 'count4'] as const);
 export const dxRows = defineKernel('bn.dx_rows', dxRowsWgsl, DX_BINDINGS, ROWS_PARAMS);

@@ -17,7 +17,7 @@ export const evalCoeffs = defineKernel(
 /** Flag bits of eval_coeffs.wgsl. */
 export const EvalFlags = { AFFINE: 1, SPREAD_IS_STD: 2 } as const;
 
-const APPLY_BINDINGS = ['params', 'stats', 'x', 'y'] as const;
+const APPLY_BINDINGS = ['params', 'stats', 'x', 'y', 'z'] as const;
 export const applyScalar = defineKernel('bn.apply_scalar', applyScalarWgsl, APPLY_BINDINGS, [
   'C',
   'inner',

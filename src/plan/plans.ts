@@ -10,9 +10,9 @@
 import { BatchSizeError, DestroyedError, FeatureError, LimitError, OptionError } from '../errors.js';
 import { placeholder } from '../gpu/buffers.js';
 import { lostError, watchDevice } from '../device.js';
-import { constantBuffer, encodeDispatches, type Dispatch } from '../gpu/kernel.js';
+import { constantBuffer, encodeDispatches, type Dispatch, type Epilogue } from '../gpu/kernel.js';
 import { geometry, type Geometry, type Layout, type TensorDtype } from '../layout.js';
-import { checkClip, checkObject, describe, type RenormClip } from '../options.js';
+import { checkClip, checkEpilogue, checkObject, describe, type RenormClip } from '../options.js';
 import { FinalizeFlags, STEP_BYTES } from '../kernels/statistics.js';
 import { EvalFlags } from '../kernels/normalise.js';
 import {
@@ -66,6 +66,10 @@ export interface ForwardParams {
    * 'shader-f16'; statistics and parameters stay float32, arithmetic is f32.
    */
   dtype?: TensorDtype;
+  /** Fused epilogue: y = relu(bn(x)), or y = relu(bn(x) + z) with 'add_relu'. Default none. */
+  epilogue?: Epilogue;
+  /** The residual added before the relu of 'add_relu' (x's shape and dtype). */
+  z?: TensorArg;
 }
 
 export interface ForwardTrainParams extends ForwardParams {
@@ -119,6 +123,12 @@ export interface BackwardParams {
   workgroupSize?: number;
   /** Element type of x, dy and dx, as in ForwardParams. */
   dtype?: TensorDtype;
+  /** The forward's epilogue: dy passes where the forward's output y was positive. */
+  epilogue?: Epilogue;
+  /** The forward's output (required with an epilogue: its sign is the relu's mask; no x̂ is stored). */
+  y?: TensorArg;
+  /** With 'add_relu': receives the residual's gradient (dy through the relu). */
+  dz?: TensorArg;
 }
 
 /** Bytes of the `stats` buffer for C channels: two vec4<f32> per channel. */
@@ -232,7 +242,53 @@ function checkKeys(what: string, p: object, known: readonly string[]): void {
     if (!known.includes(k)) throw new OptionError(`${what} has unknown parameter '${k}'; it takes ${known.join(', ')}`);
 }
 
-const FORWARD_KEYS = ['layout', 'shape', 'x', 'y', 'stats', 'weight', 'bias', 'workgroupSize', 'dtype'] as const;
+const FORWARD_KEYS = [
+  'layout',
+  'shape',
+  'x',
+  'y',
+  'stats',
+  'weight',
+  'bias',
+  'workgroupSize',
+  'dtype',
+  'epilogue',
+  'z',
+] as const;
+
+/**
+ * The residual binding of a forward: z for 'add_relu' (required), a placeholder otherwise (where
+ * z is refused: it would be silently ignored).
+ */
+export function residualRange(device: GPUDevice, epilogue: Epilogue | null, z: unknown, bytes: number): Range {
+  if (epilogue === 'add_relu') return bufferRange(device, 'z', z as TensorArg, bytes);
+  if (z !== undefined)
+    throw new OptionError(`z is the residual of epilogue 'add_relu'; this call's epilogue is ${epilogue ?? 'none'}`);
+  return placeholder(device, 6);
+}
+
+/**
+ * The epilogue's bindings of a backward: the forward's output y (required with an epilogue) and
+ * dz (required with 'add_relu', refused otherwise); placeholders where there is no epilogue.
+ */
+export function epilogueGradRanges(
+  device: GPUDevice,
+  epilogue: Epilogue | null,
+  y: unknown,
+  dz: unknown,
+  bytes: number,
+): { y: Range; dz: Range } {
+  if (!epilogue && y !== undefined)
+    throw new OptionError('y (the forward output) is read by backward only with an epilogue, to mask dy');
+  if (epilogue !== 'add_relu' && dz !== undefined)
+    throw new OptionError(
+      `dz is the residual's gradient of epilogue 'add_relu'; this call's epilogue is ${epilogue ?? 'none'}`,
+    );
+  return {
+    y: epilogue ? bufferRange(device, 'y', y as TensorArg, bytes) : placeholder(device, 6),
+    dz: epilogue === 'add_relu' ? bufferRange(device, 'dz', dz as TensorArg, bytes) : placeholder(device, 7),
+  };
+}
 
 /** A plan's one compute pass, and the checks of what can change between encodes. */
 export class PassPlan implements Plan {
@@ -313,12 +369,17 @@ export function planForwardTrain(
   const tracked = p.runningMean !== undefined;
   const runningMean = tracked ? bufferRange(device, 'runningMean', p.runningMean, g.C * 4) : placeholder(device, 2);
   const runningSpread = tracked ? bufferRange(device, 'runningVar', p.runningVar, g.C * 4) : placeholder(device, 3);
+  const epilogue = checkEpilogue(p.epilogue);
+  const z = residualRange(device, epilogue, p.z, bytes);
   const wg = checkWorkgroupSize(device, p.workgroupSize);
-  const shape = planShape(device, table, g, wg);
+  const shape = planShape(device, table, g, wg, epilogue);
   const owned: GPUBuffer[] = [];
   const label = 'bn.forward_train';
   const workspace = workspaceRange(device, shape, p.workspace, owned, label);
-  checkSharing({ y, stats, runningMean, runningVar: runningSpread, workspace }, { x, weight: gamma, bias: beta });
+  checkSharing(
+    { y, stats, runningMean, runningVar: runningSpread, workspace },
+    { x, weight: gamma, bias: beta, ...(epilogue === 'add_relu' ? { z } : {}) },
+  );
   checkNotModuleState({ y, stats, runningMean, runningVar: runningSpread, workspace });
   const step = constantBuffer(
     device,
@@ -338,6 +399,7 @@ export function planForwardTrain(
     {
       x,
       y,
+      z,
       stats,
       gamma,
       beta,
@@ -372,15 +434,20 @@ export function planForwardEval(
   const { affine, gamma, beta } = affineRanges(device, g.C, p.weight, p.bias);
   const runningMean = bufferRange(device, 'runningMean', p.runningMean, g.C * 4);
   const runningSpread = bufferRange(device, 'runningVar', p.runningVar, g.C * 4);
+  const epilogue = checkEpilogue(p.epilogue);
+  const z = residualRange(device, epilogue, p.z, bytes);
   const wg = checkWorkgroupSize(device, p.workgroupSize);
-  checkSharing({ y, stats }, { x, weight: gamma, bias: beta, runningMean, runningVar: runningSpread });
+  checkSharing(
+    { y, stats },
+    { x, weight: gamma, bias: beta, runningMean, runningVar: runningSpread, ...(epilogue === 'add_relu' ? { z } : {}) },
+  );
   checkNotModuleState({ y, stats });
   const owned: GPUBuffer[] = [];
   const flags = (affine ? EvalFlags.AFFINE : 0) | (runningIsStd ? EvalFlags.SPREAD_IS_STD : 0);
   const dispatches = forwardEvalDispatches(
     device,
-    planShape(device, table, g, wg),
-    { x, y, stats, gamma, beta, runningMean, runningSpread },
+    planShape(device, table, g, wg, epilogue),
+    { x, y, z, stats, gamma, beta, runningMean, runningSpread },
     eps,
     flags,
     owned,
@@ -406,6 +473,9 @@ export function planBackward(device: GPUDevice, params: BackwardParams, table: K
     'workspace',
     'workgroupSize',
     'dtype',
+    'epilogue',
+    'y',
+    'dz',
   ]);
   const g = tensorGeometry(device, p.layout, p.shape, p.dtype);
   const batchStats = checkBoolean('batchStats', p.batchStats, true);
@@ -426,16 +496,19 @@ export function planBackward(device: GPUDevice, params: BackwardParams, table: K
   const gamma = affine ? bufferRange(device, 'weight', p.weight, g.C * 4) : placeholder(device, 0);
   const dgamma = affine ? bufferRange(device, 'dweight', p.dweight, g.C * 4) : placeholder(device, 4);
   const dbeta = affine ? bufferRange(device, 'dbias', p.dbias, g.C * 4) : placeholder(device, 5);
+  const epilogue = checkEpilogue(p.epilogue);
+  const e = epilogueGradRanges(device, epilogue, p.y, p.dz, bytes);
   const wg = checkWorkgroupSize(device, p.workgroupSize);
-  const shape = planShape(device, table, g, wg);
+  const shape = planShape(device, table, g, wg, epilogue);
   const owned: GPUBuffer[] = [];
   const workspace = workspaceRange(device, shape, p.workspace, owned, 'bn.backward');
-  checkSharing({ dx, dweight: dgamma, dbias: dbeta, workspace }, { x, dy, stats, weight: gamma });
-  checkNotModuleState({ dx, dweight: dgamma, dbias: dbeta, workspace });
+  const grads = { dx, dweight: dgamma, dbias: dbeta, workspace, ...(epilogue === 'add_relu' ? { dz: e.dz } : {}) };
+  checkSharing(grads, { x, dy, stats, weight: gamma, ...(epilogue ? { y: e.y } : {}) });
+  checkNotModuleState(grads);
   const dispatches = backwardDispatches(
     device,
     shape,
-    { x, dy, dx, stats, gamma, dgamma, dbeta, workspace },
+    { x, dy, dx, stats, gamma, dgamma, dbeta, workspace, y: e.y, dz: e.dz },
     batchStats,
     affine,
     owned,

@@ -4,25 +4,36 @@
  * apply) and backward (gradient sums, merges, finalize, dx). Nothing here validates: callers pass
  * what validate.ts has checked.
  */
-import { gridFor, prepareDispatch, type Dispatch } from '../gpu/kernel.js';
+import { gridFor, prepareDispatch, type Dispatch, type Epilogue } from '../gpu/kernel.js';
 import type { Geometry } from '../layout.js';
+import { OptionError } from '../errors.js';
 import { BackwardFlags, backwardFinalize, gradSumsMerge } from '../kernels/gradients.js';
 import { evalCoeffs } from '../kernels/normalise.js';
 import { forwardFinalize, statsMerge, stepState } from '../kernels/statistics.js';
 import type { Range } from '../validate.js';
 import { MERGE_GROUP, type ElementwisePath, type KernelTable, type ReductionPlan } from './table.js';
 
-/** What a sequence is built for: the tensor view, its kernels and the workgroup-size override. */
+/** What a sequence is built for: the tensor view, its kernels, the workgroup-size override and the epilogue. */
 export interface PlanShape {
   readonly g: Geometry;
   readonly r: ReductionPlan;
   readonly ew: ElementwisePath;
   readonly wg?: number;
+  readonly epilogue: Epilogue | null;
 }
 
-export function planShape(device: GPUDevice, table: KernelTable, g: Geometry, wg?: number): PlanShape {
+export function planShape(
+  device: GPUDevice,
+  table: KernelTable,
+  g: Geometry,
+  wg?: number,
+  epilogue: Epilogue | null = null,
+): PlanShape {
   const r = table.reduction(g, device.limits.maxComputeWorkgroupsPerDimension);
-  return { g, r, ew: table.elementwise(g, r), wg };
+  const ew = table.elementwise(g, r);
+  if (epilogue && ![r.stage.sums, ew.apply, ew.dx].every((k) => k.source.includes('const EPILOGUE: u32 = 0u;')))
+    throw new OptionError(`the ${table.name} kernel table has no fused epilogues; use the default kernels`);
+  return { g, r, ew, wg, epilogue };
 }
 
 /**
@@ -54,7 +65,9 @@ function reduce(
   const { r, g, wg } = l;
   const first = which === 'stats' ? r.stage.stats : r.stage.sums;
   const { params, grid } = r.stage.dispatch(device, r, wg);
-  out.push(prepareDispatch(device, first, params, { ...bindings, partials: ws }, grid, owned, wg, g.dtype));
+  // The gradient sums see the upstream gradient through the epilogue; the statistics do not.
+  const variant = { dtype: g.dtype, epilogue: which === 'sums' ? l.epilogue : null };
+  out.push(prepareDispatch(device, first, params, { ...bindings, partials: ws }, grid, owned, wg, variant));
   if (!r.levels.length) return { partials: ws, slices: r.slices };
   const merge = which === 'stats' ? statsMerge : gradSumsMerge;
   const unit = which === 'stats' ? 16 : 8;
@@ -82,6 +95,8 @@ function reduce(
 export interface ForwardTrainBindings {
   x: Range;
   y: Range;
+  /** The residual of the add_relu epilogue (a placeholder otherwise). */
+  z: Range;
   stats: Range;
   gamma: Range;
   beta: Range;
@@ -126,7 +141,7 @@ export function forwardTrainDispatches(
       owned,
     ),
   );
-  out.push(apply(device, l, ew, { stats: b.stats, x: b.x, y: b.y }, owned, wg));
+  out.push(apply(device, l, ew, { stats: b.stats, x: b.x, y: b.y, z: b.z }, owned, wg));
   return out;
 }
 
@@ -134,17 +149,18 @@ function apply(
   device: GPUDevice,
   l: PlanShape,
   ew: ElementwisePath,
-  b: { stats: Range; x: Range; y: Range },
+  b: { stats: Range; x: Range; y: Range; z: Range },
   owned: GPUBuffer[],
   wg?: number,
 ): Dispatch {
   const { params, grid } = ew.dispatch(device, l.g, l.r, ew.apply, wg);
-  return prepareDispatch(device, ew.apply, params, b, grid, owned, wg, l.g.dtype);
+  return prepareDispatch(device, ew.apply, params, b, grid, owned, wg, { dtype: l.g.dtype, epilogue: l.epilogue });
 }
 
 export interface ForwardEvalBindings {
   x: Range;
   y: Range;
+  z: Range;
   stats: Range;
   gamma: Range;
   beta: Range;
@@ -170,7 +186,7 @@ export function forwardEvalDispatches(
       [Math.ceil(g.C / evalCoeffs.threadsPerWorkgroup())],
       owned,
     ),
-    apply(device, l, ew, { stats: b.stats, x: b.x, y: b.y }, owned, wg),
+    apply(device, l, ew, { stats: b.stats, x: b.x, y: b.y, z: b.z }, owned, wg),
   ];
 }
 
@@ -178,6 +194,10 @@ export interface BackwardBindings {
   x: Range;
   dy: Range;
   dx: Range;
+  /** With an epilogue: the forward's output, whose sign masks dy (a placeholder otherwise). */
+  y: Range;
+  /** The residual's gradient of the add_relu epilogue (a placeholder otherwise). */
+  dz: Range;
   stats: Range;
   gamma: Range;
   dgamma: Range;
@@ -196,7 +216,15 @@ export function backwardDispatches(
 ): Dispatch[] {
   const out: Dispatch[] = [];
   const { g, ew, wg } = l;
-  const { partials, slices } = reduce(device, l, 'sums', { stats: b.stats, x: b.x, dy: b.dy }, b.workspace, owned, out);
+  const { partials, slices } = reduce(
+    device,
+    l,
+    'sums',
+    { stats: b.stats, x: b.x, dy: b.dy, y: b.y },
+    b.workspace,
+    owned,
+    out,
+  );
   const flags = (batchStats ? BackwardFlags.BATCH_STATS : 0) | (affine ? BackwardFlags.AFFINE : 0);
   out.push(
     prepareDispatch(
@@ -214,11 +242,11 @@ export function backwardDispatches(
       device,
       ew.dx,
       params,
-      { stats: b.stats, coef: partials, x: b.x, dy: b.dy, dx: b.dx },
+      { stats: b.stats, coef: partials, x: b.x, dy: b.dy, dx: b.dx, y: b.y, dz: b.dz },
       grid,
       owned,
       wg,
-      g.dtype,
+      { dtype: g.dtype, epilogue: l.epilogue },
     ),
   );
   return out;

@@ -1,6 +1,6 @@
 /**
  * The beyond-the-peers features against the float64 CPU path, in both layouts: per-activation
- * statistics, inference folding, ... Each scenario runs training and eval steps from the same state on both paths
+ * statistics, fused epilogues, inference folding, ... Each scenario runs training and eval steps from the same state on both paths
  * (src/conformance/compare.ts).
  */
 import { describe, expect, it } from 'vitest';
@@ -14,6 +14,10 @@ import { readBuffer } from '../../src/gpu/buffers';
 import { scaledError } from '../../src/conformance/golden';
 import { BufferError, DestroyedError, OptionError, ShapeError } from '../../src/errors';
 import type { BatchNormOptions } from '../../src/options';
+import { CpuBatchNorm } from '../../src/cpu/batchnorm';
+import { permute } from '../../src/layout';
+import { statsByteLength } from '../../src/plan/plans';
+import { encodeBackward, encodeForwardTrain } from '../../src/functional';
 
 /** Same bound as gpu-vs-cpu.test.ts: f32 against float64, scaled by each array's largest value. */
 const TOL = 1e-5;
@@ -51,6 +55,31 @@ describe('per-activation statistics', () => {
           false,
         ]),
       ));
+  }
+});
+
+describe('fused epilogues', () => {
+  // Every shipped path: rows (channels-last, C % 4 == 0), runs (channels-first, H·W % 4 == 0), and
+  // the thread reduction with scalar or vec4 elementwise passes.
+  const SHAPES: [string, number[]][] = [
+    ['4x8x3x5', [4, 8, 3, 5]],
+    ['3x6x4x4', [3, 6, 4, 4]],
+    ['3x5x3x3', [3, 5, 3, 3]],
+    ['33x12 ([N, C])', [33, 12]],
+  ];
+  for (const epilogue of ['relu', 'add_relu'] as const) {
+    for (const layout of ['NCHW', 'NHWC'] as const) {
+      for (const [name, shape] of SHAPES) {
+        it(`${epilogue} ${name} ${layout} train+eval`, () =>
+          check(makeScenario(31, layout, shape, { epilogue }, [true, true, false])));
+      }
+      it(`${epilogue} renorm ${layout}`, () =>
+        check(
+          makeScenario(32, layout, [5, 8, 3, 3], { epilogue, renorm: { rmax: 1.5, dmax: 0.5 } }, [true, true, false]),
+        ));
+      it(`${epilogue} per-activation, no affine ${layout}`, () =>
+        check(makeScenario(33, layout, [6, 4, 2, 3], { epilogue, perActivation: true, affine: false }, [true, false])));
+    }
   }
 });
 
@@ -132,5 +161,108 @@ describe('inference folding on the GPU', () => {
     bn.destroy();
     expect(() => plan.encode(device.createCommandEncoder())).toThrow(DestroyedError);
     await expect(bn.fold(layer)).rejects.toThrow(DestroyedError);
+  });
+});
+
+describe('fused epilogues through plans and the functional kernels', () => {
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+  const upload = (device: GPUDevice, label: string, data: ArrayLike<number>) => {
+    const b = device.createBuffer({ label, size: data.length * 4, usage });
+    device.queue.writeBuffer(b, 0, Float32Array.from(data));
+    return b;
+  };
+  const shape = [4, 6, 3, 4];
+  const count = 4 * 6 * 12;
+
+  it('a planned add_relu step (forward + backward in one command buffer) matches the CPU path', async () => {
+    const device = await gpuDevice();
+    const s = makeScenario(41, 'NCHW', shape, { epilogue: 'add_relu' }, [true]);
+    const st = s.steps[0];
+    const cpu = new CpuBatchNorm(6, { epilogue: 'add_relu' });
+    cpu.loadStateDict(s.init);
+    const want = cpu.forward(st.x, shape, 'NCHW', st.z);
+    const wantG = cpu.backward(st.x, st.dy);
+    const bn = new BatchNorm(device, 6, { epilogue: 'add_relu' });
+    await bn.loadStateDict(s.init);
+    const t = {
+      x: upload(device, 'x', st.x),
+      y: upload(device, 'y', new Float32Array(count)),
+      z: upload(device, 'z', st.z!),
+      dy: upload(device, 'dy', st.dy),
+      dx: upload(device, 'dx', new Float32Array(count)),
+      dz: upload(device, 'dz', new Float32Array(count)),
+    };
+    const step = bn.plan({ shape, layout: 'NCHW', ...t });
+    const enc = device.createCommandEncoder();
+    step.encodeForward(enc);
+    step.encodeBackward(enc);
+    device.queue.submit([enc.finish()]);
+    expect(scaledError(await readBuffer(device, t.y), want)).toBeLessThan(1e-5);
+    expect(scaledError(await readBuffer(device, t.dx), wantG.dx)).toBeLessThan(1e-5);
+    expect(scaledError(await readBuffer(device, t.dz), wantG.dz!)).toBeLessThan(1e-5);
+    expect(scaledError(await readBuffer(device, bn.weightGrad), wantG.dgamma)).toBeLessThan(1e-5);
+    bn.destroy();
+  });
+
+  it('the functional kernels take epilogue, z, y and dz', async () => {
+    const device = await gpuDevice();
+    const s = makeScenario(42, 'NHWC', shape, { epilogue: 'relu', affine: false, trackRunningStats: false }, [true]);
+    const st = s.steps[0];
+    const cpu = new CpuBatchNorm(6, { epilogue: 'relu', affine: false, trackRunningStats: false });
+    const nhwc = [4, 3, 4, 6];
+    const x = permute(st.x, shape, 'NHWC');
+    const dy = permute(st.dy, shape, 'NHWC');
+    const want = cpu.forward(x, nhwc, 'NHWC');
+    const wantG = cpu.backward(x, dy);
+    const b = {
+      x: upload(device, 'x', x),
+      y: upload(device, 'y', new Float32Array(count)),
+      dy: upload(device, 'dy', dy),
+      dx: upload(device, 'dx', new Float32Array(count)),
+      stats: device.createBuffer({ size: statsByteLength(6), usage }),
+    };
+    const enc = device.createCommandEncoder();
+    encodeForwardTrain(device, enc, { shape: nhwc, layout: 'NHWC', x: b.x, y: b.y, stats: b.stats, epilogue: 'relu' });
+    encodeBackward(device, enc, {
+      shape: nhwc,
+      layout: 'NHWC',
+      x: b.x,
+      dy: b.dy,
+      dx: b.dx,
+      stats: b.stats,
+      epilogue: 'relu',
+      y: b.y,
+    });
+    device.queue.submit([enc.finish()]);
+    expect(scaledError(await readBuffer(device, b.y), want)).toBeLessThan(1e-5);
+    expect(scaledError(await readBuffer(device, b.dx), wantG.dx)).toBeLessThan(1e-5);
+  });
+
+  it('refusals are typed and say the fix', async () => {
+    const device = await gpuDevice();
+    const buf = () => upload(device, 'b', new Float32Array(count));
+    const t = { x: buf(), y: buf(), dy: buf(), dx: buf() };
+    const relu = new BatchNorm(device, 6, { epilogue: 'relu' });
+    const add = new BatchNorm(device, 6, { epilogue: 'add_relu' });
+    expect(() => new BatchNorm(device, 6, { epilogue: 'gelu' as never })).toThrow(OptionError);
+    expect(() => relu.plan({ shape, layout: 'NCHW', ...t, z: buf() })).toThrow(/z is the residual/);
+    expect(() => relu.plan({ shape, layout: 'NCHW', ...t, dz: buf() })).toThrow(OptionError);
+    expect(() => relu.plan({ shape, layout: 'NCHW', x: t.x, dy: t.dy, dx: t.dx })).toThrow(
+      /reads the forward's output y/,
+    );
+    await expect(add.forward(t.x, t.y, shape, 'NCHW')).rejects.toThrow(BufferError);
+    await add.forward(t.x, t.y, shape, 'NCHW', buf());
+    await expect(add.backward(t.x, t.dy, t.dx)).rejects.toThrow(/dz is required/);
+    expect(() => add.plan({ shape, layout: 'NCHW', ...t, z: t.y, dz: buf() })).toThrow(BufferError);
+    const stats = device.createBuffer({ size: statsByteLength(6), usage });
+    const enc = device.createCommandEncoder();
+    expect(() =>
+      encodeBackward(device, enc, { shape, layout: 'NCHW', x: t.x, dy: t.dy, dx: t.dx, stats, epilogue: 'relu' }),
+    ).toThrow(/y is required/);
+    expect(() =>
+      encodeForwardTrain(device, enc, { shape, layout: 'NCHW', x: t.x, y: t.y, stats, epilogue: 'add_relu' }),
+    ).toThrow(/z is required/);
+    relu.destroy();
+    add.destroy();
   });
 });

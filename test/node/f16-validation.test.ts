@@ -44,9 +44,15 @@ describe("float16 on Dawn's null backend", () => {
   for (const k of KERNELS.filter((x) => x.source.includes('alias xf = f32;'))) {
     it(`${k.label}: the f16 pipeline compiles and links`, () =>
       noValidationError(() => {
-        k.pipeline(device, undefined, 'f16');
+        k.pipeline(device, undefined, { dtype: 'f16' });
       }));
   }
+  for (const k of KERNELS.filter((x) => x.source.includes('const EPILOGUE: u32 = 0u;')))
+    for (const epilogue of ['relu', 'add_relu'] as const)
+      it(`${k.label} ${epilogue}: the f16 epilogue pipeline compiles and links`, () =>
+        noValidationError(() => {
+          k.pipeline(device, undefined, { dtype: 'f16', epilogue });
+        }));
 
   const cases: [string, Layout, number[]][] = [
     ['NHWC rows (C % 4 == 0)', 'NHWC', [4, 5, 3, 8]],

@@ -103,7 +103,7 @@ describe('a wrapper that disagrees with its WGSL fails at first use', () => {
     const k = defineKernel(
       'bn.apply_scalar',
       applyScalar,
-      ['params', 'stats', 'x', 'y'] as const,
+      ['params', 'stats', 'x', 'y', 'z'] as const,
       ['C', 'inner'] as const,
     );
     expect(() => k.reflection()).toThrow(/wrapper params .* do not match the WGSL struct/);
@@ -131,7 +131,7 @@ describe('float16 specialisation', () => {
   });
   for (const k of tensorKernels) {
     it(`${fileOf(k.label)}: the f16 source enables f16 first and keeps the bindings`, () => {
-      const f16 = specialise(k.label, k.source, 'f16');
+      const f16 = specialise(k.label, k.source, { dtype: 'f16' });
       expect(f16.split('\n')[0]).toBe('enable f16;');
       expect(f16).toContain('alias xf = f16;');
       const r = new WgslReflect(f16);
@@ -140,6 +140,33 @@ describe('float16 specialisation', () => {
   }
   it('a kernel without the alias is refused for f16', () => {
     const k = KERNELS.find((x) => !x.source.includes('alias xf = f32;'))!;
-    expect(() => specialise(k.label, k.source, 'f16')).toThrow(/cannot run on f16/);
+    expect(() => specialise(k.label, k.source, { dtype: 'f16' })).toThrow(/cannot run on f16/);
+  });
+});
+
+describe('epilogue specialisation', () => {
+  const withEpilogue = KERNELS.filter((k) => k.source.includes('const EPILOGUE: u32 = 0u;'));
+  it('the apply, gradient-sums and dx kernels have the epilogues, and only they', () => {
+    expect(withEpilogue.map((k) => fileOf(k.label)).sort()).toEqual(
+      ['apply', 'grad_sums', 'dx']
+        .flatMap((p) => ['scalar', 'vec4', 'rows', 'thread', 'runs'].map((s) => `${p}_${s}.wgsl`))
+        .filter((f) => KERNELS.some((k) => fileOf(k.label) === f))
+        .sort(),
+    );
+  });
+  for (const k of withEpilogue) {
+    for (const epilogue of ['relu', 'add_relu'] as const) {
+      it(`${fileOf(k.label)} ${epilogue}: the constant is set, the bindings kept, f16 still applies`, () => {
+        const src = specialise(k.label, k.source, { epilogue, dtype: 'f16' });
+        expect(src).toContain(`const EPILOGUE: u32 = ${epilogue === 'relu' ? 1 : 2}u;`);
+        expect(src.split('\n')[0]).toBe('enable f16;');
+        const r = new WgslReflect(src);
+        expect(r.getBindGroups().flatMap((g) => g.filter(Boolean).map((b) => b.name))).toEqual([...k.bindings]);
+      });
+    }
+  }
+  it('a kernel without the epilogues is refused one', () => {
+    const k = KERNELS.find((x) => !x.source.includes('const EPILOGUE'))!;
+    expect(() => specialise(k.label, k.source, { epilogue: 'relu' })).toThrow(/has no epilogues/);
   });
 });

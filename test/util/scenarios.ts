@@ -46,6 +46,11 @@ export function makeScenario(
     shape,
     options,
     init,
-    steps: steps.map((training) => ({ training, x: data(), dy: f32(normals(r, count)) })),
+    steps: steps.map((training) => ({
+      training,
+      x: data(),
+      dy: f32(normals(r, count)),
+      ...(options.epilogue === 'add_relu' ? { z: f32(normals(r, count)) } : {}),
+    })),
   };
 }
