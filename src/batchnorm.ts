@@ -14,13 +14,21 @@
  * README's "State when steps are encoded" for what a command buffer that is never submitted, or
  * fails, does to the state.
  */
-import { BatchSizeError, BufferError, CallOrderError, DestroyedError, LimitError, OptionError } from './errors.js';
+import {
+  BatchSizeError,
+  BufferError,
+  CallOrderError,
+  DestroyedError,
+  LimitError,
+  OptionError,
+  ShapeError,
+} from './errors.js';
 import { lostError, submitChecked, watchDevice } from './device.js';
 import { placeholder, readFloats } from './gpu/buffers.js';
 import { constantBuffer, encodeDispatches, type Dispatch } from './gpu/kernel.js';
-import type { Layout } from './layout.js';
+import type { Geometry, Layout } from './layout.js';
 import { BatchNormBase, type StateDict, type StateDictInput } from './moduleBase.js';
-import { checkObject, type BatchNormOptions, type PiecewiseSchedule, type RenormClip } from './options.js';
+import { checkObject, describe, type BatchNormOptions, type PiecewiseSchedule, type RenormClip } from './options.js';
 import { EvalFlags } from './kernels/normalise.js';
 import { FinalizeFlags, SCHEDULE_BYTES, SCHEDULE_POINTS, STEP_BYTES, StepFlags } from './kernels/statistics.js';
 import {
@@ -35,15 +43,28 @@ import {
   workspaceRange,
 } from './plan/plans.js';
 import {
-  backwardDispatches,
   forwardEvalDispatches,
-  forwardTrainDispatches,
+  gradInputDispatches,
+  gradSumsDispatches,
+  normaliseDispatches,
   planShape,
+  statisticsDispatches,
   stepDispatch,
   type PlanShape,
+  type Reduced,
 } from './plan/sequences.js';
 import { DEFAULT_TABLE, KERNEL_TABLE, type KernelTable } from './plan/table.js';
 import { planFold, type GpuFoldLayer } from './fold.js';
+import {
+  mergeGradSums,
+  mergeStats,
+  gradSumsFromPartials,
+  partialsFromGradSums,
+  partialsFromStats,
+  statsFromPartials,
+  type ShardGradSums,
+  type ShardStats,
+} from './sync.js';
 import { argumentKey } from './plan/key.js';
 import {
   bufferRange,
@@ -69,9 +90,32 @@ export interface StepTensors {
   /** With epilogue 'add_relu': the residual added before the relu (forward), and its gradient (backward). */
   z?: TensorArg;
   dz?: TensorArg;
+  /**
+   * Synchronized batch norm: this step is one shard of a batch of `batch` samples split along N
+   * across devices. Training forward then runs as encodeStatistics → (all-reduce) →
+   * encodeForward(encoder, merged), and backward as encodeGradientSums → (all-reduce) →
+   * encodeBackward(encoder, merged).
+   */
+  sync?: { batch: number };
+}
+
+/** forwardSync's options: the whole batch, the all-reduce, and the residual of epilogue 'add_relu'. */
+export interface SyncForwardOptions {
+  batch: number;
+  /** This shard's statistics in, every shard's out (in shard order, the same on every shard). */
+  allReduce: (local: ShardStats) => Promise<readonly ShardStats[]> | readonly ShardStats[];
+  z?: TensorArg;
+}
+
+/** backwardSync's options: the all-reduce of the gradient sums, and dz for epilogue 'add_relu'. */
+export interface SyncBackwardOptions {
+  allReduce: (local: ShardGradSums) => Promise<readonly ShardGradSums[]> | readonly ShardGradSums[];
+  dz?: TensorArg;
 }
 
 interface Forwarded {
+  /** The whole batch of a synchronized forward (null otherwise). */
+  readonly batch: number | null;
   readonly x: Range;
   /** The output, whose sign backward reads under an epilogue. */
   readonly y: Range | null;
@@ -86,6 +130,52 @@ interface StepBindings {
   /** The residual (a placeholder without add_relu); null for an add_relu step planned without z. */
   z: Range | null;
   grads: { dy: Range; dx: Range; dz: Range } | null;
+  /** A synchronized step's whole batch and its value count per channel. */
+  sync: { batch: number; M: number } | null;
+}
+
+/** A validated `sync` of plan(): the whole batch, at least this shard's, and its count per channel. */
+function syncBatch(sync: unknown, g: Geometry): { batch: number; M: number } {
+  const o = checkObject<{ batch: number }>('sync', sync);
+  for (const k of Object.keys(o))
+    if (k !== 'batch') throw new OptionError(`sync has unknown key '${k}'; it takes batch (the whole batch's N)`);
+  const N = g.shape[0];
+  if (typeof o.batch !== 'number' || !Number.isSafeInteger(o.batch) || o.batch < N)
+    throw new OptionError(
+      `sync.batch must be the whole batch's sample count, an integer >= this shard's N = ${N}; got ${describe(o.batch)}`,
+    );
+  const M = o.batch * (g.M / N);
+  if (!Number.isSafeInteger(M) || M > 2 ** 32 - 1)
+    throw new ShapeError(`sync.batch ${o.batch} gives more values per channel than a GPU index can count`);
+  return { batch: o.batch, M };
+}
+
+/**
+ * Merged shard statistics (or gradient sums) for a step of C channels over the whole batch's M
+ * values per channel: what the all-reduce returned, checked before it reaches the GPU.
+ */
+function checkMerged<T extends ShardStats | ShardGradSums>(
+  merged: T | undefined,
+  C: number,
+  M: number,
+  from: string,
+  keys: readonly string[],
+): T {
+  if (typeof merged !== 'object' || merged === null)
+    throw new OptionError(
+      `a synchronized step in training needs the whole batch's merged values (${from} of every shard's export); got ${describe(merged)}`,
+    );
+  const r = merged as unknown as Record<string, unknown>;
+  for (const k of keys) {
+    const a = r[k];
+    if (!(a instanceof Float64Array || a instanceof Float32Array || Array.isArray(a)) || a.length !== C)
+      throw new ShapeError(`merged ${k} must hold ${C} numbers (one per channel); got ${describe(a)}`);
+  }
+  if (r.count !== M)
+    throw new ShapeError(
+      `merged values count ${describe(r.count)} values per channel, but the step was planned for a whole batch of ${M} (sync.batch × spatial); merge every shard once`,
+    );
+  return merged;
 }
 
 const sameRange = (a: Range, b: Range) => a.buffer === b.buffer && a.offset === b.offset && a.size === b.size;
@@ -222,8 +312,8 @@ export class BatchNorm extends BatchNormBase {
   private makeStep(tensors: Partial<StepTensors>, label: string): BatchNormStep {
     const t = checkObject<StepTensors>('plan tensors', tensors);
     for (const k of Object.keys(t))
-      if (!['shape', 'layout', 'x', 'y', 'dy', 'dx', 'z', 'dz'].includes(k))
-        throw new OptionError(`plan() has unknown tensor '${k}'; it takes shape, layout, x, y, dy, dx, z, dz`);
+      if (!['shape', 'layout', 'x', 'y', 'dy', 'dx', 'z', 'dz', 'sync'].includes(k))
+        throw new OptionError(`plan() has unknown tensor '${k}'; it takes shape, layout, x, y, dy, dx, z, dz, sync`);
     const device = this.device;
     const { dtype, epilogue } = this.options;
     const g = this.features(tensorGeometry(device, t.layout, t.shape, dtype));
@@ -255,12 +345,13 @@ export class BatchNorm extends BatchNormBase {
     const inputs = { x, ...(grads ? { dy: grads.dy } : {}), ...(z && epilogue === 'add_relu' ? { z } : {}) };
     checkSharing(outputs, inputs);
     checkNotModuleState(outputs, { ...inputs, ...outputs }, this.name);
+    const sync = t.sync === undefined ? null : syncBatch(t.sync, g);
     const shape = planShape(device, this.table, g, undefined, epilogue);
     return new BatchNormStep(
       this,
       `${this.name}.${label}`,
       shape,
-      { x, y, z, grads },
+      { x, y, z, grads, sync },
       `${g.layout}:${g.shape.join('x')}`,
     );
   }
@@ -287,24 +378,37 @@ export class BatchNorm extends BatchNormBase {
     };
     let workspace: Range | null = null;
     const ws = () => (workspace ??= workspaceRange(this.device, s, undefined, owned, label));
-    return {
-      /** Batch statistics; with `update`, advance the step and update the running statistics. */
-      train: (update: boolean): Dispatch[] => {
+    const grads = () => {
+      if (!b.grads) throw new OptionError('this step was planned without dy and dx; plan it with them to run backward');
+      return {
+        x: b.x,
+        dy: b.grads.dy,
+        dx: b.grads.dx,
+        y: o.epilogue ? b.y! : placeholder(this.device, 6),
+        dz: b.grads.dz,
+        stats: params.stats,
+        gamma: params.gamma,
+        dgamma: whole(this.weightGrad),
+        dbeta: whole(this.biasGrad),
+        workspace: ws(),
+      };
+    };
+    const seq = {
+      /** The statistics reduction (what a synchronized step exports). */
+      statistics: () => statisticsDispatches(this.device, s, b.x, ws(), owned),
+      /**
+       * From reduced statistics over M values: with `update`, advance the step and update the
+       * running statistics; coefficients; apply.
+       */
+      normalise: (update: boolean, reduced: Reduced, M: number): Dispatch[] => {
         const flags =
           (update ? FinalizeFlags.UPDATE : 0) |
           (o.unbiased ? FinalizeFlags.UNBIASED : 0) |
           (o.renorm ? FinalizeFlags.RENORM : 0) |
           (o.affine ? FinalizeFlags.AFFINE : 0);
         const step = whole(this.stepState);
-        const seq = forwardTrainDispatches(
-          this.device,
-          s,
-          { ...params, ...io(), step, workspace: ws() },
-          o.eps,
-          flags,
-          owned,
-        );
-        return update ? [stepDispatch(this.device, whole(this.schedule), step, owned), ...seq] : seq;
+        const d = normaliseDispatches(this.device, s, { ...params, ...io(), step }, reduced, M, o.eps, flags, owned);
+        return update ? [stepDispatch(this.device, whole(this.schedule), step, owned), ...d] : d;
       },
       eval: (): Dispatch[] =>
         forwardEvalDispatches(
@@ -315,37 +419,37 @@ export class BatchNorm extends BatchNormBase {
           (o.affine ? EvalFlags.AFFINE : 0) | (this.isRenorm ? EvalFlags.SPREAD_IS_STD : 0),
           owned,
         ),
+      /** The gradient-sums reduction (what a synchronized step exports). */
+      gradSums: () => gradSumsDispatches(this.device, s, grads(), owned),
+      /** From reduced gradient sums over M values: dγ, dβ and dx. */
+      gradInput: (batchStats: boolean, reduced: Reduced, M: number): Dispatch[] =>
+        gradInputDispatches(this.device, s, grads(), reduced, M, batchStats, o.affine, owned),
+    };
+    return {
+      ...seq,
+      train: (update: boolean): Dispatch[] => {
+        const st = seq.statistics();
+        return [...st.dispatches, ...seq.normalise(update, st.reduced, s.g.M)];
+      },
       backward: (batchStats: boolean): Dispatch[] => {
-        if (!b.grads)
-          throw new OptionError('this step was planned without dy and dx; plan it with them to run backward');
-        return backwardDispatches(
-          this.device,
-          s,
-          {
-            x: b.x,
-            dy: b.grads.dy,
-            dx: b.grads.dx,
-            y: o.epilogue ? b.y! : placeholder(this.device, 6),
-            dz: b.grads.dz,
-            stats: params.stats,
-            gamma: params.gamma,
-            dgamma: whole(this.weightGrad),
-            dbeta: whole(this.biasGrad),
-            workspace: ws(),
-          },
-          batchStats,
-          o.affine,
-          owned,
-        );
+        const gs = seq.gradSums();
+        return [...gs.dispatches, ...seq.gradInput(batchStats, gs.reduced, s.g.M)];
       },
     };
   }
 
   /** @internal Called by a step as it encodes forward: checks, and records what backward will need. */
-  beginForward(x: Range, y: Range | null, key: string, batchStats: boolean, byPlan: boolean): void {
+  beginForward(
+    x: Range,
+    y: Range | null,
+    key: string,
+    batchStats: boolean,
+    byPlan: boolean,
+    batch: number | null,
+  ): void {
     this.alive();
     if (byPlan && batchStats && this.training && this.options.trackRunningStats) this.countKnown = false;
-    this.forwarded = { x, y, key, batchStats };
+    this.forwarded = { x, y, key, batchStats, batch };
   }
 
   /** @internal Called by a step as it encodes backward: the forward it differentiates. */
@@ -384,7 +488,7 @@ export class BatchNorm extends BatchNormBase {
 
   /** The plan the awaited methods use for these tensors (kept per argument set; the oldest destroyed past 8). */
   private internalStep(t: Partial<StepTensors>): BatchNormStep {
-    const key = argumentKey([t.shape, t.layout, t.x, t.y, t.dy, t.dx, t.z, t.dz]);
+    const key = argumentKey([t.shape, t.layout, t.x, t.y, t.dy, t.dx, t.z, t.dz, t.sync]);
     let step = this.internal.get(key);
     if (!step) {
       step = this.makeStep(t, 'call');
@@ -411,15 +515,55 @@ export class BatchNorm extends BatchNormBase {
    * with epilogue 'add_relu'.
    */
   forward(x: TensorArg, y: TensorArg, shape: readonly number[], layout?: Layout, z?: TensorArg): Promise<void> {
+    return this.runForward({ shape, layout, x, y, ...(z === undefined ? {} : { z }) }, null);
+  }
+
+  /**
+   * Synchronized forward of this device's shard of a batch of `sync.batch` samples (split along
+   * N): in training, this shard's statistics go to `sync.allReduce`, which must resolve to every
+   * shard's, in the same order on every shard (the caller's transport); their merge normalises
+   * x and updates the running statistics, as the whole batch would on one device. In eval mode
+   * allReduce is not called (running statistics need none).
+   */
+  forwardSync(
+    x: TensorArg,
+    y: TensorArg,
+    shape: readonly number[],
+    layout: Layout | undefined,
+    sync: SyncForwardOptions,
+  ): Promise<void> {
+    const o = checkObject<SyncForwardOptions>('sync', sync);
+    for (const k of Object.keys(o))
+      if (!['batch', 'allReduce', 'z'].includes(k))
+        throw new OptionError(`forwardSync's sync has unknown key '${k}'; it takes batch, allReduce, z`);
+    if (typeof o.allReduce !== 'function')
+      throw new OptionError(
+        `sync.allReduce must be a function (local stats) => every shard's stats; got ${describe(o.allReduce)}`,
+      );
+    return this.runForward(
+      { shape, layout, x, y, sync: { batch: o.batch as number }, ...(o.z === undefined ? {} : { z: o.z }) },
+      o.allReduce,
+    );
+  }
+
+  private runForward(
+    t: Partial<StepTensors>,
+    allReduce: ((local: ShardStats) => Promise<readonly ShardStats[]> | readonly ShardStats[]) | null,
+  ): Promise<void> {
     return this.serial(async () => {
-      const step = this.internalStep({ shape, layout, x, y, ...(z === undefined ? {} : { z }) });
+      const step = this.internalStep(t);
       await this.syncCount();
       const host = this.training && this.options.renorm?.kind === 'function' ? this.stepClip() : null;
       const before = this.forwarded;
       try {
+        let merged: ShardStats | undefined;
+        if (allReduce && (this.training || !this.options.trackRunningStats)) {
+          await submitChecked(this.device, `${step.label}.statistics`, (enc) => step.encodeStatistics(enc));
+          merged = mergeStats(await allReduce(await step.readStatistics()));
+        }
         await submitChecked(this.device, `${step.label}.forward`, (enc) => {
           if (host) this.device.queue.writeBuffer(this.schedule, 0, this.scheduleData(host));
-          step.encodeForward(enc, false);
+          step.encodeForward(enc, merged, false);
         });
       } catch (e) {
         this.forwarded = before;
@@ -435,12 +579,46 @@ export class BatchNorm extends BatchNormBase {
    * range); under an epilogue the relu's mask comes from that forward's output.
    */
   backward(x: TensorArg, dy: TensorArg, dx: TensorArg, dz?: TensorArg): Promise<void> {
+    return this.runBackward(x, dy, dx, dz, null);
+  }
+
+  /**
+   * Backward of a forwardSync: in training, this shard's gradient sums go to `sync.allReduce`
+   * (every shard's, in order, as for forwardSync); dx is then exact for the whole batch, and
+   * weightGrad/biasGrad are the whole batch's on every shard (do not all-reduce them again).
+   */
+  backwardSync(x: TensorArg, dy: TensorArg, dx: TensorArg, sync: SyncBackwardOptions): Promise<void> {
+    const o = checkObject<SyncBackwardOptions>('sync', sync);
+    for (const k of Object.keys(o))
+      if (!['allReduce', 'dz'].includes(k))
+        throw new OptionError(`backwardSync's sync has unknown key '${k}'; it takes allReduce, dz`);
+    if (typeof o.allReduce !== 'function')
+      throw new OptionError(
+        `sync.allReduce must be a function (local gradient sums) => every shard's; got ${describe(o.allReduce)}`,
+      );
+    return this.runBackward(x, dy, dx, o.dz, o.allReduce);
+  }
+
+  private runBackward(
+    x: TensorArg,
+    dy: TensorArg,
+    dx: TensorArg,
+    dz: TensorArg | undefined,
+    allReduce: ((local: ShardGradSums) => Promise<readonly ShardGradSums[]> | readonly ShardGradSums[]) | null,
+  ): Promise<void> {
     return this.serial(async () => {
       const f = this.forwarded;
       if (!f)
         throw new CallOrderError(
           'E_NO_FORWARD',
           'backward needs a forward first: call forward(x, y, shape, layout) with the same x',
+        );
+      if ((f.batch !== null) !== (allReduce !== null))
+        throw new CallOrderError(
+          'E_INPUT_MISMATCH',
+          f.batch !== null
+            ? 'the last forward was synchronized (forwardSync): differentiate it with backwardSync'
+            : 'the last forward was not synchronized: differentiate it with backward',
         );
       const [layout, dims] = f.key.split(':');
       const step = this.internalStep({
@@ -451,8 +629,14 @@ export class BatchNorm extends BatchNormBase {
         dx,
         ...(this.options.epilogue && f.y ? { y: f.y } : {}),
         ...(dz === undefined ? {} : { dz }),
+        ...(f.batch === null ? {} : { sync: { batch: f.batch } }),
       });
-      await submitChecked(this.device, `${step.label}.backward`, (enc) => step.encodeBackward(enc));
+      let merged: ShardGradSums | undefined;
+      if (allReduce) {
+        await submitChecked(this.device, `${step.label}.gradient_sums`, (enc) => step.encodeGradientSums(enc));
+        merged = mergeGradSums(await allReduce(await step.readGradientSums()));
+      }
+      await submitChecked(this.device, `${step.label}.backward`, (enc) => step.encodeBackward(enc, merged));
     });
   }
 
@@ -551,6 +735,8 @@ export class BatchNormStep {
   private readonly owned: GPUBuffer[] = [];
   private seq: ReturnType<BatchNorm['sequences']> | null = null;
   private readonly built = new Map<string, Dispatch[]>();
+  private readonly reductions = new Map<string, { dispatches: Dispatch[]; reduced: Reduced }>();
+  private readonly syncBuffers = new Map<string, GPUBuffer>();
   private destroyed = false;
   private readonly forwardPass: GPUComputePassDescriptor;
   private readonly backwardPass: GPUComputePassDescriptor;
@@ -591,42 +777,194 @@ export class BatchNormStep {
     checkEncoder(encoder);
   }
 
+  /** Batch statistics in this forward (training, or no running statistics), checked for enough values. */
+  private batchStats(): boolean {
+    const o = this.bn.options;
+    const batchStats = this.bn.training || !o.trackRunningStats;
+    const M = this.b.sync?.M ?? this.s.g.M;
+    if (batchStats && M < 2) {
+      throw new BatchSizeError(
+        `training needs more than one value per channel; shape ${JSON.stringify(this.shape)} gives M = ${M}${this.b.sync ? ' over the whole batch' : ''}. Use a larger batch, or eval() mode.`,
+      );
+    }
+    return batchStats;
+  }
+
   /**
    * Records forward into `encoder`: in training mode batch statistics, the running update and the
    * step count (on the GPU); in eval mode the running statistics. Synchronous; submits nothing.
+   *
+   * A synchronized step in training takes the whole batch's statistics, `merged` (mergeStats of
+   * every shard's readStatistics()), after encodeStatistics: it writes them to the GPU now
+   * (queue.writeBuffer), so submit this encoder before encoding the same step again.
    */
-  encodeForward(encoder: GPUCommandEncoder, byPlan = true): void {
+  encodeForward(encoder: GPUCommandEncoder, merged?: ShardStats): void;
+  /** @internal The awaited forward passes byPlan = false. */
+  encodeForward(encoder: GPUCommandEncoder, merged: ShardStats | undefined, byPlan: boolean): void;
+  encodeForward(encoder: GPUCommandEncoder, merged?: ShardStats, byPlan = true): void {
     this.check(encoder);
     const o = this.bn.options;
-    const batchStats = this.bn.training || !o.trackRunningStats;
-    if (batchStats && this.s.g.M < 2) {
-      throw new BatchSizeError(
-        `training needs more than one value per channel; shape ${JSON.stringify(this.shape)} gives M = ${this.s.g.M}. Use a larger batch, or eval() mode.`,
-      );
-    }
+    const batchStats = this.batchStats();
     const update = this.bn.training && o.trackRunningStats;
-    const d = batchStats
-      ? this.dispatches(update ? 'train' : 'batch', (q) => q.train(update))
-      : this.dispatches('eval', (q) => q.eval());
-    this.bn.beginForward(this.b.x, this.b.y, this.key, batchStats, byPlan);
-    const pass = encoder.beginComputePass(this.forwardPass);
-    encodeDispatches(pass, d);
-    pass.end();
+    const sync = this.b.sync;
+    let d: Dispatch[];
+    if (sync && batchStats) {
+      const stats = checkMerged(merged, this.bn.numFeatures, sync.M, 'mergeStats', ['mean', 'm2']);
+      const imported = this.syncBuffer('stats.import', 16 * this.bn.numFeatures, false);
+      this.bn.device.queue.writeBuffer(imported.buffer, 0, partialsFromStats(stats));
+      d = this.dispatches(update ? 'sync-train' : 'sync-batch', (q) =>
+        q.normalise(update, { partials: imported, slices: 1 }, sync.M),
+      );
+    } else {
+      if (merged !== undefined)
+        throw new OptionError(
+          sync
+            ? 'in eval mode a synchronized step normalises with its running statistics: encodeForward(encoder) takes no merged statistics'
+            : 'merged statistics are for synchronized steps: plan the step with sync: { batch }',
+        );
+      d = batchStats
+        ? this.dispatches(update ? 'train' : 'batch', (q) => q.train(update))
+        : this.dispatches('eval', (q) => q.eval());
+    }
+    this.bn.beginForward(this.b.x, this.b.y, this.key, batchStats, byPlan, sync?.batch ?? null);
+    this.encodePass(encoder, this.forwardPass, d);
+  }
+
+  /**
+   * Synchronized steps in training: records this shard's statistics pass, and a copy of its
+   * partials that readStatistics() reads once the encoder has been submitted. Changes no state.
+   */
+  encodeStatistics(encoder: GPUCommandEncoder): void {
+    this.check(encoder);
+    this.requireSync('encodeStatistics');
+    if (!this.batchStats())
+      throw new OptionError(
+        'in eval mode a synchronized step normalises with its running statistics: no all-reduce, just encodeForward(encoder)',
+      );
+    this.io();
+    this.encodeExport(encoder, 'statistics', (q) => q.statistics(), 16);
+  }
+
+  /** This shard's statistics, from the last submitted encodeStatistics: what the all-reduce sends. */
+  async readStatistics(): Promise<ShardStats> {
+    const { parts, slices } = await this.readExport('statistics', 16);
+    return statsFromPartials(parts, this.bn.numFeatures, slices, this.s.g.M);
+  }
+
+  /**
+   * Synchronized steps: records this shard's gradient-sums pass, and a copy that
+   * readGradientSums() reads once the encoder has been submitted. Changes no state. (After an
+   * eval-mode forward too: dx needs no all-reduce then, but dγ and dβ are the whole batch's.)
+   */
+  encodeGradientSums(encoder: GPUCommandEncoder): void {
+    this.check(encoder);
+    this.requireSync('encodeGradientSums');
+    this.backwardOf();
+    this.encodeExport(encoder, 'gradient-sums', (q) => q.gradSums(), 8);
+  }
+
+  /** This shard's gradient sums, from the last submitted encodeGradientSums: what the all-reduce sends. */
+  async readGradientSums(): Promise<ShardGradSums> {
+    const { parts, slices } = await this.readExport('gradient-sums', 8);
+    return gradSumsFromPartials(parts, this.bn.numFeatures, slices, this.s.g.M);
   }
 
   /**
    * Records backward into `encoder`: dx, and the module's weightGrad/biasGrad (overwritten). The
    * last forward encoded on the module must be this step's (same x). Synchronous; submits nothing.
+   *
+   * A synchronized step takes the whole batch's gradient sums, `merged` (mergeGradSums of every
+   * shard's readGradientSums()); weightGrad and biasGrad are then the whole batch's on every shard.
    */
-  encodeBackward(encoder: GPUCommandEncoder): void {
+  encodeBackward(encoder: GPUCommandEncoder, merged?: ShardGradSums): void {
     this.check(encoder);
-    if (!this.b.grads)
-      throw new OptionError(`step ${this.label} was planned without dy and dx; plan it with them to encode backward`);
-    const f = this.bn.forwardOf(this.b.x, this.b.y, this.key);
-    const d = this.dispatches(f.batchStats ? 'backward' : 'backward-constants', (q) => q.backward(f.batchStats));
-    const pass = encoder.beginComputePass(this.backwardPass);
+    const f = this.backwardOf();
+    const sync = this.b.sync;
+    let d: Dispatch[];
+    if (sync) {
+      const sums = checkMerged(merged, this.bn.numFeatures, sync.M, 'mergeGradSums', ['sumDy', 'sumDyXmu']);
+      const imported = this.syncBuffer('sums.import', 16 * this.bn.numFeatures, false);
+      this.bn.device.queue.writeBuffer(imported.buffer, 0, partialsFromGradSums(sums));
+      d = this.dispatches(`sync-backward-${f.batchStats}`, (q) =>
+        q.gradInput(f.batchStats, { partials: imported, slices: 1 }, sync.M),
+      );
+    } else {
+      if (merged !== undefined)
+        throw new OptionError('merged gradient sums are for synchronized steps: plan the step with sync: { batch }');
+      d = this.dispatches(f.batchStats ? 'backward' : 'backward-constants', (q) => q.backward(f.batchStats));
+    }
+    this.encodePass(encoder, this.backwardPass, d);
+  }
+
+  private encodePass(encoder: GPUCommandEncoder, desc: GPUComputePassDescriptor, d: Dispatch[]): void {
+    const pass = encoder.beginComputePass(desc);
     encodeDispatches(pass, d);
     pass.end();
+  }
+
+  private io(): void {
+    if (!this.b.y) throw new OptionError(`step ${this.label} was planned without y; plan it with y to encode forward`);
+  }
+
+  private backwardOf() {
+    if (!this.b.grads)
+      throw new OptionError(`step ${this.label} was planned without dy and dx; plan it with them to encode backward`);
+    return this.bn.forwardOf(this.b.x, this.b.y, this.key);
+  }
+
+  private requireSync(what: string): void {
+    if (!this.b.sync)
+      throw new OptionError(`${what} is for synchronized steps: plan the step with sync: { batch: <whole batch N> }`);
+  }
+
+  /** A step-owned buffer of the synchronized passes (made on first use). */
+  private syncBuffer(what: string, bytes: number, readable: boolean): Range {
+    let b = this.syncBuffers.get(what);
+    if (!b) {
+      b = this.bn.device.createBuffer({
+        label: `${this.label}.${what}`,
+        size: Math.max(16, bytes),
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | (readable ? GPUBufferUsage.COPY_SRC : 0),
+      });
+      this.owned.push(b);
+      this.syncBuffers.set(what, b);
+    }
+    return { buffer: b, offset: 0, size: b.size };
+  }
+
+  /** Encodes a reduction and copies its partials (slices × C of `unit` bytes) to the export buffer. */
+  private encodeExport(
+    encoder: GPUCommandEncoder,
+    what: 'statistics' | 'gradient-sums',
+    make: (q: ReturnType<BatchNorm['sequences']>) => { dispatches: Dispatch[]; reduced: Reduced },
+    unit: number,
+  ): void {
+    let r = this.reductions.get(what);
+    if (!r) {
+      this.seq ??= this.bn.sequences(this.s, this.b, this.owned, this.label);
+      this.reductions.set(what, (r = make(this.seq)));
+    }
+    const bytes = r.reduced.slices * this.bn.numFeatures * unit;
+    const out = this.syncBuffer(`${what}.export`, bytes, true);
+    this.encodePass(encoder, { label: `${this.label}.${what}` }, r.dispatches);
+    encoder.copyBufferToBuffer(r.reduced.partials.buffer, r.reduced.partials.offset, out.buffer, 0, bytes);
+  }
+
+  private async readExport(
+    what: 'statistics' | 'gradient-sums',
+    unit: number,
+  ): Promise<{ parts: Float32Array; slices: number }> {
+    if (this.destroyed) throw new DestroyedError(`step ${this.label} was destroyed; plan a new one`);
+    const r = this.reductions.get(what);
+    const b = this.syncBuffers.get(`${what}.export`);
+    if (!r || !b)
+      throw new CallOrderError(
+        'E_NO_FORWARD',
+        `read${what === 'statistics' ? 'Statistics' : 'GradientSums'}() needs encode${what === 'statistics' ? 'Statistics' : 'GradientSums'}(encoder) first, submitted`,
+      );
+    const slices = r.reduced.slices;
+    const parts = await readFloats(this.bn.device, { buffer: b }, (slices * this.bn.numFeatures * unit) / 4);
+    return { parts, slices };
   }
 
   /** Frees the step's own buffers (uniforms, workspace). Call it once no submitted work uses it. */

@@ -1,5 +1,12 @@
 /** webgpu-batchnorm: Batch Normalization and Batch Renormalization as WebGPU compute kernels. */
-export { BatchNorm, BatchNormStep, type StepTensors } from './batchnorm.js';
+export {
+  BatchNorm,
+  BatchNormStep,
+  type StepTensors,
+  type SyncBackwardOptions,
+  type SyncForwardOptions,
+} from './batchnorm.js';
+export { mergeGradSums, mergeStats, type ShardGradSums, type ShardStats } from './sync.js';
 export { encodeBackward, encodeForwardEval, encodeForwardTrain, PLAN_CACHE_SIZE } from './functional.js';
 export {
   planBackward,

@@ -220,7 +220,12 @@ export function workspaceRange(
       `the reductions need a ${bytes}-byte workspace, above this device's maxBufferSize (${maxBufferSize}) or maxStorageBufferBindingSize (${maxStorageBufferBindingSize}); split the batch`,
     );
   }
-  const b = device.createBuffer({ label: `${label}.workspace`, size: bytes, usage: GPUBufferUsage.STORAGE });
+  // COPY_SRC: a synchronized step copies its reduced partials out of it for the all-reduce.
+  const b = device.createBuffer({
+    label: `${label}.workspace`,
+    size: bytes,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
+  });
   owned.push(b);
   return { buffer: b, offset: 0, size: bytes };
 }

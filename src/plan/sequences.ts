@@ -61,7 +61,7 @@ function reduce(
   ws: Range,
   owned: GPUBuffer[],
   out: Dispatch[],
-): { partials: Range; slices: number } {
+): Reduced {
   const { r, g, wg } = l;
   const first = which === 'stats' ? r.stage.stats : r.stage.sums;
   const { params, grid } = r.stage.dispatch(device, r, wg);
@@ -112,24 +112,48 @@ export function stepDispatch(device: GPUDevice, schedule: Range, state: Range, o
   return prepareDispatch(device, stepState, {}, { schedule, state }, [1], owned);
 }
 
-export function forwardTrainDispatches(
+/** Where a reduction left its partials, and how many per channel. */
+export interface Reduced {
+  readonly partials: Range;
+  readonly slices: number;
+}
+
+/** The statistics reduction of a training forward: first stage and merge levels. */
+export function statisticsDispatches(
   device: GPUDevice,
   l: PlanShape,
-  b: ForwardTrainBindings,
+  x: Range,
+  workspace: Range,
+  owned: GPUBuffer[],
+): { dispatches: Dispatch[]; reduced: Reduced } {
+  const dispatches: Dispatch[] = [];
+  const reduced = reduce(device, l, 'stats', { x }, workspace, owned, dispatches);
+  return { dispatches, reduced };
+}
+
+/**
+ * The rest of a training forward, from reduced statistics: finalize (coefficients, running
+ * update) and apply. `M` is the count the statistics are over: the tensor's, or the whole batch's
+ * for synchronized batch norm, whose merged statistics arrive as one partial per channel.
+ */
+export function normaliseDispatches(
+  device: GPUDevice,
+  l: PlanShape,
+  b: Omit<ForwardTrainBindings, 'workspace'>,
+  reduced: Reduced,
+  M: number,
   eps: number,
   flags: number,
   owned: GPUBuffer[],
 ): Dispatch[] {
-  const out: Dispatch[] = [];
   const { g, ew, wg } = l;
-  const { partials, slices } = reduce(device, l, 'stats', { x: b.x }, b.workspace, owned, out);
-  out.push(
+  return [
     prepareDispatch(
       device,
       forwardFinalize,
-      { C: g.C, slices, M: g.M, eps, flags },
+      { C: g.C, slices: reduced.slices, M, eps, flags },
       {
-        partials,
+        partials: reduced.partials,
         gamma: b.gamma,
         beta: b.beta,
         running_mean: b.runningMean,
@@ -140,9 +164,20 @@ export function forwardTrainDispatches(
       [Math.ceil(g.C / forwardFinalize.threadsPerWorkgroup())],
       owned,
     ),
-  );
-  out.push(apply(device, l, ew, { stats: b.stats, x: b.x, y: b.y, z: b.z }, owned, wg));
-  return out;
+    apply(device, l, ew, { stats: b.stats, x: b.x, y: b.y, z: b.z }, owned, wg),
+  ];
+}
+
+export function forwardTrainDispatches(
+  device: GPUDevice,
+  l: PlanShape,
+  b: ForwardTrainBindings,
+  eps: number,
+  flags: number,
+  owned: GPUBuffer[],
+): Dispatch[] {
+  const s = statisticsDispatches(device, l, b.x, b.workspace, owned);
+  return [...s.dispatches, ...normaliseDispatches(device, l, b, s.reduced, l.g.M, eps, flags, owned)];
 }
 
 function apply(
@@ -205,6 +240,65 @@ export interface BackwardBindings {
   workspace: Range;
 }
 
+/** The gradient-sums reduction of a backward: first stage and merge levels. */
+export function gradSumsDispatches(
+  device: GPUDevice,
+  l: PlanShape,
+  b: Pick<BackwardBindings, 'stats' | 'x' | 'dy' | 'y' | 'workspace'>,
+  owned: GPUBuffer[],
+): { dispatches: Dispatch[]; reduced: Reduced } {
+  const dispatches: Dispatch[] = [];
+  const reduced = reduce(
+    device,
+    l,
+    'sums',
+    { stats: b.stats, x: b.x, dy: b.dy, y: b.y },
+    b.workspace,
+    owned,
+    dispatches,
+  );
+  return { dispatches, reduced };
+}
+
+/**
+ * The rest of a backward, from reduced gradient sums: finalize (coefficients, dγ, dβ; it writes
+ * the coefficients over the partials) and dx. `M` as in normaliseDispatches.
+ */
+export function gradInputDispatches(
+  device: GPUDevice,
+  l: PlanShape,
+  b: BackwardBindings,
+  reduced: Reduced,
+  M: number,
+  batchStats: boolean,
+  affine: boolean,
+  owned: GPUBuffer[],
+): Dispatch[] {
+  const { g, ew, wg } = l;
+  const flags = (batchStats ? BackwardFlags.BATCH_STATS : 0) | (affine ? BackwardFlags.AFFINE : 0);
+  const { params, grid } = ew.dispatch(device, g, l.r, ew.dx, wg);
+  return [
+    prepareDispatch(
+      device,
+      backwardFinalize,
+      { C: g.C, slices: reduced.slices, M, flags },
+      { partials: reduced.partials, stats: b.stats, gamma: b.gamma, dgamma: b.dgamma, dbeta: b.dbeta },
+      [Math.ceil(g.C / backwardFinalize.threadsPerWorkgroup())],
+      owned,
+    ),
+    prepareDispatch(
+      device,
+      ew.dx,
+      params,
+      { stats: b.stats, coef: reduced.partials, x: b.x, dy: b.dy, dx: b.dx, y: b.y, dz: b.dz },
+      grid,
+      owned,
+      wg,
+      { dtype: g.dtype, epilogue: l.epilogue },
+    ),
+  ];
+}
+
 /** Backward through batch statistics (`batchStats`) or through constants (after an inference forward). */
 export function backwardDispatches(
   device: GPUDevice,
@@ -214,40 +308,6 @@ export function backwardDispatches(
   affine: boolean,
   owned: GPUBuffer[],
 ): Dispatch[] {
-  const out: Dispatch[] = [];
-  const { g, ew, wg } = l;
-  const { partials, slices } = reduce(
-    device,
-    l,
-    'sums',
-    { stats: b.stats, x: b.x, dy: b.dy, y: b.y },
-    b.workspace,
-    owned,
-    out,
-  );
-  const flags = (batchStats ? BackwardFlags.BATCH_STATS : 0) | (affine ? BackwardFlags.AFFINE : 0);
-  out.push(
-    prepareDispatch(
-      device,
-      backwardFinalize,
-      { C: g.C, slices, M: g.M, flags },
-      { partials, stats: b.stats, gamma: b.gamma, dgamma: b.dgamma, dbeta: b.dbeta },
-      [Math.ceil(g.C / backwardFinalize.threadsPerWorkgroup())],
-      owned,
-    ),
-  );
-  const { params, grid } = ew.dispatch(device, g, l.r, ew.dx, wg);
-  out.push(
-    prepareDispatch(
-      device,
-      ew.dx,
-      params,
-      { stats: b.stats, coef: partials, x: b.x, dy: b.dy, dx: b.dx, y: b.y, dz: b.dz },
-      grid,
-      owned,
-      wg,
-      { dtype: g.dtype, epilogue: l.epilogue },
-    ),
-  );
-  return out;
+  const s = gradSumsDispatches(device, l, b, owned);
+  return [...s.dispatches, ...gradInputDispatches(device, l, b, s.reduced, l.g.M, batchStats, affine, owned)];
 }
