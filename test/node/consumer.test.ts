@@ -193,6 +193,18 @@ describe('the packed package in the example app', () => {
   );
 
   it(
+    'synchronized batch norm over worker_threads, a GPUDevice per worker, equals one device',
+    () => {
+      const r = sh('node', ['sync-workers.mjs'], app);
+      expect(r.status, r.out).toBe(0);
+      const m = /workers: 2; largest difference from one device: (\S+)/.exec(r.out);
+      expect(m, r.out).not.toBeNull();
+      expect(Number(m![1])).toBeLessThan(1e-5);
+    },
+    2 * MINUTES,
+  );
+
+  it(
     'the bn-conformance bin is linked and runs the vectors the package ships',
     () => {
       const r = sh('npx', ['--no-install', 'bn-conformance', '--backend', 'cpu', '--layout', 'NHWC'], app);

@@ -17,6 +17,7 @@ import { runGolden } from '../../src/conformance/runner';
 import { webgpuBackend, WEBGPU_TOLERANCE } from '../../src/conformance/webgpuBackend';
 import { normals, rng } from '../util/random';
 import { awaitedRun, cpuRun, encodedRun, errors, LAYERS, stepData } from '../plans-contract';
+import { checkShards } from '../util/sync-check';
 
 let device: GPUDevice;
 
@@ -127,4 +128,22 @@ describe('Node runtime (dawn.node)', () => {
     await expect(pending).rejects.toBeInstanceOf(DeviceLostError);
     await expect(bn.forward(x, y, [4, 3])).rejects.toBeInstanceOf(DeviceLostError);
   }, 60_000);
+});
+
+describe('synchronized batch norm across GPUDevices in Node', () => {
+  const devices: Promise<GPUDevice>[] = [];
+  const deviceAt = (i: number) => (devices[i] ??= unheldGpu().then((gpu) => requestBatchNormDevice({ gpu })));
+  afterAll(async () => {
+    for (const d of devices) (await d).destroy();
+  });
+  it(
+    '2 shards (4, 2), NHWC, equal one device and the CPU path',
+    () => checkShards(deviceAt, [6, 8, 3, 3], 'NHWC', [4, 2]),
+    60_000,
+  );
+  it(
+    '3 shards (3, 1, 3), NCHW, a shard of one sample',
+    () => checkShards(deviceAt, [7, 6, 2, 5], 'NCHW', [3, 1, 3]),
+    60_000,
+  );
 });
