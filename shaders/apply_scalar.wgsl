@@ -3,7 +3,8 @@
 //
 // Computes: every output element from its input and its channel's coefficients (written by
 //   forward_finalize.wgsl in training, eval_coeffs.wgsl in inference). This is batch norm's
-//   gamma·(x - mean)·invstd + beta, and Batch Renorm's gamma·(x̂·r + d) + beta.
+//   gamma·(x - mean)·invstd + beta, and Batch Renorm's gamma·(x̂·r + d) + beta. With ghost
+//   batches (the tensor's `count` in consecutive blocks of `block` elements), each block's own.
 // Epilogue (EPILOGUE, prelude.wgsl): y = relu(bn) for 1, relu(bn + z) for 2.
 // Bindings (group 0):
 //   0 params uniform  Params
@@ -27,6 +28,7 @@ struct Params {
   C: u32,
   inner: u32,
   count: u32,
+  block: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -47,7 +49,8 @@ fn epilogue(i: u32, v: f32) -> xf {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let idx = thread_index(gid, nwg, WG);
   if (idx >= params.count) { return; }
-  let c = (idx / params.inner) % params.C;
-  let k = stats[2u * c];
+  // Ghost batch idx / block's coefficients (block = count without ghosts).
+  let v = (idx / params.inner) % params.C + params.C * (idx / params.block);
+  let k = stats[2u * v];
   y[idx] = epilogue(idx, ((f32(x[idx]) - k.x) - k.y) * k.z + k.w);
 }

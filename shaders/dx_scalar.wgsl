@@ -1,14 +1,15 @@
 // dx_scalar.wgsl — the input gradient, one element per thread: any layout.
 //
 // Computes: every element of dx from dy, x and its channel's coefficients (A, B, D) written by
-//   backward_finalize.wgsl, with x - mean = (x - pivot) - mean_v from the saved statistics.
+//   backward_finalize.wgsl, with x - mean = (x - pivot) - mean_v from the saved statistics; with
+//   ghost batches (blocks of `block` elements), each block's own.
 //   Under an epilogue, dy is first masked by the forward output (dy where y > 0); with add_relu
 //   (EPILOGUE 2) the masked dy is also written to dz.
 // Bindings (group 0):
 //   0 params uniform  Params
 //   1 stats  storage, read        2 vec4 per channel (see prelude.wgsl)
-//   2 coef   storage, read        (A, B) at index c, (D, 0) at index C + c, as backward_finalize
-//                                  leaves them in the workspace
+//   2 coef   storage, read        (A, B) at coef_base + v, (D, 0) at coef_base + CG + v (v = g·C + c),
+//                                  as backward_finalize leaves them in the workspace
 //   3 x      storage, read        [outer, C, inner] xf, the forward input
 //   4 dy     storage, read        same shape
 //   5 dx     storage, read_write  same shape (a different buffer range)
@@ -29,6 +30,9 @@ struct Params {
   C: u32,
   inner: u32,
   count: u32,
+  block: u32,
+  coef_base: u32,
+  CG: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -58,8 +62,10 @@ fn upstream_dz(i: u32) -> f32 {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let idx = thread_index(gid, nwg, WG);
   if (idx >= params.count) { return; }
-  let c = (idx / params.inner) % params.C;
-  let k = stats[2u * c];
-  let ab = coef[c];
-  dx[idx] = xf(ab.x * upstream_dz(idx) + ab.y * ((f32(x[idx]) - k.x) - k.y) + coef[params.C + c].x);
+  // Ghost batch idx / block's coefficients (block = count without ghosts), as backward_finalize
+  // left them: (A, B) at coef_base + v, (D, 0) at coef_base + CG + v, CG = ghosts·C.
+  let v = (idx / params.inner) % params.C + params.C * (idx / params.block);
+  let k = stats[2u * v];
+  let ab = coef[params.coef_base + v];
+  dx[idx] = xf(ab.x * upstream_dz(idx) + ab.y * ((f32(x[idx]) - k.x) - k.y) + coef[params.coef_base + params.CG + v].x);
 }

@@ -1,28 +1,33 @@
 // forward_finalize.wgsl — per-channel batch statistics, second stage, for training mode.
 //
-// Computes, per channel c, from the slices' Welford partials of v = x - pivot:
+// Computes, per channel c and ghost batch g (one ghost without virtualBatchSize), from the
+//   ghost's spg = slices / ghosts Welford partials of v = x - pivot, over its M values:
 //   mean = pivot + mean_v, var = M2 / M (biased, used to normalise), invstd = 1/sqrt(var + eps);
 //   Batch Renorm (flag RENORM, Ioffe 2017 Alg. 1): r = clamp(sigmaB/sigma, 1/rmax, rmax),
 //   d = clamp((mean - mu)/sigma, -dmax, dmax) with sigmaB = sqrt(var + eps); else r = 1, d = 0;
 //   apply coefficients y = ((x - pivot) - mean_v)·scale + shift, scale = gamma·invstd·r,
 //   shift = gamma·d + beta;
 //   running update (flag UPDATE): running = (1 - factor)·running + factor·stat, where stat is the
-//   mean and the unbiased (flag UNBIASED) or biased variance, or sigmaB for renorm. A channel whose
+//   mean and the unbiased (flag UNBIASED) or biased variance, or sigmaB for renorm, averaged over
+//   the ghosts (Keras's virtual_batch_size: once per call, from the ghosts' mean). A channel whose
 //   mean or variance is not finite (NaN or ±Inf in the batch, or a value beyond RANGE: see
 //   prelude.wgsl) has NaN statistics, so NaN outputs, r and d, and keeps its running values.
 //   factor, rmax and dmax are this step's values (step_state.wgsl for a module, constants for a
 //   functional plan).
 // Bindings (group 0):
 //   0 params         uniform  Params
-//   1 partials       storage, read        vec4 (n, mean_v, M2, pivot), index s·C + c
+//   1 partials       storage, read        vec4 (n, mean_v, M2, pivot), index s·C + c (ghost g's
+//                                          slices are g·spg .. g·spg + spg - 1)
 //   2 gamma          storage, read        [C] (read only with flag AFFINE)
 //   3 beta           storage, read        [C] (read only with flag AFFINE)
 //   4 running_mean   storage, read_write  [C] (used with UPDATE or RENORM)
 //   5 running_spread storage, read_write  [C] running_var, or running sigma with RENORM
-//   6 stats          storage, read_write  2 vec4 per channel (see prelude.wgsl), saved for backward
+//   6 stats          storage, read_write  2 vec4 per channel and ghost (see prelude.wgsl), index
+//                                          g·C + c, saved for backward
 //   7 step           storage, read        Step: (count, factor, rmax, dmax)
 // Dispatch: ceil(C / WG) workgroups along x, one thread per channel.
-// Method: chan_merge() of the partials in slice order (deterministic, no atomics); finiteness is
+// Method: chan_merge() of the partials in slice order, ghosts in order (deterministic, no
+//   atomics); finiteness is
 //   tested on the bit pattern (is_finite), which fast-math cannot fold away.
 
 override WG: u32 = 64;
@@ -38,6 +43,7 @@ struct Params {
   M: f32,
   eps: f32,
   flags: u32,
+  ghosts: u32,
 }
 
 struct Step {
@@ -60,43 +66,55 @@ struct Step {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
   if (c >= params.C) { return; }
-  var p = partials[c];
-  for (var s = 1u; s < params.slices; s++) {
-    p = chan_merge(p, partials[s * params.C + c]);
-  }
-  let mean_v = p.y;
-  let pivot = p.w;
-  // NaN M2 (data beyond RANGE, ±Inf or NaN) makes the channel's statistics NaN, mean included.
-  var var_b = select(p.z, max(p.z, 0.0), is_finite(p.z)) / params.M;
-  var mean = pivot + mean_v;
-  if (!is_finite(var_b) || !is_finite(mean)) {
-    var_b = nan();
-    mean = nan();
-  }
-  let sigma_b = sqrt(var_b + params.eps);
-  let invstd = 1.0 / sigma_b;
+  let G = params.ghosts;
+  let spg = params.slices / G;
   let affine = (params.flags & AFFINE) != 0u;
-  let g = select(1.0, gamma[min(c, arrayLength(&gamma) - 1u)], affine);
-  let b = select(0.0, beta[min(c, arrayLength(&beta) - 1u)], affine);
-  var r = 1.0;
-  var d = 0.0;
-  if ((params.flags & RENORM) != 0u) {
-    let sigma = running_spread[c];
-    r = clamp_nan(sigma_b / sigma, 1.0 / step.rmax, step.rmax);
-    d = clamp_nan((mean - running_mean[c]) / sigma, -step.dmax, step.dmax);
-  }
-  stats[2u * c] = vec4<f32>(pivot, mean_v, g * invstd * r, g * d + b);
-  stats[2u * c + 1u] = vec4<f32>(invstd, r, d, 0.0);
-
-  if ((params.flags & UPDATE) != 0u && is_finite(mean) && is_finite(var_b)) {
+  let renorm = (params.flags & RENORM) != 0u;
+  let gm = select(1.0, gamma[min(c, arrayLength(&gamma) - 1u)], affine);
+  let bt = select(0.0, beta[min(c, arrayLength(&beta) - 1u)], affine);
+  var sum_mean = 0.0;
+  var sum_stat = 0.0;
+  var finite = true;
+  for (var g = 0u; g < G; g++) {
+    var p = partials[g * spg * params.C + c];
+    for (var s = 1u; s < spg; s++) {
+      p = chan_merge(p, partials[(g * spg + s) * params.C + c]);
+    }
+    let mean_v = p.y;
+    let pivot = p.w;
+    // NaN M2 (data beyond RANGE, ±Inf or NaN) makes the channel's statistics NaN, mean included.
+    var var_b = select(p.z, max(p.z, 0.0), is_finite(p.z)) / params.M;
+    var mean = pivot + mean_v;
+    if (!is_finite(var_b) || !is_finite(mean)) {
+      var_b = nan();
+      mean = nan();
+      finite = false;
+    }
+    let sigma_b = sqrt(var_b + params.eps);
+    let invstd = 1.0 / sigma_b;
+    var r = 1.0;
+    var d = 0.0;
+    if (renorm) {
+      let sigma = running_spread[c];
+      r = clamp_nan(sigma_b / sigma, 1.0 / step.rmax, step.rmax);
+      d = clamp_nan((mean - running_mean[c]) / sigma, -step.dmax, step.dmax);
+    }
+    let v = g * params.C + c;
+    stats[2u * v] = vec4<f32>(pivot, mean_v, gm * invstd * r, gm * d + bt);
+    stats[2u * v + 1u] = vec4<f32>(invstd, r, d, 0.0);
     var stat = var_b;
-    if ((params.flags & RENORM) != 0u) {
+    if (renorm) {
       stat = sigma_b;
     } else if ((params.flags & UNBIASED) != 0u) {
       stat = var_b * (params.M / (params.M - 1.0));
     }
+    sum_mean += mean;
+    sum_stat += stat;
+  }
+
+  if ((params.flags & UPDATE) != 0u && finite) {
     let f = step.factor;
-    running_mean[c] = (1.0 - f) * running_mean[c] + f * mean;
-    running_spread[c] = (1.0 - f) * running_spread[c] + f * stat;
+    running_mean[c] = (1.0 - f) * running_mean[c] + f * (sum_mean / f32(G));
+    running_spread[c] = (1.0 - f) * running_spread[c] + f * (sum_stat / f32(G));
   }
 }

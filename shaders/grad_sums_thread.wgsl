@@ -1,7 +1,8 @@
 // grad_sums_thread.wgsl — per-channel gradient sums, first stage, one thread per (channel, slice):
 // any layout, with no workgroup memory and no barriers (the counterpart of stats_thread.wgsl).
 //
-// Computes: for channel c and slice s, the sums of dy and of dy·(x - mean), with
+// Computes: for channel c and slice s (sliced as stats_thread.wgsl, so within one ghost batch,
+//   whose statistics it reads), the sums of dy and of dy·(x - mean), with
 //   x - mean = (x - pivot) - mean_v from the saved statistics.
 //   Under an epilogue (EPILOGUE ≠ 0), dy is first masked by the forward output: dy where y > 0.
 // Bindings (group 0):
@@ -31,6 +32,8 @@ struct Params {
   M: u32,
   chunk: u32,
   slices: u32,
+  spg: u32,
+  Mg: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -53,9 +56,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (t >= params.slices * params.C) { return; }
   let c = t % params.C;
   let s = t / params.C;
-  let k = stats[2u * c];
-  let start = s * params.chunk;
-  let end = min(start + params.chunk, params.M);
+  // Slices never straddle ghost batches: spg slices per ghost of Mg values (one ghost: spg = slices, Mg = M).
+  let ghost = s / params.spg;
+  let start = ghost * params.Mg + (s - ghost * params.spg) * params.chunk;
+  let end = min(start + params.chunk, ghost * params.Mg + params.Mg);
+  let k = stats[2u * (ghost * params.C + c)];
   var acc = vec2<f32>(0.0, 0.0);
   var far = 0.0;
   var o = start / params.inner;

@@ -3,7 +3,9 @@
 // stats_runs.wgsl) cannot take (channels-last with C % 4 != 0, channels-first with H·W % 4 != 0).
 //
 // Computes: for channel c and slice s of its M values, the Welford triple (n, mean, M2) of
-//   v = x - pivot_c, pivot_c = x[c·inner] (exact subtraction near the channel's values).
+//   v = x - pivot_c, pivot_c = x[c·inner] (exact subtraction near the channel's values). With
+//   ghost batches (virtualBatchSize), the M values are G consecutive runs of Mg, each cut into spg
+//   slices, so that no slice straddles two ghosts.
 // Bindings (group 0):
 //   0 params   uniform  Params
 //   1 x        storage, read        [outer, C, inner] xf
@@ -27,6 +29,8 @@ struct Params {
   M: u32,
   chunk: u32,
   slices: u32,
+  spg: u32,
+  Mg: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -40,8 +44,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let c = t % params.C;
   let s = t / params.C;
   let pivot = f32(x[c * params.inner]);
-  let start = s * params.chunk;
-  let end = min(start + params.chunk, params.M);
+  // Slices never straddle ghost batches: spg slices per ghost of Mg values (one ghost: spg = slices, Mg = M).
+  let ghost = s / params.spg;
+  let start = ghost * params.Mg + (s - ghost * params.spg) * params.chunk;
+  let end = min(start + params.chunk, ghost * params.Mg + params.Mg);
   var n = 0.0;
   var mean = 0.0;
   var m2 = 0.0;

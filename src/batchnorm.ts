@@ -429,11 +429,11 @@ export class BatchNorm extends BatchNormBase {
       ...seq,
       train: (update: boolean): Dispatch[] => {
         const st = seq.statistics();
-        return [...st.dispatches, ...seq.normalise(update, st.reduced, s.g.M)];
+        return [...st.dispatches, ...seq.normalise(update, st.reduced, s.g.M / s.r.ghosts)];
       },
       backward: (batchStats: boolean): Dispatch[] => {
         const gs = seq.gradSums();
-        return [...gs.dispatches, ...seq.gradInput(batchStats, gs.reduced, s.g.M)];
+        return [...gs.dispatches, ...seq.gradInput(batchStats, gs.reduced, s.g.M / s.r.ghosts)];
       },
     };
   }
@@ -813,7 +813,7 @@ export class BatchNormStep {
       const imported = this.syncBuffer('stats.import', 16 * this.bn.numFeatures, false);
       this.bn.device.queue.writeBuffer(imported.buffer, 0, partialsFromStats(stats));
       d = this.dispatches(update ? 'sync-train' : 'sync-batch', (q) =>
-        q.normalise(update, { partials: imported, slices: 1 }, sync.M),
+        q.normalise(update, { partials: imported, slices: 1, ghosts: 1 }, sync.M),
       );
     } else {
       if (merged !== undefined)
@@ -886,7 +886,7 @@ export class BatchNormStep {
       const imported = this.syncBuffer('sums.import', 16 * this.bn.numFeatures, false);
       this.bn.device.queue.writeBuffer(imported.buffer, 0, partialsFromGradSums(sums));
       d = this.dispatches(`sync-backward-${f.batchStats}`, (q) =>
-        q.gradInput(f.batchStats, { partials: imported, slices: 1 }, sync.M),
+        q.gradInput(f.batchStats, { partials: imported, slices: 1, ghosts: 1 }, sync.M),
       );
     } else {
       if (merged !== undefined)

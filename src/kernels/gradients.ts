@@ -25,13 +25,20 @@ export const backwardFinalize = defineKernel(
   'bn.backward_finalize',
   backwardFinalizeWgsl,
   ['params', 'partials', 'stats', 'gamma', 'dgamma', 'dbeta'] as const,
-  ['C', 'slices', 'M', 'flags'] as const,
+  ['C', 'slices', 'M', 'flags', 'ghosts', 'coef_base'] as const,
 );
 
 /** Flag bits of backward_finalize.wgsl. */
 export const BackwardFlags = { BATCH_STATS: 1, AFFINE: 2 } as const;
 
 const DX_BINDINGS = ['params', 'stats', 'coef', 'x', 'dy', 'dx', 'y', 'dz'] as const;
-export const dxScalar = defineKernel('bn.dx_scalar', dxScalarWgsl, DX_BINDINGS, ['C', 'inner', 'count'] as const);
+export const dxScalar = defineKernel('bn.dx_scalar', dxScalarWgsl, DX_BINDINGS, [
+  'C',
+  'inner',
+  'count',
+  'block',
+  'coef_base',
+  'CG',
+] as const);
 export const dxVec4 = defineKernel('bn.dx_vec4', dxVec4Wgsl, DX_BINDINGS, ['C', 'inner', 'count4'] as const);
 export const dxRows = defineKernel('bn.dx_rows', dxRowsWgsl, DX_BINDINGS, ROWS_PARAMS);

@@ -22,6 +22,7 @@ export const applyScalar = defineKernel('bn.apply_scalar', applyScalarWgsl, APPL
   'C',
   'inner',
   'count',
+  'block',
 ] as const);
 export const applyVec4 = defineKernel('bn.apply_vec4', applyVec4Wgsl, APPLY_BINDINGS, [
   'C',

@@ -11,7 +11,7 @@ import forwardFinalizeWgsl from '../../shaders/forward_finalize.wgsl?kernel';
 import stepStateWgsl from '../../shaders/step_state.wgsl?kernel';
 import { defineKernel } from '../gpu/kernel.js';
 
-export const THREAD_PARAMS = ['C', 'inner', 'M', 'chunk', 'slices'] as const;
+export const THREAD_PARAMS = ['C', 'inner', 'M', 'chunk', 'slices', 'spg', 'Mg'] as const;
 export const ROWS_PARAMS = ['C4', 'M', 'chunk', 'slices'] as const;
 export const RUNS_PARAMS = ['C', 'inner4', 'M4', 'slices'] as const;
 export const MERGE_PARAMS = ['C', 'slices', 'group', 'groups', 'src', 'dst'] as const;
@@ -26,7 +26,7 @@ export const forwardFinalize = defineKernel(
   'bn.forward_finalize',
   forwardFinalizeWgsl,
   ['params', 'partials', 'gamma', 'beta', 'running_mean', 'running_spread', 'stats', 'step'] as const,
-  ['C', 'slices', 'M', 'eps', 'flags'] as const,
+  ['C', 'slices', 'M', 'eps', 'flags', 'ghosts'] as const,
 );
 
 /** Flag bits of forward_finalize.wgsl (its `const` declarations; the reflection test compares them). */

@@ -11,7 +11,14 @@ import { BackwardFlags, backwardFinalize, gradSumsMerge } from '../kernels/gradi
 import { evalCoeffs } from '../kernels/normalise.js';
 import { forwardFinalize, statsMerge, stepState } from '../kernels/statistics.js';
 import type { Range } from '../validate.js';
-import { MERGE_GROUP, type ElementwisePath, type KernelTable, type ReductionPlan } from './table.js';
+import {
+  ghostReduction,
+  MERGE_GROUP,
+  SCALAR_ELEMENTWISE,
+  type ElementwisePath,
+  type KernelTable,
+  type ReductionPlan,
+} from './table.js';
 
 /** What a sequence is built for: the tensor view, its kernels, the workgroup-size override and the epilogue. */
 export interface PlanShape {
@@ -28,9 +35,12 @@ export function planShape(
   g: Geometry,
   wg?: number,
   epilogue: Epilogue | null = null,
+  ghosts = 1,
 ): PlanShape {
-  const r = table.reduction(g, device.limits.maxComputeWorkgroupsPerDimension);
-  const ew = table.elementwise(g, r);
+  const max = device.limits.maxComputeWorkgroupsPerDimension;
+  // Ghost batches take the layout-generic passes, whose slices and indices know about them.
+  const r = ghosts > 1 ? ghostReduction(g, ghosts, max) : table.reduction(g, max);
+  const ew = ghosts > 1 ? SCALAR_ELEMENTWISE : table.elementwise(g, r);
   if (epilogue && ![r.stage.sums, ew.apply, ew.dx].every((k) => k.source.includes('const EPILOGUE: u32 = 0u;')))
     throw new OptionError(`the ${table.name} kernel table has no fused epilogues; use the default kernels`);
   return { g, r, ew, wg, epilogue };
@@ -68,7 +78,7 @@ function reduce(
   // The gradient sums see the upstream gradient through the epilogue; the statistics do not.
   const variant = { dtype: g.dtype, epilogue: which === 'sums' ? l.epilogue : null };
   out.push(prepareDispatch(device, first, params, { ...bindings, partials: ws }, grid, owned, wg, variant));
-  if (!r.levels.length) return { partials: ws, slices: r.slices };
+  if (!r.levels.length) return { partials: ws, slices: r.slices, ghosts: r.ghosts };
   const merge = which === 'stats' ? statsMerge : gradSumsMerge;
   const unit = which === 'stats' ? 16 : 8;
   let src = 0,
@@ -89,7 +99,7 @@ function reduce(
     );
     [src, dst, n] = [dst, src, groups];
   }
-  return { partials: { buffer: ws.buffer, offset: ws.offset + src, size: ws.size - src }, slices: n };
+  return { partials: { buffer: ws.buffer, offset: ws.offset + src, size: ws.size - src }, slices: n, ghosts: 1 };
 }
 
 export interface ForwardTrainBindings {
@@ -116,6 +126,8 @@ export function stepDispatch(device: GPUDevice, schedule: Range, state: Range, o
 export interface Reduced {
   readonly partials: Range;
   readonly slices: number;
+  /** Ghost batches the slices are grouped into (1 without virtualBatchSize, and for merged shards). */
+  readonly ghosts: number;
 }
 
 /** The statistics reduction of a training forward: first stage and merge levels. */
@@ -151,7 +163,7 @@ export function normaliseDispatches(
     prepareDispatch(
       device,
       forwardFinalize,
-      { C: g.C, slices: reduced.slices, M, eps, flags },
+      { C: g.C, slices: reduced.slices, M, eps, flags, ghosts: reduced.ghosts },
       {
         partials: reduced.partials,
         gamma: b.gamma,
@@ -164,7 +176,7 @@ export function normaliseDispatches(
       [Math.ceil(g.C / forwardFinalize.threadsPerWorkgroup())],
       owned,
     ),
-    apply(device, l, ew, { stats: b.stats, x: b.x, y: b.y, z: b.z }, owned, wg),
+    apply(device, l, ew, { stats: b.stats, x: b.x, y: b.y, z: b.z }, owned, wg, reduced.ghosts),
   ];
 }
 
@@ -177,7 +189,7 @@ export function forwardTrainDispatches(
   owned: GPUBuffer[],
 ): Dispatch[] {
   const s = statisticsDispatches(device, l, b.x, b.workspace, owned);
-  return [...s.dispatches, ...normaliseDispatches(device, l, b, s.reduced, l.g.M, eps, flags, owned)];
+  return [...s.dispatches, ...normaliseDispatches(device, l, b, s.reduced, l.g.M / l.r.ghosts, eps, flags, owned)];
 }
 
 function apply(
@@ -187,8 +199,9 @@ function apply(
   b: { stats: Range; x: Range; y: Range; z: Range },
   owned: GPUBuffer[],
   wg?: number,
+  ghosts = 1,
 ): Dispatch {
-  const { params, grid } = ew.dispatch(device, l.g, l.r, ew.apply, wg);
+  const { params, grid } = ew.dispatch(device, l.g, l.r, ew.apply, wg, ghosts);
   return prepareDispatch(device, ew.apply, params, b, grid, owned, wg, { dtype: l.g.dtype, epilogue: l.epilogue });
 }
 
@@ -276,12 +289,13 @@ export function gradInputDispatches(
 ): Dispatch[] {
   const { g, ew, wg } = l;
   const flags = (batchStats ? BackwardFlags.BATCH_STATS : 0) | (affine ? BackwardFlags.AFFINE : 0);
-  const { params, grid } = ew.dispatch(device, g, l.r, ew.dx, wg);
+  const { ghosts, slices } = reduced;
+  const { params, grid } = ew.dispatch(device, g, l.r, ew.dx, wg, ghosts);
   return [
     prepareDispatch(
       device,
       backwardFinalize,
-      { C: g.C, slices: reduced.slices, M, flags },
+      { C: g.C, slices, M, flags, ghosts, coef_base: ghosts > 1 ? slices * g.C : 0 },
       { partials: reduced.partials, stats: b.stats, gamma: b.gamma, dgamma: b.dgamma, dbeta: b.dbeta },
       [Math.ceil(g.C / backwardFinalize.threadsPerWorkgroup())],
       owned,
@@ -309,5 +323,8 @@ export function backwardDispatches(
   owned: GPUBuffer[],
 ): Dispatch[] {
   const s = gradSumsDispatches(device, l, b, owned);
-  return [...s.dispatches, ...gradInputDispatches(device, l, b, s.reduced, l.g.M, batchStats, affine, owned)];
+  return [
+    ...s.dispatches,
+    ...gradInputDispatches(device, l, b, s.reduced, l.g.M / l.r.ghosts, batchStats, affine, owned),
+  ];
 }

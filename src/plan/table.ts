@@ -33,6 +33,10 @@ export interface ReductionPlan {
   readonly cFold: number;
   /** Partials per channel after each merge level (empty: the finalize pass merges all slices). */
   readonly levels: number[];
+  /** Ghost batches (virtualBatchSize): consecutive runs of M / ghosts values with their own statistics. */
+  readonly ghosts: number;
+  /** Slices per ghost (all of them with one ghost); no slice straddles two ghosts. */
+  readonly spg: number;
 }
 
 /** The elementwise passes of a shape: normalisation and input gradient. */
@@ -40,12 +44,14 @@ export interface ElementwisePath {
   readonly kind: string;
   readonly apply: AnyKernel;
   readonly dx: AnyKernel;
+  /** Uniforms and grid; `ghosts` is the count of ghost batches whose coefficients it reads (1 in inference). */
   dispatch(
     device: GPUDevice,
     g: Geometry,
     r: ReductionPlan,
     kernel: AnyKernel,
     wg?: number,
+    ghosts?: number,
   ): { params: Record<string, number>; grid: Grid };
 }
 
@@ -91,6 +97,31 @@ export function withSlices(
     slices,
     cFold: Math.min(geom.C, maxPerDimension),
     levels: merge ? mergeLevels(slices) : [],
+    ghosts: 1,
+    spg: slices,
+  };
+}
+
+/**
+ * The reduction of ghost batch norm: `ghosts` runs of M / ghosts values per channel, each cut into
+ * the same number of slices (2 to MERGE_GROUP, at least MIN_PER_THREAD values each where there
+ * are enough) for the thread stage, with no merge levels: the finalize passes merge each ghost's
+ * slices. Two slices at least, so the workspace has room for backward's per-ghost coefficients
+ * past the partials.
+ */
+export function ghostReduction(geom: Geometry, ghosts: number, maxPerDimension: number): ReductionPlan {
+  const Mg = geom.M / ghosts;
+  const chunk = Math.max(1, Math.ceil(Mg / Math.min(MERGE_GROUP, Math.max(2, Math.ceil(Mg / MIN_PER_THREAD)))));
+  const spg = Math.max(2, Math.ceil(Mg / chunk));
+  return {
+    stage: THREAD,
+    geom,
+    chunk,
+    slices: ghosts * spg,
+    cFold: Math.min(geom.C, maxPerDimension),
+    levels: [],
+    ghosts,
+    spg,
   };
 }
 
@@ -110,7 +141,7 @@ export const THREAD: ReductionStage = {
   dispatch(device, p, wg) {
     const { C, inner, M } = p.geom;
     return {
-      params: { C, inner, M, chunk: p.chunk, slices: p.slices },
+      params: { C, inner, M, chunk: p.chunk, slices: p.slices, spg: p.spg, Mg: M / p.ghosts },
       grid: threads(device, statsThread, p.slices * C, wg),
     };
   },
@@ -163,8 +194,19 @@ export const SCALAR_ELEMENTWISE: ElementwisePath = {
   kind: 'scalar',
   apply: applyScalar,
   dx: dxScalar,
-  dispatch(device, g, _r, kernel, wg) {
-    return { params: { C: g.C, inner: g.inner, count: g.count }, grid: threads(device, kernel, g.count, wg) };
+  dispatch(device, g, r, kernel, wg, ghosts = 1) {
+    return {
+      params: {
+        C: g.C,
+        inner: g.inner,
+        count: g.count,
+        block: g.count / ghosts,
+        // backward_finalize puts a ghost plan's coefficients past its partials.
+        coef_base: ghosts > 1 ? r.slices * g.C : 0,
+        CG: ghosts * g.C,
+      },
+      grid: threads(device, kernel, g.count, wg),
+    };
   },
 };
 
