@@ -116,6 +116,9 @@ export interface SyncBackwardOptions {
 interface Forwarded {
   /** The whole batch of a synchronized forward (null otherwise). */
   readonly batch: number | null;
+  /** Where the forward saved its statistics, and for how many ghost batches. */
+  readonly stats: Range;
+  readonly ghosts: number;
   readonly x: Range;
   /** The output, whose sign backward reads under an epilogue. */
   readonly y: Range | null;
@@ -132,6 +135,8 @@ interface StepBindings {
   grads: { dy: Range; dx: Range; dz: Range } | null;
   /** A synchronized step's whole batch and its value count per channel. */
   sync: { batch: number; M: number } | null;
+  /** The step's own saved statistics, for ghost batches (G·C entries); null: the module's. */
+  stats: Range | null;
 }
 
 /** A validated `sync` of plan(): the whole batch, at least this shard's, and its count per channel. */
@@ -210,6 +215,7 @@ export class BatchNorm extends BatchNormBase {
   private readonly plans = new Set<BatchNormStep>();
   private readonly internal = new Map<string, BatchNormStep>();
   private readonly folds = new Set<Plan>();
+  private readonly ghostBuffers = new Map<number, GPUBuffer>();
   /** False once a plan encodes a training step: the count is then only known on the GPU until read back. */
   private countKnown = true;
   private readonly table: KernelTable;
@@ -346,14 +352,48 @@ export class BatchNorm extends BatchNormBase {
     checkSharing(outputs, inputs);
     checkNotModuleState(outputs, { ...inputs, ...outputs }, this.name);
     const sync = t.sync === undefined ? null : syncBatch(t.sync, g);
+    const k = this.options.virtualBatchSize;
+    if (sync && k !== null)
+      throw new OptionError(
+        'ghost batches (virtualBatchSize) are per device: a synchronized step normalises the whole batch; use one or the other',
+      );
+    // Ghost batches exist only where N is a multiple of k; elsewhere the step can still run in inference.
+    const ghosts = k !== null && g.shape[0] % k === 0 ? g.shape[0] / k : 1;
     const shape = planShape(device, this.table, g, undefined, epilogue);
+    const ghostShape = ghosts > 1 ? planShape(device, this.table, g, undefined, epilogue, ghosts) : shape;
+    const stats = ghosts > 1 ? this.ghostStats(ghosts) : null;
     return new BatchNormStep(
       this,
       `${this.name}.${label}`,
       shape,
-      { x, y, z, grads, sync },
+      ghostShape,
+      { x, y, z, grads, sync, stats },
       `${g.layout}:${g.shape.join('x')}`,
     );
+  }
+
+  /**
+   * The saved statistics of `ghosts` ghost batches (G·C entries), shared by every step of that
+   * ghost count, as the module's own `stats` is by the others: backward reads what forward saved.
+   */
+  private ghostStats(ghosts: number): Range {
+    let b = this.ghostBuffers.get(ghosts);
+    if (!b) {
+      const bytes = statsByteLength(this.numFeatures) * ghosts;
+      const { maxBufferSize, maxStorageBufferBindingSize } = this.device.limits;
+      if (bytes > Math.min(maxBufferSize, maxStorageBufferBindingSize))
+        throw new LimitError(
+          `${ghosts} ghost batches need ${bytes} bytes of saved statistics, above this device's limits; use a larger virtualBatchSize`,
+        );
+      b = this.device.createBuffer({
+        label: `${this.name}.saved_stats.ghosts${ghosts}`,
+        size: bytes,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
+      });
+      this.ghostBuffers.set(ghosts, b);
+      claimBuffers(this.name, [b]);
+    }
+    return { buffer: b, offset: 0, size: b.size };
   }
 
   /** @internal The sequences a step needs, built on first use. */
@@ -361,7 +401,7 @@ export class BatchNorm extends BatchNormBase {
     const whole = (buffer: GPUBuffer): Range => ({ buffer, offset: 0, size: buffer.size });
     const o = this.options;
     const params = {
-      stats: whole(this.stats),
+      stats: b.stats ?? whole(this.stats),
       gamma: whole(this.weight),
       beta: whole(this.bias),
       runningMean: whole(this.runningMean),
@@ -446,10 +486,20 @@ export class BatchNorm extends BatchNormBase {
     batchStats: boolean,
     byPlan: boolean,
     batch: number | null,
+    stats: Range | null,
+    ghosts: number,
   ): void {
     this.alive();
     if (byPlan && batchStats && this.training && this.options.trackRunningStats) this.countKnown = false;
-    this.forwarded = { x, y, key, batchStats, batch };
+    this.forwarded = {
+      x,
+      y,
+      key,
+      batchStats,
+      batch,
+      stats: stats ?? { buffer: this.stats, offset: 0, size: this.stats.size },
+      ghosts,
+    };
   }
 
   /** @internal Called by a step as it encodes backward: the forward it differentiates. */
@@ -644,11 +694,12 @@ export class BatchNorm extends BatchNormBase {
   lastCorrection(): Promise<{ r: Float32Array; d: Float32Array } | null> {
     return this.serial(async () => {
       if (!this.forwarded) return null;
-      const C = this.numFeatures;
-      const s = await readFloats(this.device, { buffer: this.stats }, C * 8);
+      // One (r, d) per channel, or per ghost batch and channel (ghost-major).
+      const n = this.numFeatures * this.forwarded.ghosts;
+      const s = await readFloats(this.device, this.forwarded.stats, n * 8);
       return {
-        r: Float32Array.from({ length: C }, (_, c) => s[8 * c + 5]),
-        d: Float32Array.from({ length: C }, (_, c) => s[8 * c + 6]),
+        r: Float32Array.from({ length: n }, (_, v) => s[8 * v + 5]),
+        d: Float32Array.from({ length: n }, (_, v) => s[8 * v + 6]),
       };
     });
   }
@@ -726,14 +777,14 @@ export class BatchNorm extends BatchNormBase {
     if (this.destroyed) return;
     this.destroyed = true;
     for (const s of [...this.plans, ...this.internal.values(), ...this.folds]) s.destroy();
-    for (const b of this.owned) b.destroy();
+    for (const b of [...this.owned, ...this.ghostBuffers.values()]) b.destroy();
   }
 }
 
 /** One layer's step on fixed tensors, from `bn.plan()`: encode forward and backward into your command encoder. */
 export class BatchNormStep {
   private readonly owned: GPUBuffer[] = [];
-  private seq: ReturnType<BatchNorm['sequences']> | null = null;
+  private readonly seqs = new Map<PlanShape, ReturnType<BatchNorm['sequences']>>();
   private readonly built = new Map<string, Dispatch[]>();
   private readonly reductions = new Map<string, { dispatches: Dispatch[]; reduced: Reduced }>();
   private readonly syncBuffers = new Map<string, GPUBuffer>();
@@ -746,6 +797,8 @@ export class BatchNormStep {
     private readonly bn: BatchNorm,
     readonly label: string,
     private readonly s: PlanShape,
+    /** The plan shape of batch statistics: `s`, or its ghost-batch twin. */
+    private readonly sg: PlanShape,
     private readonly b: StepBindings,
     private readonly key: string,
   ) {
@@ -761,12 +814,21 @@ export class BatchNormStep {
     return this.s.g.layout;
   }
 
-  private dispatches(kind: string, make: (seq: ReturnType<BatchNorm['sequences']>) => Dispatch[]): Dispatch[] {
+  /** The sequences of a plan shape (the step's, or its ghost twin's), built on first use. */
+  private seqFor(shape: PlanShape): ReturnType<BatchNorm['sequences']> {
+    let q = this.seqs.get(shape);
+    if (!q) this.seqs.set(shape, (q = this.bn.sequences(shape, this.b, this.owned, this.label)));
+    return q;
+  }
+
+  /** The dispatches of one kind, built once; `ghosts`: on the batch-statistics shape. */
+  private dispatches(
+    kind: string,
+    make: (seq: ReturnType<BatchNorm['sequences']>) => Dispatch[],
+    ghosts = false,
+  ): Dispatch[] {
     let d = this.built.get(kind);
-    if (!d) {
-      this.seq ??= this.bn.sequences(this.s, this.b, this.owned, this.label);
-      this.built.set(kind, (d = make(this.seq)));
-    }
+    if (!d) this.built.set(kind, (d = make(this.seqFor(ghosts ? this.sg : this.s))));
     return d;
   }
 
@@ -781,13 +843,20 @@ export class BatchNormStep {
   private batchStats(): boolean {
     const o = this.bn.options;
     const batchStats = this.bn.training || !o.trackRunningStats;
-    const M = this.b.sync?.M ?? this.s.g.M;
-    if (batchStats && M < 2) {
+    if (!batchStats) return false;
+    const k = o.virtualBatchSize;
+    if (k !== null && this.s.g.shape[0] % k !== 0)
       throw new BatchSizeError(
-        `training needs more than one value per channel; shape ${JSON.stringify(this.shape)} gives M = ${M}${this.b.sync ? ' over the whole batch' : ''}. Use a larger batch, or eval() mode.`,
+        `virtualBatchSize ${k} must divide the batch: shape ${JSON.stringify(this.shape)} has N = ${this.s.g.shape[0]}; plan a step with N a multiple of ${k} (inference takes any N)`,
+      );
+    const ghosts = this.sg.r.ghosts;
+    const M = this.b.sync?.M ?? this.s.g.M / ghosts;
+    if (M < 2) {
+      throw new BatchSizeError(
+        `training needs more than one value per channel; shape ${JSON.stringify(this.shape)} gives M = ${M}${this.b.sync ? ' over the whole batch' : ghosts > 1 ? ' in each ghost batch' : ''}. Use a larger batch, or eval() mode.`,
       );
     }
-    return batchStats;
+    return true;
   }
 
   /**
@@ -823,10 +892,19 @@ export class BatchNormStep {
             : 'merged statistics are for synchronized steps: plan the step with sync: { batch }',
         );
       d = batchStats
-        ? this.dispatches(update ? 'train' : 'batch', (q) => q.train(update))
+        ? this.dispatches(update ? 'train' : 'batch', (q) => q.train(update), true)
         : this.dispatches('eval', (q) => q.eval());
     }
-    this.bn.beginForward(this.b.x, this.b.y, this.key, batchStats, byPlan, sync?.batch ?? null);
+    this.bn.beginForward(
+      this.b.x,
+      this.b.y,
+      this.key,
+      batchStats,
+      byPlan,
+      sync?.batch ?? null,
+      this.b.stats,
+      batchStats ? this.sg.r.ghosts : 1,
+    );
     this.encodePass(encoder, this.forwardPass, d);
   }
 
@@ -891,7 +969,11 @@ export class BatchNormStep {
     } else {
       if (merged !== undefined)
         throw new OptionError('merged gradient sums are for synchronized steps: plan the step with sync: { batch }');
-      d = this.dispatches(f.batchStats ? 'backward' : 'backward-constants', (q) => q.backward(f.batchStats));
+      d = this.dispatches(
+        f.batchStats ? 'backward' : 'backward-constants',
+        (q) => q.backward(f.batchStats),
+        f.batchStats,
+      );
     }
     this.encodePass(encoder, this.backwardPass, d);
   }
@@ -941,8 +1023,7 @@ export class BatchNormStep {
   ): void {
     let r = this.reductions.get(what);
     if (!r) {
-      this.seq ??= this.bn.sequences(this.s, this.b, this.owned, this.label);
-      this.reductions.set(what, (r = make(this.seq)));
+      this.reductions.set(what, (r = make(this.seqFor(this.s))));
     }
     const bytes = r.reduced.slices * this.bn.numFeatures * unit;
     const out = this.syncBuffer(`${what}.export`, bytes, true);

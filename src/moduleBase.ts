@@ -19,6 +19,8 @@ import {
 /** What one forward step does, decided before any state is touched. */
 export interface StepPlan {
   readonly geom: Geometry;
+  /** Ghost batches the batch statistics are taken over (1 without virtualBatchSize or in inference). */
+  readonly ghosts: number;
   /** Normalise with batch statistics (training, or trackRunningStats false). */
   readonly batchStats: boolean;
   /** Update running statistics (training with trackRunningStats). */
@@ -117,12 +119,26 @@ export abstract class BatchNormBase {
     const geom = this.features(geometry(layout, shape, dtype));
     const o = this.options;
     const batchStats = this.mode || !o.trackRunningStats;
-    if (batchStats && geom.M < 2) {
+    // Inference normalises with running statistics: no ghosts, any N.
+    const ghosts = batchStats ? this.ghosts(geom) : 1;
+    if (batchStats && geom.M / ghosts < 2) {
       throw new BatchSizeError(
-        `training needs more than one value per channel; shape ${JSON.stringify(shape)} gives M = ${geom.M} per channel. Use a larger batch, or eval() mode.`,
+        `training needs more than one value per channel; shape ${JSON.stringify(shape)} gives M = ${geom.M / ghosts} per channel${ghosts > 1 ? ' in each ghost batch' : ''}. Use a larger batch${ghosts > 1 ? ' or virtualBatchSize' : ''}, or eval() mode.`,
       );
     }
-    return { geom, batchStats, updateRunning: this.mode && o.trackRunningStats };
+    return { geom, ghosts, batchStats, updateRunning: this.mode && o.trackRunningStats };
+  }
+
+  /** The ghost batches of a tensor (N / virtualBatchSize), refused unless N is a multiple. */
+  protected ghosts(g: Geometry): number {
+    const k = this.options.virtualBatchSize;
+    if (k === null) return 1;
+    const N = g.shape[0];
+    if (N % k !== 0)
+      throw new BatchSizeError(
+        `virtualBatchSize ${k} must divide the batch: shape ${JSON.stringify(g.shape)} has N = ${N}; pass N = a multiple of ${k}`,
+      );
+    return N / k;
   }
 
   /**

@@ -93,6 +93,13 @@ export interface BatchNormOptions {
    * takes the relu's mask from y. Default none.
    */
   epilogue?: Epilogue;
+  /**
+   * Ghost batch norm (Keras's virtual_batch_size): each group of this many consecutive samples
+   * along N is normalised with its own batch statistics. N must be a multiple of it. The running
+   * statistics update once per call, from the mean of the ghosts' means and of their variances
+   * (each stored as the convention stores it); num_batches_tracked advances by one. Default none.
+   */
+  virtualBatchSize?: number;
 }
 
 /** How a module's renorm clip is obtained each step. */
@@ -110,6 +117,7 @@ export interface ResolvedOptions {
   readonly dtype: TensorDtype;
   readonly perActivation: boolean;
   readonly epilogue: Epilogue | null;
+  readonly virtualBatchSize: number | null;
 }
 
 /** Largest float32: values bound for the GPU must stay below it to stay finite. */
@@ -294,6 +302,7 @@ export function resolveOptions(options: BatchNormOptions = {}): ResolvedOptions 
     'dtype',
     'perActivation',
     'epilogue',
+    'virtualBatchSize',
   ];
   for (const k of Object.keys(o))
     if (!known.includes(k)) throw new OptionError(`unknown option '${k}'; the options are ${known.join(', ')}`);
@@ -338,6 +347,7 @@ export function resolveOptions(options: BatchNormOptions = {}): ResolvedOptions 
     renorm,
     perActivation: checkBoolean('perActivation', o.perActivation, false),
     epilogue: checkEpilogue(o.epilogue),
+    virtualBatchSize: checkVirtualBatchSize(o.virtualBatchSize),
   };
 }
 
@@ -353,4 +363,11 @@ export function checkEpilogue(e: unknown): Epilogue | null {
   if (e !== 'relu' && e !== 'add_relu')
     throw new OptionError(`epilogue must be 'relu' or 'add_relu' (or left out); got ${describe(e)}`);
   return e;
+}
+
+function checkVirtualBatchSize(k: unknown): number | null {
+  if (k === undefined || k === null) return null;
+  if (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 1)
+    throw new OptionError(`virtualBatchSize must be a positive integer (samples per ghost batch); got ${describe(k)}`);
+  return k;
 }

@@ -4,18 +4,25 @@
  */
 import { roundHalf } from './f16.js';
 import { BufferError, CallOrderError, OptionError, ShapeError } from '../errors.js';
-import type { Geometry, Layout } from '../layout.js';
+import { geometry, type Geometry, type Layout } from '../layout.js';
 import { BatchNormBase, type StateDict, type StateDictInput } from '../moduleBase.js';
 import { describe, type BatchNormOptions, type RenormClip } from '../options.js';
 import * as ref from './reference.js';
 
 interface Saved {
+  /** The view of one ghost batch (the whole tensor without ghosts), and of the whole tensor. */
   geom: Geometry;
+  whole: Geometry;
   batchStats: boolean;
-  k: ref.Coefficients;
+  /** Coefficients per ghost batch, in order. */
+  k: ref.Coefficients[];
   /** The output, kept under an epilogue for the relu's mask. */
   y: Float64Array | null;
 }
+
+/** Consecutive blocks of `a`, one per ghost batch. */
+const blocks = (a: ArrayLike<number>, n: number): ArrayLike<number>[] =>
+  Array.from({ length: n }, (_, i) => Array.prototype.slice.call(a, (i * a.length) / n, ((i + 1) * a.length) / n));
 
 export class CpuBatchNorm extends BatchNormBase {
   weight: Float64Array;
@@ -63,16 +70,20 @@ export class CpuBatchNorm extends BatchNormBase {
         `z is the residual of epilogue 'add_relu'; this module's epilogue is ${o.epilogue ?? 'none'}`,
       );
     const zs = z === undefined ? null : this.storage(this.checkLength('z', z, plan.geom));
-    let k: ref.Coefficients;
+    const G = plan.ghosts;
+    // One ghost batch's view: N / G samples of the same layout (the whole tensor when G = 1).
+    const geom = G > 1 ? geometry(plan.geom.layout, [plan.geom.shape[0] / G, ...plan.geom.shape.slice(1)]) : plan.geom;
+    const xs = blocks(x, G);
+    let k: ref.Coefficients[];
     if (plan.batchStats) {
       const clip = plan.updateRunning ? this.stepClip() : null;
-      const s = ref.batchStats(x, plan.geom);
+      const s = xs.map((xg) => ref.batchStats(xg, geom));
       const renorm = clip ? { clip, mu: this.runningMean, sigma: this.runningSpread } : null;
-      k = ref.trainCoefficients(s, this.weight, this.bias, o.eps, renorm);
+      k = s.map((sg) => ref.trainCoefficients(sg, this.weight, this.bias, o.eps, renorm));
       if (plan.updateRunning) {
         ref.updateRunning(
           s,
-          plan.geom.M,
+          geom.M,
           this.stepFactor(),
           o.unbiased,
           o.eps,
@@ -83,12 +94,13 @@ export class CpuBatchNorm extends BatchNormBase {
         this.steps += 1;
       }
     } else {
-      k = ref.evalCoefficients(this.runningMean, this.runningSpread, this.weight, this.bias, o.eps, this.isRenorm);
+      k = [ref.evalCoefficients(this.runningMean, this.runningSpread, this.weight, this.bias, o.eps, this.isRenorm)];
     }
-    const bn = ref.applyCoefficients(x, plan.geom, k);
+    const bn = new Float64Array(plan.geom.count);
+    xs.forEach((xg, i) => bn.set(ref.applyCoefficients(xg, geom, k[i]), i * geom.count));
     const y = o.epilogue ? ref.applyEpilogue(bn, o.epilogue, zs) : bn;
     const stored = o.dtype === 'float16' ? y.map(roundHalf) : y;
-    this.saved = { geom: plan.geom, batchStats: plan.batchStats, k, y: o.epilogue ? stored : null };
+    this.saved = { geom, whole: plan.geom, batchStats: plan.batchStats, k, y: o.epilogue ? stored : null };
     return stored;
   }
 
@@ -103,17 +115,25 @@ export class CpuBatchNorm extends BatchNormBase {
         'E_NO_FORWARD',
         'backward needs a forward call first; call forward(x, shape) on the same input',
       );
-    const xs = this.checkLength('x', x, s.geom);
-    const dys = this.storage(this.checkLength('dy', dy, s.geom));
+    const whole = s.whole;
+    const dys = this.storage(this.checkLength('dy', dy, whole));
     const up = s.y ? ref.reluGradient(dys, s.y) : dys;
-    const g: ref.Gradients & { dz?: Float64Array } = ref.backward(
-      this.storage(xs),
-      up,
-      s.geom,
-      s.k,
-      this.weight,
-      s.batchStats,
-    );
+    const xs = blocks(this.storage(this.checkLength('x', x, whole)), s.k.length);
+    const ups = blocks(up, s.k.length);
+    const C = this.numFeatures;
+    const g: ref.Gradients & { dz?: Float64Array } = {
+      dx: new Float64Array(whole.count),
+      dgamma: new Float64Array(C),
+      dbeta: new Float64Array(C),
+    };
+    s.k.forEach((k, i) => {
+      const gi = ref.backward(xs[i], ups[i], s.geom, k, this.weight, s.batchStats);
+      g.dx.set(gi.dx, i * s.geom.count);
+      for (let c = 0; c < C; c++) {
+        g.dgamma[c] += gi.dgamma[c];
+        g.dbeta[c] += gi.dbeta[c];
+      }
+    });
     if (this.options.epilogue === 'add_relu') g.dz = Float64Array.from(up);
     if (this.options.dtype === 'float16') {
       g.dx = g.dx.map(roundHalf);
@@ -128,7 +148,12 @@ export class CpuBatchNorm extends BatchNormBase {
 
   /** r and d of the last training step of a Batch Renorm module (1 and 0 otherwise). */
   lastCorrection(): { r: Float64Array; d: Float64Array } | null {
-    return this.saved ? { r: Float64Array.from(this.saved.k.r), d: Float64Array.from(this.saved.k.d) } : null;
+    if (!this.saved) return null;
+    const { k } = this.saved;
+    return {
+      r: Float64Array.from(k.flatMap((g) => Array.from(g.r))),
+      d: Float64Array.from(k.flatMap((g) => Array.from(g.d))),
+    };
   }
 
   /** The renorm clip of the next training step (null for plain batch norm). */

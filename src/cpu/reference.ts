@@ -137,11 +137,13 @@ export function applyCoefficients(x: ArrayLike<number>, g: Geometry, k: Coeffici
 }
 
 /**
- * Running-statistics update. A channel whose batch statistics are not finite keeps its running
+ * Running-statistics update from the batch's statistics, or from its ghost batches' (each over M
+ * values): the mean of their means and of their stored spreads (unbiased or biased variance, or
+ * sigma for renorm). A channel whose statistics are not finite in some ghost keeps its running
  * values (one NaN in a batch must not poison the model), the others update.
  */
 export function updateRunning(
-  s: BatchStats,
+  ghosts: readonly BatchStats[],
   M: number,
   factor: number,
   unbiased: boolean,
@@ -151,12 +153,16 @@ export function updateRunning(
   spreadIsStd: boolean,
 ): void {
   for (let c = 0; c < runningMean.length; c++) {
-    const mean = s.mean[c],
-      v = s.varBiased[c];
-    if (!Number.isFinite(mean) || !Number.isFinite(v)) continue;
-    runningMean[c] = (1 - factor) * runningMean[c] + factor * mean;
-    const stat = spreadIsStd ? Math.sqrt(v + eps) : unbiased ? (v * M) / (M - 1) : v;
-    runningSpread[c] = (1 - factor) * runningSpread[c] + factor * stat;
+    let mean = 0,
+      stat = 0;
+    for (const s of ghosts) {
+      const v = s.varBiased[c];
+      mean += s.mean[c];
+      stat += spreadIsStd ? Math.sqrt(v + eps) : unbiased ? (v * M) / (M - 1) : v;
+    }
+    if (!Number.isFinite(mean) || !Number.isFinite(stat)) continue;
+    runningMean[c] = (1 - factor) * runningMean[c] + factor * (mean / ghosts.length);
+    runningSpread[c] = (1 - factor) * runningSpread[c] + factor * (stat / ghosts.length);
   }
 }
 

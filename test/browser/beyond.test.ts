@@ -1,6 +1,6 @@
 /**
  * The beyond-the-peers features against the float64 CPU path, in both layouts: per-activation
- * statistics, fused epilogues, inference folding, ... Each scenario runs training and eval steps from the same state on both paths
+ * statistics, fused epilogues, ghost batches, inference folding. Each scenario runs training and eval steps from the same state on both paths
  * (src/conformance/compare.ts).
  */
 import { describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { BatchNorm } from '../../src/batchnorm';
 import { foldBatchNorm } from '../../src/fold';
 import { readBuffer } from '../../src/gpu/buffers';
 import { scaledError } from '../../src/conformance/golden';
-import { BufferError, DestroyedError, OptionError, ShapeError } from '../../src/errors';
+import { BatchSizeError, BufferError, DestroyedError, OptionError, ShapeError } from '../../src/errors';
 import type { BatchNormOptions } from '../../src/options';
 import { CpuBatchNorm } from '../../src/cpu/batchnorm';
 import { permute } from '../../src/layout';
@@ -81,6 +81,39 @@ describe('fused epilogues', () => {
         check(makeScenario(33, layout, [6, 4, 2, 3], { epilogue, perActivation: true, affine: false }, [true, false])));
     }
   }
+});
+
+describe('ghost batch norm (virtualBatchSize)', () => {
+  const CASES: [string, number[], BatchNormOptions][] = [
+    ['k 2, 6x5x3x3', [6, 5, 3, 3], { virtualBatchSize: 2 }],
+    ['k 4, 8x8x2x2', [8, 8, 2, 2], { virtualBatchSize: 4 }],
+    ['k 1 (per-sample), 4x3x3x4', [4, 3, 3, 4], { virtualBatchSize: 1 }],
+    ['k = N (one ghost), 4x6x2x3', [4, 6, 2, 3], { virtualBatchSize: 4 }],
+    ['[N, C] k 8, 32x12', [32, 12], { virtualBatchSize: 8 }],
+    ['keras, k 3, 9x4x2x2', [9, 4, 2, 2], { virtualBatchSize: 3, convention: 'keras' }],
+    ['renorm, k 2, 6x4x3x3', [6, 4, 3, 3], { virtualBatchSize: 2, renorm: { rmax: 1.5, dmax: 0.5 } }],
+    ['relu epilogue, k 2, 4x4x3x3', [4, 4, 3, 3], { virtualBatchSize: 2, epilogue: 'relu' }],
+    ['per-activation, k 3, 6x2x2x2', [6, 2, 2, 2], { virtualBatchSize: 3, perActivation: true }],
+    ['no running statistics, k 2, 4x3x4x4', [4, 3, 4, 4], { virtualBatchSize: 2, trackRunningStats: false }],
+  ];
+  for (const layout of ['NCHW', 'NHWC'] as const)
+    for (const [name, shape, options] of CASES)
+      it(`${name} ${layout} train+eval`, () => check(makeScenario(71, layout, shape, options, [true, true, false])));
+
+  it('refusals: N not a multiple of k in training (any N in eval), ghosts with sync', async () => {
+    const device = await gpuDevice();
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
+    const b = () => device.createBuffer({ size: 8 * 4 * 9 * 4, usage });
+    const t = { x: b(), y: b() };
+    const bn = new BatchNorm(device, 4, { virtualBatchSize: 4 });
+    await expect(bn.forward(t.x, t.y, [6, 4, 3, 3], 'NCHW')).rejects.toThrow(BatchSizeError);
+    bn.eval();
+    await bn.forward(t.x, t.y, [6, 4, 3, 3], 'NCHW');
+    expect(() => bn.plan({ shape: [8, 4, 3, 3], layout: 'NCHW', x: b(), y: b(), sync: { batch: 16 } })).toThrow(
+      OptionError,
+    );
+    bn.destroy();
+  });
 });
 
 describe('inference folding on the GPU', () => {
