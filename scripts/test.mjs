@@ -49,7 +49,7 @@ if (run('npm', ['run', 'build']).status !== 0) {
   console.log('build failed');
   failed += 1;
 } else {
-  for (const file of ['pytorch_golden.json', 'faults.json']) {
+  for (const file of ['pytorch_golden.json', 'faults.json', 'extensions.json']) {
     for (const backend of ['cpu', 'webgpu']) {
       for (const layout of ['NCHW', 'NHWC']) {
         const r = run(

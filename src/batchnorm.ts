@@ -14,20 +14,12 @@
  * README's "State when steps are encoded" for what a command buffer that is never submitted, or
  * fails, does to the state.
  */
-import {
-  BatchSizeError,
-  BufferError,
-  CallOrderError,
-  DestroyedError,
-  LimitError,
-  OptionError,
-  ShapeError,
-} from './errors.js';
+import { BatchSizeError, BufferError, CallOrderError, DestroyedError, LimitError, OptionError } from './errors.js';
 import { lostError, submitChecked, watchDevice } from './device.js';
 import { placeholder, readFloats } from './gpu/buffers.js';
 import { constantBuffer, encodeDispatches, type Dispatch } from './gpu/kernel.js';
-import type { Geometry, Layout } from './layout.js';
-import { BatchNormBase, type StateDict, type StateDictInput } from './moduleBase.js';
+import type { Layout } from './layout.js';
+import { BatchNormBase, checkMerged, syncBatch, type StateDict, type StateDictInput } from './moduleBase.js';
 import { checkObject, describe, type BatchNormOptions, type PiecewiseSchedule, type RenormClip } from './options.js';
 import { EvalFlags } from './kernels/normalise.js';
 import { FinalizeFlags, SCHEDULE_BYTES, SCHEDULE_POINTS, STEP_BYTES, StepFlags } from './kernels/statistics.js';
@@ -137,50 +129,6 @@ interface StepBindings {
   sync: { batch: number; M: number } | null;
   /** The step's own saved statistics, for ghost batches (G·C entries); null: the module's. */
   stats: Range | null;
-}
-
-/** A validated `sync` of plan(): the whole batch, at least this shard's, and its count per channel. */
-function syncBatch(sync: unknown, g: Geometry): { batch: number; M: number } {
-  const o = checkObject<{ batch: number }>('sync', sync);
-  for (const k of Object.keys(o))
-    if (k !== 'batch') throw new OptionError(`sync has unknown key '${k}'; it takes batch (the whole batch's N)`);
-  const N = g.shape[0];
-  if (typeof o.batch !== 'number' || !Number.isSafeInteger(o.batch) || o.batch < N)
-    throw new OptionError(
-      `sync.batch must be the whole batch's sample count, an integer >= this shard's N = ${N}; got ${describe(o.batch)}`,
-    );
-  const M = o.batch * (g.M / N);
-  if (!Number.isSafeInteger(M) || M > 2 ** 32 - 1)
-    throw new ShapeError(`sync.batch ${o.batch} gives more values per channel than a GPU index can count`);
-  return { batch: o.batch, M };
-}
-
-/**
- * Merged shard statistics (or gradient sums) for a step of C channels over the whole batch's M
- * values per channel: what the all-reduce returned, checked before it reaches the GPU.
- */
-function checkMerged<T extends ShardStats | ShardGradSums>(
-  merged: T | undefined,
-  C: number,
-  M: number,
-  from: string,
-  keys: readonly string[],
-): T {
-  if (typeof merged !== 'object' || merged === null)
-    throw new OptionError(
-      `a synchronized step in training needs the whole batch's merged values (${from} of every shard's export); got ${describe(merged)}`,
-    );
-  const r = merged as unknown as Record<string, unknown>;
-  for (const k of keys) {
-    const a = r[k];
-    if (!(a instanceof Float64Array || a instanceof Float32Array || Array.isArray(a)) || a.length !== C)
-      throw new ShapeError(`merged ${k} must hold ${C} numbers (one per channel); got ${describe(a)}`);
-  }
-  if (r.count !== M)
-    throw new ShapeError(
-      `merged values count ${describe(r.count)} values per channel, but the step was planned for a whole batch of ${M} (sync.batch × spatial); merge every shard once`,
-    );
-  return merged;
 }
 
 const sameRange = (a: Range, b: Range) => a.buffer === b.buffer && a.offset === b.offset && a.size === b.size;

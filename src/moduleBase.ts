@@ -4,8 +4,10 @@
  * one place is what makes the CPU path a faithful reference for the GPU one.
  */
 import { BatchSizeError, OptionError, ShapeError, StateDictError } from './errors.js';
+import type { ShardGradSums, ShardStats } from './sync.js';
 import { geometry, type Geometry, type Layout, type StorageType } from './layout.js';
 import {
+  checkObject,
   clipAt,
   describe,
   F32_MAX,
@@ -115,15 +117,21 @@ export abstract class BatchNormBase {
   }
 
   /** Validates a forward call's shape and decides what it does. Throws before anything changes. */
-  protected stepPlan(layout: Layout | undefined, shape: readonly number[], dtype: StorageType = 'f32'): StepPlan {
+  protected stepPlan(
+    layout: Layout | undefined,
+    shape: readonly number[],
+    dtype: StorageType = 'f32',
+    syncM?: number,
+  ): StepPlan {
     const geom = this.features(geometry(layout, shape, dtype));
     const o = this.options;
     const batchStats = this.mode || !o.trackRunningStats;
     // Inference normalises with running statistics: no ghosts, any N.
     const ghosts = batchStats ? this.ghosts(geom) : 1;
-    if (batchStats && geom.M / ghosts < 2) {
+    // A synchronized shard's statistics are over the whole batch's syncM values.
+    if (batchStats && (syncM ?? geom.M / ghosts) < 2) {
       throw new BatchSizeError(
-        `training needs more than one value per channel; shape ${JSON.stringify(shape)} gives M = ${geom.M / ghosts} per channel${ghosts > 1 ? ' in each ghost batch' : ''}. Use a larger batch${ghosts > 1 ? ' or virtualBatchSize' : ''}, or eval() mode.`,
+        `training needs more than one value per channel; shape ${JSON.stringify(shape)} gives M = ${syncM ?? geom.M / ghosts} per channel${syncM ? ' over the whole batch' : ghosts > 1 ? ' in each ghost batch' : ''}. Use a larger batch${ghosts > 1 ? ' or virtualBatchSize' : ''}, or eval() mode.`,
       );
     }
     return { geom, ghosts, batchStats, updateRunning: this.mode && o.trackRunningStats };
@@ -282,4 +290,48 @@ export abstract class BatchNormBase {
     }
     return out;
   }
+}
+
+/** A validated `sync` (plan() or forwardSync): the whole batch, at least this shard's, and its count per channel. */
+export function syncBatch(sync: unknown, g: Geometry): { batch: number; M: number } {
+  const o = checkObject<{ batch: number }>('sync', sync);
+  for (const k of Object.keys(o))
+    if (k !== 'batch') throw new OptionError(`sync has unknown key '${k}'; it takes batch (the whole batch's N)`);
+  const N = g.shape[0];
+  if (typeof o.batch !== 'number' || !Number.isSafeInteger(o.batch) || o.batch < N)
+    throw new OptionError(
+      `sync.batch must be the whole batch's sample count, an integer >= this shard's N = ${N}; got ${describe(o.batch)}`,
+    );
+  const M = o.batch * (g.M / N);
+  if (!Number.isSafeInteger(M) || M > 2 ** 32 - 1)
+    throw new ShapeError(`sync.batch ${o.batch} gives more values per channel than a GPU index can count`);
+  return { batch: o.batch, M };
+}
+
+/**
+ * Merged shard statistics (or gradient sums) for a step of C channels over the whole batch's M
+ * values per channel: what the all-reduce returned, checked before it reaches the GPU.
+ */
+export function checkMerged<T extends ShardStats | ShardGradSums>(
+  merged: T | undefined,
+  C: number,
+  M: number,
+  from: string,
+  keys: readonly string[],
+): T {
+  if (typeof merged !== 'object' || merged === null)
+    throw new OptionError(
+      `a synchronized step in training needs the whole batch's merged values (${from} of every shard's export); got ${describe(merged)}`,
+    );
+  const r = merged as unknown as Record<string, unknown>;
+  for (const k of keys) {
+    const a = r[k];
+    if (!(a instanceof Float64Array || a instanceof Float32Array || Array.isArray(a)) || a.length !== C)
+      throw new ShapeError(`merged ${k} must hold ${C} numbers (one per channel); got ${describe(a)}`);
+  }
+  if (r.count !== M)
+    throw new ShapeError(
+      `merged values count ${describe(r.count)} values per channel, but the step was planned for a whole batch of ${M} (sync.batch × spatial); merge every shard once`,
+    );
+  return merged;
 }

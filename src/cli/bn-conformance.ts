@@ -21,12 +21,13 @@ import { inBrowser } from './browserPage.js';
 
 const USAGE = `usage: bn-conformance [--golden FILE]... --backend cpu|webgpu --layout NHWC|NCHW [--runtime browser|node] [--filter S] [--dump OUT.json]
        bn-conformance --dtype float16 [--runtime browser|node]
-Without --golden, the package's own vectors run (conformance/pytorch_golden.json and faults.json).`;
+Without --golden, the package's own vectors run (conformance/pytorch_golden.json, faults.json and
+extensions.json).`;
 
 /** dist/cli/ -> the package root. */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST = resolve(ROOT, 'dist');
-const SHIPPED = ['pytorch_golden.json', 'faults.json'].map((f) => resolve(ROOT, 'conformance', f));
+const SHIPPED = ['pytorch_golden.json', 'faults.json', 'extensions.json'].map((f) => resolve(ROOT, 'conformance', f));
 
 class Usage extends Error {}
 class Unsupported extends Error {}

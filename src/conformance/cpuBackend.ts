@@ -15,6 +15,8 @@ export const cpuBackend: ConformanceBackend = {
       loadStateDict: async (sd) => bn.loadStateDict(sd),
       forward: async (x, shape, layout, z) => bn.forward(x, shape, layout, z),
       backward: async (x, dy) => bn.backward(x, dy),
+      forwardSync: (x, shape, layout, z, batch, allReduce) => bn.forwardSync(x, shape, layout, { batch, allReduce, z }),
+      backwardSync: (x, dy, allReduce) => bn.backwardSync(x, dy, { allReduce }),
       runningStats: async (): Promise<Record<string, Float64Array>> => {
         if (!bn.options.trackRunningStats) return {};
         return { running_mean: Float64Array.from(bn.runningMean), [bn.spreadKey]: Float64Array.from(bn.runningSpread) };

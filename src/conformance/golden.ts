@@ -17,6 +17,9 @@ export interface GoldenStep {
   d?: GoldenNumber[];
   expect_error?: boolean;
   skip_outputs?: boolean;
+  /** add_relu: the residual (shaped like x) and its expected gradient. */
+  z?: GoldenNumber[];
+  dz?: GoldenNumber[];
 }
 
 export interface GoldenCase {
@@ -35,6 +38,11 @@ export interface GoldenCase {
   rmax?: number;
   dmax?: number;
   expect_error?: string;
+  /** Extension fields (conformance/README.md). */
+  epilogue?: 'relu' | 'add_relu';
+  virtual_batch_size?: number;
+  per_activation?: boolean;
+  shards?: number;
   steps: GoldenStep[];
 }
 

@@ -53,6 +53,15 @@ export function webgpuBackend(device: GPUDevice, adapter: Record<string, unknown
       };
       let lastX: GPUBuffer | null = null;
       let count = 0;
+      const grads = async (dx: GPUBuffer, dz: GPUBuffer | undefined) => {
+        const C = bn.numFeatures;
+        return {
+          dx: await readTensor(device, dx, count, dtype),
+          dgamma: f64(await readFloats(device, { buffer: bn.weightGrad }, C)),
+          dbeta: f64(await readFloats(device, { buffer: bn.biasGrad }, C)),
+          ...(dz ? { dz: await readTensor(device, dz, count, dtype) } : {}),
+        };
+      };
       const m: ConformanceModule = {
         train: (mode) => {
           bn.train(mode);
@@ -70,13 +79,22 @@ export function webgpuBackend(device: GPUDevice, adapter: Record<string, unknown
           const dx = tmp('conformance.dx', new Float64Array(count));
           const dz = bn.options.epilogue === 'add_relu' ? tmp('conformance.dz', new Float64Array(count)) : undefined;
           await bn.backward(lastX!, dyb, dx, dz);
-          const C = bn.numFeatures;
-          return {
-            dx: await readTensor(device, dx, count, dtype),
-            dgamma: f64(await readFloats(device, { buffer: bn.weightGrad }, C)),
-            dbeta: f64(await readFloats(device, { buffer: bn.biasGrad }, C)),
-            ...(dz ? { dz: await readTensor(device, dz, count, dtype) } : {}),
-          };
+          return grads(dx, dz);
+        },
+        async forwardSync(x, shape, layout, z, batch, allReduce) {
+          lastX = tmp('conformance.x', x);
+          count = x.length;
+          const y = tmp('conformance.y', new Float64Array(x.length));
+          const zb = z === undefined ? undefined : tmp('conformance.z', z);
+          await bn.forwardSync(lastX, y, shape, layout, { batch, allReduce, ...(zb ? { z: zb } : {}) });
+          return readTensor(device, y, x.length, dtype);
+        },
+        async backwardSync(_x, dy, allReduce) {
+          const dyb = tmp('conformance.dy', dy);
+          const dx = tmp('conformance.dx', new Float64Array(count));
+          const dz = bn.options.epilogue === 'add_relu' ? tmp('conformance.dz', new Float64Array(count)) : undefined;
+          await bn.backwardSync(lastX!, dyb, dx, { allReduce, ...(dz ? { dz } : {}) });
+          return grads(dx, dz);
         },
         async runningStats(): Promise<Record<string, Float64Array>> {
           if (!bn.options.trackRunningStats) return {};

@@ -5,8 +5,9 @@
 import { roundHalf } from './f16.js';
 import { BufferError, CallOrderError, OptionError, ShapeError } from '../errors.js';
 import { geometry, type Geometry, type Layout } from '../layout.js';
-import { BatchNormBase, type StateDict, type StateDictInput } from '../moduleBase.js';
-import { describe, type BatchNormOptions, type RenormClip } from '../options.js';
+import { BatchNormBase, checkMerged, syncBatch, type StateDict, type StateDictInput } from '../moduleBase.js';
+import { mergeGradSums, mergeStats, type ShardGradSums, type ShardStats } from '../sync.js';
+import { checkObject, describe, type BatchNormOptions, type RenormClip } from '../options.js';
 import * as ref from './reference.js';
 
 interface Saved {
@@ -18,6 +19,8 @@ interface Saved {
   k: ref.Coefficients[];
   /** The output, kept under an epilogue for the relu's mask. */
   y: Float64Array | null;
+  /** A synchronized forward's whole-batch value count per channel (null otherwise). */
+  syncM: number | null;
 }
 
 /** Consecutive blocks of `a`, one per ghost batch. */
@@ -63,13 +66,7 @@ export class CpuBatchNorm extends BatchNormBase {
     const plan = this.stepPlan(layout, shape);
     const x = this.storage(this.checkLength('x', input, plan.geom));
     const o = this.options;
-    if (o.epilogue === 'add_relu' && z === undefined)
-      throw new BufferError('E_BUFFER_MISSING', "z is required: epilogue 'add_relu' adds it before the relu");
-    if (o.epilogue !== 'add_relu' && z !== undefined)
-      throw new OptionError(
-        `z is the residual of epilogue 'add_relu'; this module's epilogue is ${o.epilogue ?? 'none'}`,
-      );
-    const zs = z === undefined ? null : this.storage(this.checkLength('z', z, plan.geom));
+    const zs = this.residual(z, plan.geom);
     const G = plan.ghosts;
     // One ghost batch's view: N / G samples of the same layout (the whole tensor when G = 1).
     const geom = G > 1 ? geometry(plan.geom.layout, [plan.geom.shape[0] / G, ...plan.geom.shape.slice(1)]) : plan.geom;
@@ -96,12 +93,62 @@ export class CpuBatchNorm extends BatchNormBase {
     } else {
       k = [ref.evalCoefficients(this.runningMean, this.runningSpread, this.weight, this.bias, o.eps, this.isRenorm)];
     }
-    const bn = new Float64Array(plan.geom.count);
-    xs.forEach((xg, i) => bn.set(ref.applyCoefficients(xg, geom, k[i]), i * geom.count));
+    return this.finish(x, geom, plan.geom, k, plan.batchStats, zs, null);
+  }
+
+  /** The residual z of epilogue 'add_relu' (required there, refused elsewhere), as stored. */
+  private residual(z: ArrayLike<number> | undefined, g: Geometry): ArrayLike<number> | null {
+    const e = this.options.epilogue;
+    if (e === 'add_relu' && z === undefined)
+      throw new BufferError('E_BUFFER_MISSING', "z is required: epilogue 'add_relu' adds it before the relu");
+    if (e !== 'add_relu' && z !== undefined)
+      throw new OptionError(`z is the residual of epilogue 'add_relu'; this module's epilogue is ${e ?? 'none'}`);
+    return z === undefined ? null : this.storage(this.checkLength('z', z, g));
+  }
+
+  /**
+   * y from x with each ghost's coefficients (`geom` is one ghost's view of `whole`), through the
+   * epilogue and the storage type; saves what backward needs.
+   */
+  private finish(
+    x: ArrayLike<number>,
+    geom: Geometry,
+    whole: Geometry,
+    k: ref.Coefficients[],
+    batchStats: boolean,
+    zs: ArrayLike<number> | null,
+    syncM: number | null,
+  ): Float64Array {
+    const o = this.options;
+    const bn = new Float64Array(whole.count);
+    blocks(x, k.length).forEach((xg, i) => bn.set(ref.applyCoefficients(xg, geom, k[i]), i * geom.count));
     const y = o.epilogue ? ref.applyEpilogue(bn, o.epilogue, zs) : bn;
     const stored = o.dtype === 'float16' ? y.map(roundHalf) : y;
-    this.saved = { geom, whole: plan.geom, batchStats: plan.batchStats, k, y: o.epilogue ? stored : null };
+    this.saved = { geom, whole, batchStats, k, y: o.epilogue ? stored : null, syncM };
     return stored;
+  }
+
+  /** The upstream gradient of bn's output: dy as stored, through the relu mask under an epilogue. */
+  private upstream(dy: ArrayLike<number>, s: Saved): ArrayLike<number> {
+    const dys = this.storage(this.checkLength('dy', dy, s.whole));
+    return s.y ? ref.reluGradient(dys, s.y) : dys;
+  }
+
+  /** The gradients as the module returns them: dz for add_relu, the storage type, no dγ/dβ without affine. */
+  private gradients(
+    g: ref.Gradients & { dz?: Float64Array },
+    up: ArrayLike<number>,
+  ): ref.Gradients & { dz?: Float64Array } {
+    if (this.options.epilogue === 'add_relu') g.dz = Float64Array.from(up);
+    if (this.options.dtype === 'float16') {
+      g.dx = g.dx.map(roundHalf);
+      if (g.dz) g.dz = g.dz.map(roundHalf);
+    }
+    if (!this.options.affine) {
+      g.dgamma.fill(0);
+      g.dbeta.fill(0);
+    }
+    return g;
   }
 
   /**
@@ -115,9 +162,13 @@ export class CpuBatchNorm extends BatchNormBase {
         'E_NO_FORWARD',
         'backward needs a forward call first; call forward(x, shape) on the same input',
       );
+    if (s.syncM !== null)
+      throw new CallOrderError(
+        'E_INPUT_MISMATCH',
+        'the last forward was synchronized (forwardSync): differentiate it with backwardSync',
+      );
     const whole = s.whole;
-    const dys = this.storage(this.checkLength('dy', dy, whole));
-    const up = s.y ? ref.reluGradient(dys, s.y) : dys;
+    const up = this.upstream(dy, s);
     const xs = blocks(this.storage(this.checkLength('x', x, whole)), s.k.length);
     const ups = blocks(up, s.k.length);
     const C = this.numFeatures;
@@ -134,16 +185,120 @@ export class CpuBatchNorm extends BatchNormBase {
         g.dbeta[c] += gi.dbeta[c];
       }
     });
-    if (this.options.epilogue === 'add_relu') g.dz = Float64Array.from(up);
-    if (this.options.dtype === 'float16') {
-      g.dx = g.dx.map(roundHalf);
-      if (g.dz) g.dz = g.dz.map(roundHalf);
+    return this.gradients(g, up);
+  }
+
+  /**
+   * Synchronized forward of this shard of a batch of `sync.batch` samples, as BatchNorm.forwardSync:
+   * in training, this shard's statistics (count, mean, M2) go to `sync.allReduce`, which resolves to
+   * every shard's in shard order; their merge (mergeStats) normalises x and updates the running
+   * statistics. In eval mode allReduce is not called.
+   */
+  async forwardSync(
+    input: ArrayLike<number>,
+    shape: readonly number[],
+    layout: Layout | undefined,
+    sync: {
+      batch: number;
+      allReduce: (local: ShardStats) => Promise<readonly ShardStats[]> | readonly ShardStats[];
+      z?: ArrayLike<number>;
+    },
+  ): Promise<Float64Array> {
+    const o = checkObject<typeof sync>('sync', sync);
+    if (typeof o.allReduce !== 'function')
+      throw new OptionError(
+        `sync.allReduce must be a function (local stats) => every shard's; got ${describe(o.allReduce)}`,
+      );
+    if (this.options.virtualBatchSize !== null)
+      throw new OptionError(
+        'ghost batches (virtualBatchSize) are per device: a synchronized step normalises the whole batch; use one or the other',
+      );
+    const { M } = syncBatch({ batch: o.batch }, this.features(geometry(layout, shape)));
+    const plan = this.stepPlan(layout, shape, 'f32', M);
+    if (!plan.batchStats) {
+      // Running statistics need no all-reduce; backwardSync still merges dγ and dβ.
+      const y = this.forward(input, shape, layout, o.z);
+      this.saved!.syncM = M;
+      return y;
     }
-    if (!this.options.affine) {
-      g.dgamma.fill(0);
-      g.dbeta.fill(0);
+    const geom = plan.geom;
+    const x = this.storage(this.checkLength('x', input, geom));
+    const zs = this.residual(o.z, geom);
+    const local = ref.batchStats(x, geom);
+    const merged = checkMerged(
+      mergeStats(await o.allReduce({ count: geom.M, mean: local.mean, m2: local.varBiased.map((v) => v * geom.M) })),
+      this.numFeatures,
+      M,
+      'mergeStats',
+      ['mean', 'm2'],
+    );
+    // A channel whose merged statistics are not finite is NaN throughout, as on the GPU.
+    const stats: ref.BatchStats = { mean: Float64Array.from(merged.mean), varBiased: merged.m2.map((q) => q / M) };
+    for (let c = 0; c < stats.mean.length; c++)
+      if (!Number.isFinite(stats.mean[c]) || !Number.isFinite(stats.varBiased[c]))
+        stats.mean[c] = stats.varBiased[c] = NaN;
+    const clip = plan.updateRunning ? this.stepClip() : null;
+    const renorm = clip ? { clip, mu: this.runningMean, sigma: this.runningSpread } : null;
+    const k = ref.trainCoefficients(stats, this.weight, this.bias, this.options.eps, renorm);
+    if (plan.updateRunning) {
+      const { unbiased, eps } = this.options;
+      ref.updateRunning(
+        [stats],
+        M,
+        this.stepFactor(),
+        unbiased,
+        eps,
+        this.runningMean,
+        this.runningSpread,
+        this.isRenorm,
+      );
+      this.steps += 1;
     }
-    return g;
+    return this.finish(x, geom, geom, [k], plan.batchStats, zs, M);
+  }
+
+  /**
+   * Backward of a forwardSync, as BatchNorm.backwardSync: this shard's gradient sums go to
+   * `sync.allReduce`; dx is exact for the whole batch, dgamma and dbeta are the whole batch's.
+   */
+  async backwardSync(
+    x: ArrayLike<number>,
+    dy: ArrayLike<number>,
+    sync: { allReduce: (local: ShardGradSums) => Promise<readonly ShardGradSums[]> | readonly ShardGradSums[] },
+  ): Promise<ref.Gradients & { dz?: Float64Array }> {
+    const o = checkObject<typeof sync>('sync', sync);
+    if (typeof o.allReduce !== 'function')
+      throw new OptionError(
+        `sync.allReduce must be a function (local gradient sums) => every shard's; got ${describe(o.allReduce)}`,
+      );
+    const s = this.saved;
+    if (!s) throw new CallOrderError('E_NO_FORWARD', 'backwardSync needs a forwardSync first, on the same input');
+    if (s.syncM === null)
+      throw new CallOrderError(
+        'E_INPUT_MISMATCH',
+        'the last forward was not synchronized: differentiate it with backward',
+      );
+    const xs = this.storage(this.checkLength('x', x, s.geom));
+    const up = this.upstream(dy, s);
+    const local = ref.gradSums(xs, up, s.geom, s.k[0]);
+    const merged = checkMerged(
+      mergeGradSums(await o.allReduce({ count: s.geom.M, ...local })),
+      this.numFeatures,
+      s.syncM,
+      'mergeGradSums',
+      ['sumDy', 'sumDyXmu'],
+    );
+    const g: ref.Gradients & { dz?: Float64Array } = ref.gradInput(
+      xs,
+      up,
+      s.geom,
+      s.k[0],
+      this.weight,
+      s.batchStats,
+      merged,
+      s.syncM,
+    );
+    return this.gradients(g, up);
   }
 
   /** r and d of the last training step of a Batch Renorm module (1 and 0 otherwise). */

@@ -172,10 +172,60 @@ export interface Gradients {
   dbeta: Float64Array;
 }
 
+/** Σdy and Σdy·(x - center) per channel: what backward reduces (and what synchronized shards all-reduce). */
+export function gradSums(
+  x: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  g: Geometry,
+  k: Coefficients,
+): { sumDy: Float64Array; sumDyXmu: Float64Array } {
+  const sumDy = new Float64Array(g.C),
+    sumDyXmu = new Float64Array(g.C);
+  forEachElement(g, (i, c) => {
+    sumDy[c] += dy[i];
+    sumDyXmu[c] += dy[i] * (x[i] - k.center[c]);
+  });
+  const far = outOfRange(dy, g, () => 0);
+  for (let c = 0; c < g.C; c++) if (far[c]) sumDy[c] = sumDyXmu[c] = NaN;
+  return { sumDy, sumDyXmu };
+}
+
 /**
- * Backward of y = (x - center)·scale + shift. With batch statistics the gradient flows through
- * mean and variance (r and d are constants); with running statistics they are constants.
+ * Backward of y = (x - center)·scale + shift from the gradient sums over M values (the tensor's,
+ * or a synchronized batch's). With batch statistics the gradient flows through mean and variance
+ * (r and d are constants); with running statistics they are constants.
  */
+export function gradInput(
+  x: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  g: Geometry,
+  k: Coefficients,
+  gamma: ArrayLike<number>,
+  batchStats: boolean,
+  sums: { sumDy: ArrayLike<number>; sumDyXmu: ArrayLike<number> },
+  M: number,
+): Gradients {
+  const C = g.C;
+  const A = new Float64Array(C),
+    B = new Float64Array(C),
+    D = new Float64Array(C);
+  const dgamma = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    A[c] = gamma[c] * k.invstd[c] * k.r[c];
+    if (batchStats) {
+      B[c] = (-A[c] * k.invstd[c] * k.invstd[c] * sums.sumDyXmu[c]) / M;
+      D[c] = (-A[c] * sums.sumDy[c]) / M;
+    }
+    dgamma[c] = k.invstd[c] * k.r[c] * sums.sumDyXmu[c] + k.d[c] * sums.sumDy[c];
+  }
+  const dx = new Float64Array(g.count);
+  forEachElement(g, (i, c) => {
+    dx[i] = A[c] * dy[i] + B[c] * (x[i] - k.center[c]) + D[c];
+  });
+  return { dx, dgamma, dbeta: Float64Array.from(sums.sumDy) };
+}
+
+/** Backward over the tensor's own statistics: gradSums, then gradInput over its M values. */
 export function backward(
   x: ArrayLike<number>,
   dy: ArrayLike<number>,
@@ -184,32 +234,7 @@ export function backward(
   gamma: ArrayLike<number>,
   batchStats: boolean,
 ): Gradients {
-  const C = g.C;
-  const sdy = new Float64Array(C),
-    sdyx = new Float64Array(C);
-  forEachElement(g, (i, c) => {
-    sdy[c] += dy[i];
-    sdyx[c] += dy[i] * (x[i] - k.center[c]);
-  });
-  const far = outOfRange(dy, g, () => 0);
-  for (let c = 0; c < C; c++) if (far[c]) sdy[c] = sdyx[c] = NaN;
-  const A = new Float64Array(C),
-    B = new Float64Array(C),
-    D = new Float64Array(C);
-  const dgamma = new Float64Array(C);
-  for (let c = 0; c < C; c++) {
-    A[c] = gamma[c] * k.invstd[c] * k.r[c];
-    if (batchStats) {
-      B[c] = (-A[c] * k.invstd[c] * k.invstd[c] * sdyx[c]) / g.M;
-      D[c] = (-A[c] * sdy[c]) / g.M;
-    }
-    dgamma[c] = k.invstd[c] * k.r[c] * sdyx[c] + k.d[c] * sdy[c];
-  }
-  const dx = new Float64Array(g.count);
-  forEachElement(g, (i, c) => {
-    dx[i] = A[c] * dy[i] + B[c] * (x[i] - k.center[c]) + D[c];
-  });
-  return { dx, dgamma, dbeta: sdy };
+  return gradInput(x, dy, g, k, gamma, batchStats, gradSums(x, dy, g, k), g.M);
 }
 
 /** The fused epilogue on bn's output, in place: relu(y), or relu(y + z) for add_relu (relu keeps NaN). */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import golden from '../../conformance/pytorch_golden.json';
 import faults from '../../conformance/faults.json';
+import extensions from '../../conformance/extensions.json';
 import { runCase } from '../../src/conformance/runner';
 import { webgpuBackend, WEBGPU_TOLERANCE } from '../../src/conformance/webgpuBackend';
 import type { GoldenFile } from '../../src/conformance/golden';
@@ -9,6 +10,7 @@ import { gpuDevice } from './device';
 const files: Record<string, GoldenFile> = {
   'pytorch_golden.json': golden as GoldenFile,
   'faults.json': faults as GoldenFile,
+  'extensions.json': extensions as GoldenFile,
 };
 
 for (const [file, g] of Object.entries(files)) {

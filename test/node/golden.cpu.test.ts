@@ -7,7 +7,7 @@ import { runCase } from '../../src/conformance/runner';
 const load = (f: string): GoldenFile =>
   JSON.parse(readFileSync(new URL(`../../conformance/${f}`, import.meta.url), 'utf8'));
 
-for (const file of ['pytorch_golden.json', 'faults.json']) {
+for (const file of ['pytorch_golden.json', 'faults.json', 'extensions.json']) {
   const golden = load(file);
   for (const layout of ['NCHW', 'NHWC'] as const) {
     describe(`cpu float64 vs ${file} [${layout}]`, () => {
