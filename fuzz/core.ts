@@ -144,6 +144,8 @@ const FIXTURES: [string, BatchNormOptions, number[], 'NCHW' | 'NHWC' | 'NC'][] =
     [4, 4, 3, 1],
     'NCHW',
   ],
+  ['nhwc-ghost-relu', { virtualBatchSize: 2, epilogue: 'relu' }, [4, 3, 2, 8], 'NHWC'],
+  ['nchw-per-activation', { perActivation: true }, [4, 2, 3, 2], 'NCHW'],
 ];
 
 export interface FuzzEnv {
@@ -197,7 +199,7 @@ export class Fuzzer {
     if (!this.fixtures[i]) {
       const [name, options, shape, layout] = FIXTURES[i];
       const n = shape.reduce((a, b) => a * b, 1);
-      const C = layout === 'NHWC' ? shape[shape.length - 1] : shape[1];
+      const C = options.perActivation ? n / shape[0] : layout === 'NHWC' ? shape[shape.length - 1] : shape[1];
       const xs = Float32Array.from({ length: n }, (_, k) => Math.sin(k * 1.7 + i) * (1 + (k % 3)) + (k % 5));
       const dys = Float32Array.from({ length: n }, (_, k) => Math.cos(k * 0.9 + i));
       this.fixtures[i] = {
