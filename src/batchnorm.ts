@@ -550,7 +550,8 @@ export class BatchNorm extends BatchNormBase {
   ): Promise<void> {
     return this.serial(async () => {
       const step = this.internalStep(t);
-      await this.syncCount();
+      // A function schedule is evaluated here, from the host's count: such modules cannot be
+      // planned, so their count is always known.
       const host = this.training && this.options.renorm?.kind === 'function' ? this.stepClip() : null;
       const before = this.forwarded;
       try {
@@ -567,7 +568,11 @@ export class BatchNorm extends BatchNormBase {
         this.forwarded = before;
         throw e;
       }
-      if (this.training && this.options.trackRunningStats) this.steps += 1;
+      // Only a step that ran moves the count (a refused one leaves even the host's view as it was).
+      if (this.training && this.options.trackRunningStats) {
+        if (this.countKnown) this.steps += 1;
+        else await this.syncCount();
+      }
     });
   }
 

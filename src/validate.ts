@@ -5,6 +5,7 @@
  */
 import { BufferError, LimitError, OptionError } from './errors.js';
 import type { BufferSlice } from './gpu/kernel.js';
+import { safeJson } from './layout.js';
 
 /** A GPUBuffer, or a byte range of one. */
 export type TensorArg = GPUBuffer | BufferSlice;
@@ -150,8 +151,7 @@ export function checkUnit(name: string, v: unknown, what: string): number {
 
 export function checkBoolean(name: string, v: unknown, fallback: boolean): boolean {
   if (v === undefined) return fallback;
-  if (typeof v !== 'boolean')
-    throw new OptionError(`${name} must be true or false; got ${JSON.stringify(v) ?? String(v)}`);
+  if (typeof v !== 'boolean') throw new OptionError(`${name} must be true or false; got ${safeJson(v)}`);
   return v;
 }
 

@@ -70,6 +70,11 @@ export async function readBuffer(
       'E_BUFFER_USAGE',
       `readBuffer: ${slice.buffer.label || 'the buffer'} lacks GPUBufferUsage.COPY_SRC; create it with COPY_SRC to read it back`,
     );
+  if (slice.buffer.mapState !== 'unmapped')
+    throw new BufferError(
+      'E_BUFFER_MAPPED',
+      `readBuffer: ${slice.buffer.label || 'the buffer'} is ${slice.buffer.mapState === 'mapped' ? 'mapped' : 'being mapped'}; unmap it first`,
+    );
   const offset = slice.offset ?? 0;
   if (!Number.isSafeInteger(offset) || offset < 0 || offset % 4 !== 0)
     throw new BufferError(

@@ -477,3 +477,48 @@ describe('error classes name themselves', () => {
     });
   }
 });
+
+describe('what the 100,000-call fuzz found (RELIABILITY.md)', () => {
+  it('a BigInt where a flag belongs is an OptionError (its message cannot JSON-serialise it)', async () => {
+    const d = await gpuDevice();
+    const n = 2 * C * 9;
+    const p = { layout: 'NCHW' as const, shape: [2, C, 3, 3], x: buf(d, n), y: buf(d, n), stats: buf(d, 8 * C) };
+    const enc = d.createCommandEncoder();
+    expect(await code(() => encodeForwardTrain(d, enc, { ...p, unbiased: 1n as never }))).toBe('E_OPTION');
+    expect(
+      await code(() =>
+        encodeBackward(d, enc, { ...p, dy: buf(d, n), dx: buf(d, n), batchStats: 2n as never, y: undefined }),
+      ),
+    ).toBe('E_OPTION');
+  });
+
+  it('readBuffer of a mapped buffer is refused before anything is submitted', async () => {
+    const d = await gpuDevice();
+    const b = d.createBuffer({
+      size: 16,
+      usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.MAP_WRITE,
+      mappedAtCreation: true,
+    });
+    expect(await code(() => readBuffer(d, b))).toBe('E_BUFFER_MAPPED');
+    b.unmap();
+    expect((await readBuffer(d, b)).length).toBe(4);
+  });
+
+  it('a refused awaited forward after planned steps leaves even the host count as it was', async () => {
+    const d = await gpuDevice();
+    const n = 4 * C * 4;
+    const bn = new BatchNorm(d, C, { virtualBatchSize: 2, epilogue: 'relu' });
+    const t = { shape: [4, 2, 2, C], layout: 'NHWC' as const, x: buf(d, n), y: buf(d, n) };
+    const enc = d.createCommandEncoder();
+    bn.plan(t).encodeForward(enc);
+    d.queue.submit([enc.finish()]);
+    const count = bn.numBatchesTracked;
+    const gone = buf(d, n);
+    gone.destroy();
+    expect(await code(() => bn.forward(gone, t.y, t.shape, 'NHWC'))).toBe('E_GPU');
+    expect(bn.numBatchesTracked).toBe(count);
+    await bn.forward(t.x, t.y, t.shape, 'NHWC');
+    expect(bn.numBatchesTracked).toBe(2);
+    bn.destroy();
+  });
+});
