@@ -17,6 +17,8 @@ import { CpuBatchNorm } from '../src/cpu/batchnorm';
 import { BatchNormError } from '../src/errors';
 import { encodeBackward, encodeForwardEval, encodeForwardTrain } from '../src/functional';
 import { readBuffer } from '../src/gpu/buffers';
+import { foldBatchNorm } from '../src/fold';
+import { mergeGradSums, mergeStats, type ShardGradSums, type ShardStats } from '../src/sync';
 import { fromHalfArray, roundHalf, toHalfArray } from '../src/cpu/f16';
 import { geometry, permute } from '../src/layout';
 import { renormSchedule, resolveOptions, type BatchNormOptions } from '../src/options';
@@ -894,6 +896,79 @@ const ENTRIES: Entry[] = [
         },
         false,
         ['y', 'stats', 'runningMean', 'runningVar'],
+      );
+    },
+  },
+  {
+    name: 'fold',
+    make: (fz, f, r) =>
+      mutate(
+        fz,
+        f,
+        r,
+        { weight: f.x, weightShape: [f.C, 2], weightLayout: 'OIHW', bias: f.dy, weightOut: f.y, biasOut: f.dx },
+        (a) => f.bn.fold(a as never),
+        false,
+        ['weightOut', 'biasOut'],
+      ),
+  },
+  {
+    name: 'forwardSync',
+    make: (fz, f, r) => {
+      f.bn.train(r() < 0.7);
+      return mutate(
+        fz,
+        f,
+        r,
+        { x: f.x, y: f.y, shape: f.shape, layout: f.layout, batch: f.shape[0], allReduce: (l: ShardStats) => [l] },
+        (a) =>
+          f.bn.forwardSync(a.x as GPUBuffer, a.y as GPUBuffer, a.shape as number[], a.layout as 'NCHW', {
+            batch: a.batch as number,
+            allReduce: a.allReduce as never,
+          }),
+        true,
+        ['y'],
+      );
+    },
+  },
+  {
+    name: 'backwardSync',
+    make: (fz, f, r) =>
+      mutate(
+        fz,
+        f,
+        r,
+        { x: f.x, dy: f.dy, dx: f.dx, allReduce: (l: ShardGradSums) => [l] },
+        (a) =>
+          f.bn.backwardSync(a.x as GPUBuffer, a.dy as GPUBuffer, a.dx as GPUBuffer, {
+            allReduce: a.allReduce as never,
+          }),
+        true,
+        ['dx'],
+      ),
+  },
+  {
+    name: 'mergeStats / mergeGradSums / foldBatchNorm',
+    make: (fz, f, r) => {
+      const C = f.C;
+      const stats = { count: 4, mean: new Float64Array(C), m2: new Float64Array(C).fill(1) };
+      const sums = { count: 4, sumDy: new Float64Array(C), sumDyXmu: new Float64Array(C) };
+      const state = { running_mean: new Array(C).fill(0), running_var: new Array(C).fill(1) };
+      return mutate(
+        fz,
+        f,
+        r,
+        { stats, sums, weight: new Array(2 * C).fill(1), weightShape: [C, 2], state, eps: 1e-5 },
+        (a) => {
+          mergeStats([a.stats as ShardStats, a.stats as ShardStats]);
+          mergeGradSums([a.sums as ShardGradSums]);
+          foldBatchNorm(
+            { weight: a.weight as number[], weightShape: a.weightShape as number[], weightLayout: 'HWIO' },
+            a.state as never,
+            { eps: a.eps as number },
+          );
+        },
+        false,
       );
     },
   },
