@@ -50,7 +50,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let idx = thread_index(gid, nwg, WG);
   if (idx >= params.count) { return; }
   // Ghost batch idx / block's coefficients (block = count without ghosts).
-  let v = (idx / params.inner) % params.C + params.C * (idx / params.block);
+  var v = (idx / params.inner) % params.C;
+  // Uniform branch: only ghost plans pay for the division.
+  if (params.block < params.count) { v += params.C * (idx / params.block); }
   let k = stats[2u * v];
   y[idx] = epilogue(idx, ((f32(x[idx]) - k.x) - k.y) * k.z + k.w);
 }

@@ -64,7 +64,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (idx >= params.count) { return; }
   // Ghost batch idx / block's coefficients (block = count without ghosts), as backward_finalize
   // left them: (A, B) at coef_base + v, (D, 0) at coef_base + CG + v, CG = ghosts·C.
-  let v = (idx / params.inner) % params.C + params.C * (idx / params.block);
+  var v = (idx / params.inner) % params.C;
+  // Uniform branch: only ghost plans pay for the division.
+  if (params.block < params.count) { v += params.C * (idx / params.block); }
   let k = stats[2u * v];
   let ab = coef[params.coef_base + v];
   dx[idx] = xf(ab.x * upstream_dz(idx) + ab.y * ((f32(x[idx]) - k.x) - k.y) + coef[params.coef_base + params.CG + v].x);

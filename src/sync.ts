@@ -91,30 +91,16 @@ export function mergeGradSums(shards: readonly ShardGradSums[]): ShardGradSums {
 
 /**
  * A shard's statistics from the partials its statistics pass left on the GPU: `slices` vec4
- * (n, mean_v, M2, pivot) per channel, index s·C + c, merged here in slice order in float64.
+ * (n, mean_v, M2, pivot) per channel, index s·C + c, merged in slice order as shards are.
  */
 export function statsFromPartials(parts: Float32Array, C: number, slices: number, count: number): ShardStats {
-  const mean = new Float64Array(C),
-    m2 = new Float64Array(C);
-  for (let c = 0; c < C; c++) {
-    let n = 0,
-      mu = 0,
-      q = 0;
-    for (let s = 0; s < slices; s++) {
-      const i = 4 * (s * C + c);
-      const [nb, mb, qb, pivot] = [parts[i], parts[i + 1], parts[i + 2], parts[i + 3]];
-      if (nb === 0) continue;
-      const mv = pivot + mb;
-      const t = n + nb;
-      const delta = mv - mu;
-      mu += delta * (nb / t);
-      q += qb + delta * delta * ((n * nb) / t);
-      n = t;
-    }
-    mean[c] = mu;
-    m2[c] = q;
-  }
-  return { count, mean, m2 };
+  const at = (s: number, c: number, k: number) => parts[4 * (s * C + c) + k];
+  const bySlice = Array.from({ length: slices }, (_, s) => ({
+    count: at(s, 0, 0),
+    mean: Float64Array.from({ length: C }, (_, c) => at(s, c, 3) + at(s, c, 1)),
+    m2: Float64Array.from({ length: C }, (_, c) => at(s, c, 2)),
+  }));
+  return { ...mergeStats(bySlice), count };
 }
 
 /**
@@ -133,14 +119,13 @@ export function partialsFromStats(s: ShardStats): Float32Array<ArrayBuffer> {
 
 /** A shard's gradient sums from the partials its gradient-sums pass left: `slices` vec2 per channel. */
 export function gradSumsFromPartials(parts: Float32Array, C: number, slices: number, count: number): ShardGradSums {
-  const sumDy = new Float64Array(C),
-    sumDyXmu = new Float64Array(C);
-  for (let s = 0; s < slices; s++)
-    for (let c = 0; c < C; c++) {
-      sumDy[c] += parts[2 * (s * C + c)];
-      sumDyXmu[c] += parts[2 * (s * C + c) + 1];
-    }
-  return { count, sumDy, sumDyXmu };
+  const at = (s: number, c: number, k: number) => parts[2 * (s * C + c) + k];
+  const bySlice = Array.from({ length: slices }, (_, s) => ({
+    count: 1,
+    sumDy: Float64Array.from({ length: C }, (_, c) => at(s, c, 0)),
+    sumDyXmu: Float64Array.from({ length: C }, (_, c) => at(s, c, 1)),
+  }));
+  return { ...mergeGradSums(bySlice), count };
 }
 
 /** Merged gradient sums as the backward finalize pass reads one partial per channel (with room for the coefficients it writes). */

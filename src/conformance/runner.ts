@@ -127,8 +127,11 @@ export function shardSizes(N: number, k: number): number[] {
   return Array.from({ length: k }, (_, i) => Math.floor(N / k) + (i < N % k ? 1 : 0));
 }
 
-/** An in-process all-reduce among k participants: each call resolves, once all have called, to every input in order. */
-function allReduce<T>(k: number): (i: number) => (local: T) => Promise<T[]> {
+/**
+ * An in-process all-reduce among k participants (the transport of the shard cases and the sync
+ * tests): each call resolves, once all have called, to every input in shard order.
+ */
+export function allReduce<T>(k: number): (i: number) => (local: T) => Promise<T[]> {
   let items: T[] = [];
   let waiting: ((v: T[]) => void)[] = [];
   return (i) => (local) =>

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { compareGpuCpu, type Scenario } from '../../src/conformance/compare';
 import { gpuDevice } from './device';
 import { makeScenario } from '../util/scenarios';
+import { upload } from '../util/sync-check';
 import { normals, rng } from '../util/random';
 import { BatchNorm } from '../../src/batchnorm';
 import { foldBatchNorm } from '../../src/fold';
@@ -117,20 +118,14 @@ describe('ghost batch norm (virtualBatchSize)', () => {
 });
 
 describe('inference folding on the GPU', () => {
-  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-  const upload = (device: GPUDevice, label: string, data: ArrayLike<number>) => {
-    const b = device.createBuffer({ label, size: Math.max(16, data.length * 4), usage });
-    device.queue.writeBuffer(b, 0, Float32Array.from(data));
-    return b;
-  };
 
   /** A module after two training steps: non-trivial γ, β and running statistics. */
   async function trained(device: GPUDevice, C: number, options: BatchNormOptions) {
     const s = makeScenario(21, 'NCHW', [4, C, 3, 3], options, [true, true]);
     const bn = new BatchNorm(device, C, options);
     await bn.loadStateDict(s.init);
-    const x = upload(device, 'x', s.steps[0].x);
-    const y = upload(device, 'y', s.steps[0].x);
+    const x = upload(device, s.steps[0].x);
+    const y = upload(device, s.steps[0].x);
     for (const st of s.steps) {
       device.queue.writeBuffer(x, 0, Float32Array.from(st.x));
       await bn.forward(x, y, s.shape, 'NCHW');
@@ -152,13 +147,13 @@ describe('inference folding on the GPU', () => {
         const weightShape = weightLayout === 'OIHW' ? [C, 5, 3, 3] : [3, 3, 5, C];
         const w = normals(r, C * 45);
         const b = normals(r, C);
-        const weightOut = upload(device, 'w.out', new Float32Array(w.length));
-        const biasOut = upload(device, 'b.out', new Float32Array(C));
+        const weightOut = upload(device, new Float32Array(w.length));
+        const biasOut = upload(device, new Float32Array(C));
         await bn.fold({
-          weight: upload(device, 'w', w),
+          weight: upload(device, w),
           weightShape,
           weightLayout,
-          bias: upload(device, 'b', b),
+          bias: upload(device, b),
           weightOut,
           biasOut,
         });
@@ -175,9 +170,9 @@ describe('inference folding on the GPU', () => {
   it('a plan encodes into the caller’s encoder; refusals are typed and write nothing', async () => {
     const device = await gpuDevice();
     const bn = await trained(device, 4, {});
-    const w = upload(device, 'w', normals(rng(2), 8));
-    const weightOut = upload(device, 'w.out', new Float32Array(8));
-    const biasOut = upload(device, 'b.out', new Float32Array(4));
+    const w = upload(device, normals(rng(2), 8));
+    const weightOut = upload(device, new Float32Array(8));
+    const biasOut = upload(device, new Float32Array(4));
     const layer = { weight: w, weightShape: [4, 2], weightLayout: 'OIHW' as const, weightOut, biasOut };
     const plan = bn.planFold(layer);
     const enc = device.createCommandEncoder();
@@ -199,11 +194,6 @@ describe('inference folding on the GPU', () => {
 
 describe('fused epilogues through plans and the functional kernels', () => {
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-  const upload = (device: GPUDevice, label: string, data: ArrayLike<number>) => {
-    const b = device.createBuffer({ label, size: data.length * 4, usage });
-    device.queue.writeBuffer(b, 0, Float32Array.from(data));
-    return b;
-  };
   const shape = [4, 6, 3, 4];
   const count = 4 * 6 * 12;
 
@@ -218,12 +208,12 @@ describe('fused epilogues through plans and the functional kernels', () => {
     const bn = new BatchNorm(device, 6, { epilogue: 'add_relu' });
     await bn.loadStateDict(s.init);
     const t = {
-      x: upload(device, 'x', st.x),
-      y: upload(device, 'y', new Float32Array(count)),
-      z: upload(device, 'z', st.z!),
-      dy: upload(device, 'dy', st.dy),
-      dx: upload(device, 'dx', new Float32Array(count)),
-      dz: upload(device, 'dz', new Float32Array(count)),
+      x: upload(device, st.x),
+      y: upload(device, new Float32Array(count)),
+      z: upload(device, st.z!),
+      dy: upload(device, st.dy),
+      dx: upload(device, new Float32Array(count)),
+      dz: upload(device, new Float32Array(count)),
     };
     const step = bn.plan({ shape, layout: 'NCHW', ...t });
     const enc = device.createCommandEncoder();
@@ -248,10 +238,10 @@ describe('fused epilogues through plans and the functional kernels', () => {
     const want = cpu.forward(x, nhwc, 'NHWC');
     const wantG = cpu.backward(x, dy);
     const b = {
-      x: upload(device, 'x', x),
-      y: upload(device, 'y', new Float32Array(count)),
-      dy: upload(device, 'dy', dy),
-      dx: upload(device, 'dx', new Float32Array(count)),
+      x: upload(device, x),
+      y: upload(device, new Float32Array(count)),
+      dy: upload(device, dy),
+      dx: upload(device, new Float32Array(count)),
       stats: device.createBuffer({ size: statsByteLength(6), usage }),
     };
     const enc = device.createCommandEncoder();
@@ -273,7 +263,7 @@ describe('fused epilogues through plans and the functional kernels', () => {
 
   it('refusals are typed and say the fix', async () => {
     const device = await gpuDevice();
-    const buf = () => upload(device, 'b', new Float32Array(count));
+    const buf = () => upload(device, new Float32Array(count));
     const t = { x: buf(), y: buf(), dy: buf(), dx: buf() };
     const relu = new BatchNorm(device, 6, { epilogue: 'relu' });
     const add = new BatchNorm(device, 6, { epilogue: 'add_relu' });

@@ -12,26 +12,10 @@ import { permute, shapeInLayout, type Layout } from '../../src/layout';
 import type { ShardGradSums, ShardStats } from '../../src/sync';
 import type { BatchNormOptions } from '../../src/options';
 import { makeScenario } from './scenarios';
+import { allReduce } from '../../src/conformance/runner';
 
 /** f32 against f32 (and float64) over differently ordered sums: 1e-5 of each array's scale, as elsewhere. */
 export const TOL = 1e-5;
-
-/** An all-reduce among `k` in-page participants: each call resolves, once all k have called, to every input in order. */
-export function allReduce<T>(k: number): (i: number) => (local: T) => Promise<T[]> {
-  let items: T[] = [];
-  let waiting: ((v: T[]) => void)[] = [];
-  let arrived = 0;
-  return (i) => (local) =>
-    new Promise<T[]>((resolve) => {
-      items[i] = local;
-      waiting.push(resolve);
-      if (++arrived === k) {
-        const all = items;
-        for (const w of waiting) w(all);
-        [items, waiting, arrived] = [[], [], 0];
-      }
-    });
-}
 
 export function upload(device: GPUDevice, data: ArrayLike<number>): GPUBuffer {
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
