@@ -118,7 +118,6 @@ describe('ghost batch norm (virtualBatchSize)', () => {
 });
 
 describe('inference folding on the GPU', () => {
-
   /** A module after two training steps: non-trivial γ, β and running statistics. */
   async function trained(device: GPUDevice, C: number, options: BatchNormOptions) {
     const s = makeScenario(21, 'NCHW', [4, C, 3, 3], options, [true, true]);
