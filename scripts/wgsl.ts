@@ -30,7 +30,8 @@ export function reflect(source: string): Reflection {
   if (!entry) throw new Error('WGSL source has no compute entry point');
   const bindings: Record<string, number> = {};
   for (const group of r.getBindGroups()) for (const b of group) if (b) bindings[b.name] = b.binding;
-  const u = r.uniforms[0];
+  // The kernel's own uniforms are `params`; another uniform (forward_finalize's step) is a binding the caller passes.
+  const u = r.uniforms.find((v) => v.name === 'params');
   const struct = u?.type as unknown as
     { size: number; members: { name: string; offset: number; type: { name: string } }[] } | undefined;
   const constants: Record<string, number> = {};

@@ -5,12 +5,13 @@
 // Computes: from the module's count n of training steps so far (num_batches_tracked) and its
 //   schedule: factor = 1/(n+1) (flag CUMULATIVE: momentum null, a cumulative average),
 //   1 - momentum (flag KERAS) or momentum; the Batch Renorm clip of step n, rmax and dmax, each
-//   piecewise linear in n between up to 8 breakpoints (a single point is a constant); then
-//   n ← n + 1. forward_finalize.wgsl reads factor, rmax and dmax.
+//   piecewise linear in n between up to 8 breakpoints (a single point is a constant), and
+//   rmin = 1/rmax (the paper's symmetric clip); then n ← n + 1. forward_finalize.wgsl reads factor,
+//   rmax, dmax and rmin.
 // Bindings (group 0):
 //   0 schedule storage, read        Schedule, written by the module when it is built (and before
 //                                    each awaited step whose clip a host function computes)
-//   1 state    storage, read_write  Step: (count, factor, rmax, dmax)
+//   1 state    storage, read_write  Step: (count, factor, rmax, dmax, rmin)
 // Dispatch: one workgroup of one thread.
 // Method: one thread reads the count, evaluates the schedule and writes the step; the next
 //   dispatches of the pass see its writes. Steps are counted in u32, and a step count enters the
@@ -33,6 +34,7 @@ struct Step {
   factor: f32,
   rmax: f32,
   dmax: f32,
+  rmin: f32,
 }
 
 @group(0) @binding(0) var<storage, read> schedule: Schedule;
@@ -62,5 +64,6 @@ fn main() {
     factor = 1.0 - schedule.momentum;
   }
   let step = f32(n);
-  state = Step(n + 1u, factor, piecewise(step, 0u, schedule.rmax_points), piecewise(step, 8u, schedule.dmax_points));
+  let rmax = piecewise(step, 0u, schedule.rmax_points);
+  state = Step(n + 1u, factor, rmax, piecewise(step, 8u, schedule.dmax_points), 1.0 / rmax);
 }

@@ -183,8 +183,8 @@ export class BatchNorm extends BatchNormBase {
     const name = `bn${this.isRenorm ? '-renorm' : ''}#${++modules}(${C})`;
     this.name = name;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    const make = (what: string, fill: number, size = C * 4) =>
-      constantBuffer(device, `${name}.${what}`, new Float32Array(size / 4).fill(fill).buffer, usage);
+    const make = (what: string, fill: number, size = C * 4, extra = 0) =>
+      constantBuffer(device, `${name}.${what}`, new Float32Array(size / 4).fill(fill).buffer, usage | extra);
     this.weight = make('weight', 1);
     this.bias = make('bias', 0);
     this.weightGrad = make('weight.grad', 0);
@@ -192,7 +192,8 @@ export class BatchNorm extends BatchNormBase {
     this.runningMean = make('running_mean', 0);
     this.runningSpread = make(this.spreadKey, 1);
     this.stats = make('saved_stats', 0, statsByteLength(C));
-    this.stepState = make('step', 0, STEP_BYTES);
+    // Written by step_state.wgsl, read by forward_finalize.wgsl as a uniform.
+    this.stepState = make('step', 0, STEP_BYTES, GPUBufferUsage.UNIFORM);
     this.schedule = constantBuffer(
       device,
       `${name}.schedule`,
@@ -395,7 +396,17 @@ export class BatchNorm extends BatchNormBase {
           (o.renorm ? FinalizeFlags.RENORM : 0) |
           (o.affine ? FinalizeFlags.AFFINE : 0);
         const step = whole(this.stepState);
-        const d = normaliseDispatches(this.device, s, { ...params, ...io(), step }, reduced, M, o.eps, flags, owned);
+        const out = { runningMeanOut: placeholder(this.device, 8), runningSpreadOut: placeholder(this.device, 9) };
+        const d = normaliseDispatches(
+          this.device,
+          s,
+          { ...params, ...io(), ...out, step },
+          reduced,
+          M,
+          o.eps,
+          flags,
+          owned,
+        );
         return update ? [stepDispatch(this.device, whole(this.schedule), step, owned), ...d] : d;
       },
       eval: (): Dispatch[] =>

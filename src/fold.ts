@@ -191,5 +191,5 @@ export function planFold(bn: BatchNorm, layer: GpuFoldLayer): Plan {
       owned,
     ),
   ];
-  return new PassPlan(device, label, dispatches, owned);
+  return new PassPlan(device, label, dispatches, owned, { writes: { weightOut, biasOut }, reads });
 }

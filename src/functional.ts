@@ -3,11 +3,12 @@
  * buffers and byte offsets. Nothing is submitted, so any WebGPU app can put batch norm between its
  * own passes.
  *
- * Each function is a thin layer over plans (plan/plans.ts): the first call with an argument set
- * validates it and builds the plan; later calls with the same arguments (the same buffers, offsets,
- * shape and options) reuse it, so a training loop creates no buffers or bind groups per step. Up
- * to PLAN_CACHE_SIZE plans are kept per device, least recently used first out; `planForwardTrain`
- * and friends give a plan of one's own instead.
+ * Each function is a thin layer over plans (plan/plans.ts): the first call with a shape, layout,
+ * dtype, set of options and workspace validates it and builds the plan; later calls with the same
+ * ones reuse it and bind their own tensors at encode time (validated each call), so a training loop
+ * on rotating buffers creates no pipelines, uniforms or workspaces per step, and a bind group only
+ * for a buffer set not among the last few. Up to PLAN_CACHE_SIZE plans are kept per device, least
+ * recently used first out; `planForwardTrain` and friends give a plan of one's own instead.
  *
  * Per-channel state lives in three kinds of buffers:
  * - parameters and running statistics: C floats each (weight, bias, runningMean, runningVar);
@@ -28,17 +29,47 @@ import {
   type Plan,
 } from './plan/plans.js';
 import { argumentKey } from './plan/key.js';
+import type { TensorArg } from './validate.js';
 
 /** Plans kept per device by the functional calls. */
 export const PLAN_CACHE_SIZE = 64;
 
 const caches = new WeakMap<GPUDevice, Map<string, Plan>>();
-/** The cached plan for this argument set, or a new one (validated and built) that enters the cache. */
-function cached<P>(kind: string, device: GPUDevice, p: P, make: (device: GPUDevice, p: P) => Plan): Plan {
+/** The tensors each kind binds at encode time (the workspace stays part of the plan). */
+const TENSORS = {
+  ft: ['x', 'y', 'z', 'stats', 'weight', 'bias', 'runningMean', 'runningVar', 'runningMeanOut', 'runningVarOut'],
+  fe: ['x', 'y', 'z', 'stats', 'weight', 'bias', 'runningMean', 'runningVar'],
+  bw: ['x', 'dy', 'dx', 'stats', 'weight', 'dweight', 'dbias', 'y', 'dz'],
+} as const;
+
+/**
+ * Encodes the cached plan for this call's shape, options and workspace, or a new one (validated
+ * and built) that enters the cache, on this call's tensors.
+ */
+function encodeCached<P extends object>(
+  kind: keyof typeof TENSORS,
+  device: GPUDevice,
+  encoder: GPUCommandEncoder,
+  p: P,
+  make: (device: GPUDevice, p: P) => Plan,
+): void {
   checkDevice(device);
+  checkEncoder(encoder);
   let cache = caches.get(device);
   if (!cache) caches.set(device, (cache = new Map()));
-  const key = kind + argumentKey(p);
+  const tensors: Record<string, unknown> = {};
+  const rest: Record<string, unknown> = {};
+  // A params object that is not plain goes to the plan whole, which refuses it.
+  const plain = typeof p === 'object' && p !== null && Object.getPrototypeOf(p) === Object.prototype;
+  if (plain) {
+    for (const [k, v] of Object.entries(p)) {
+      if ((TENSORS[kind] as readonly string[]).includes(k) && v !== undefined) {
+        tensors[k] = v;
+        rest[k] = true; // which tensors a call passes is part of its plan
+      } else rest[k] = v;
+    }
+  }
+  const key = kind + argumentKey(plain ? rest : p);
   let plan = cache.get(key);
   if (plan) {
     cache.delete(key); // re-insert: most recently used last
@@ -48,23 +79,20 @@ function cached<P>(kind: string, device: GPUDevice, p: P, make: (device: GPUDevi
     if (cache.size >= PLAN_CACHE_SIZE) cache.delete(cache.keys().next().value!);
   }
   cache.set(key, plan);
-  return plan;
+  plan.encode(encoder, tensors as Record<string, TensorArg>);
 }
 
 /** Training-mode forward: batch statistics, running update, y = normalised x. */
 export function encodeForwardTrain(device: GPUDevice, encoder: GPUCommandEncoder, p: ForwardTrainParams): void {
-  checkEncoder(encoder);
-  cached('ft', device, p, planForwardTrain).encode(encoder);
+  encodeCached('ft', device, encoder, p, planForwardTrain);
 }
 
 /** Inference-mode forward: y = (x - running_mean)·gamma/sqrt(running_var + eps) + beta. */
 export function encodeForwardEval(device: GPUDevice, encoder: GPUCommandEncoder, p: ForwardEvalParams): void {
-  checkEncoder(encoder);
-  cached('fe', device, p, planForwardEval).encode(encoder);
+  encodeCached('fe', device, encoder, p, planForwardEval);
 }
 
 /** Backward: dx, and dweight/dbias when affine. */
 export function encodeBackward(device: GPUDevice, encoder: GPUCommandEncoder, p: BackwardParams): void {
-  checkEncoder(encoder);
-  cached('bw', device, p, planBackward).encode(encoder);
+  encodeCached('bw', device, encoder, p, planBackward);
 }

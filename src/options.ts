@@ -14,6 +14,11 @@ export interface RenormClip {
   rmax: number;
   /** Clip of |d| = |muB - mu|/sigma; must be >= 0. */
   dmax: number;
+  /**
+   * Lower clip of r, in [0, rmax] (Keras's `rmin`); default 1/rmax. Taken by the functional
+   * `renorm` parameter only: a module's schedules clip r to [1/rmax, rmax].
+   */
+  rmin?: number;
 }
 
 /** (step, value) breakpoints: the first value up to the first step, linear between, the last value after. */
@@ -153,8 +158,8 @@ function finite(name: string, v: unknown, fix: string): number {
   return v;
 }
 
-/** A clip, checked: rmax >= 1, dmax >= 0, both finite in f32. */
-export function checkClip(clip: unknown, where: string): RenormClip {
+/** A clip, checked: rmax >= 1, dmax >= 0, both finite in f32; with `withRmin`, rmin in [0, rmax] too. */
+export function checkClip(clip: unknown, where: string, withRmin = false): RenormClip {
   if (typeof clip !== 'object' || clip === null)
     throw new OptionError(`a renorm clip must be { rmax, dmax }; got ${describe(clip)}${where}`);
   const c = clip as Partial<RenormClip>;
@@ -168,7 +173,11 @@ export function checkClip(clip: unknown, where: string): RenormClip {
     throw new OptionError(
       `dmax must be >= 0 (d is clipped to [-dmax, dmax]); got ${dmax}${where}. dmax = 0 means d = 0.`,
     );
-  return { rmax, dmax };
+  if (!withRmin || c.rmin === undefined) return { rmax, dmax };
+  const rmin = finite('rmin', c.rmin, `Pass rmin in [0, rmax]${where}, or leave it out for 1/rmax.`);
+  if (rmin < 0 || rmin > rmax)
+    throw new OptionError(`rmin must be in [0, rmax] (r is clipped to [rmin, rmax]); got ${rmin}${where}`);
+  return { rmax, dmax, rmin };
 }
 
 const MAX_POINTS = 8;

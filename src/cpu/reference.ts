@@ -95,8 +95,8 @@ export function trainCoefficients(
     const sigmaB = Math.sqrt(s.varBiased[c] + eps);
     k.invstd[c] = 1 / sigmaB;
     if (renorm) {
-      const { rmax, dmax } = renorm.clip;
-      k.r[c] = clamp(sigmaB / renorm.sigma[c], 1 / rmax, rmax);
+      const { rmax, dmax, rmin } = renorm.clip;
+      k.r[c] = clamp(sigmaB / renorm.sigma[c], rmin ?? 1 / rmax, rmax);
       k.d[c] = clamp((s.mean[c] - renorm.mu[c]) / renorm.sigma[c], -dmax, dmax);
     }
     k.scale[c] = gamma[c] * k.invstd[c] * k.r[c];

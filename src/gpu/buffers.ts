@@ -7,6 +7,7 @@ import { isBuffer, type Range } from '../validate.js';
 import type { BufferSlice } from './kernel.js';
 
 const placeholders = new WeakMap<GPUDevice, GPUBuffer[]>();
+const placeholderBuffers = new WeakSet<GPUBuffer>();
 
 /**
  * A 16-byte per-device buffer for a binding the kernel does not touch (gamma without affine, say).
@@ -15,9 +16,15 @@ const placeholders = new WeakMap<GPUDevice, GPUBuffer[]>();
 export function placeholder(device: GPUDevice, role: number): Range {
   let list = placeholders.get(device);
   if (!list) placeholders.set(device, (list = []));
-  list[role] ??= device.createBuffer({ label: `bn.placeholder${role}`, size: 16, usage: GPUBufferUsage.STORAGE });
+  if (!list[role]) {
+    list[role] = device.createBuffer({ label: `bn.placeholder${role}`, size: 16, usage: GPUBufferUsage.STORAGE });
+    placeholderBuffers.add(list[role]);
+  }
   return { buffer: list[role], offset: 0, size: 16 };
 }
+
+/** True for a placeholder's range: a binding the call did not pass. */
+export const isPlaceholder = (r: Range): boolean => placeholderBuffers.has(r.buffer);
 
 /** Copies `bytes` bytes of a buffer range back to the host (through a staging buffer it destroys). */
 async function readBytes(device: GPUDevice, src: BufferSlice, bytes: number): Promise<ArrayBuffer> {

@@ -170,12 +170,34 @@ export function packUniform(r: Reflection, values: Record<string, number>): Arra
 /** Workgroups along x and y of a dispatch. */
 export type Grid = [number, number?, number?];
 
+type Bound = Required<BufferSlice>;
+
+/**
+ * Bind groups a dispatch keeps for other buffers than the planned ones (frameworks such as TF.js
+ * pool and rotate buffers), least recently used first out.
+ */
+export const BIND_GROUP_CACHE_SIZE = 16;
+
 /** One dispatch of a plan: made once, encoded with every encode of the plan. */
 export interface Dispatch {
   readonly label: string;
   readonly pipeline: GPUComputePipeline;
+  /** The bind group of the planned buffers. */
   readonly bindGroup: GPUBindGroup;
   readonly grid: readonly [number, number, number];
+  /**
+   * The bind group with some planned ranges swapped for others of the same size (keys are the
+   * planned range objects): made on first use, then cached by buffer identity and offset.
+   */
+  bindGroupFor(swap: ReadonlyMap<Bound, Bound>): GPUBindGroup;
+}
+
+const bufferIds = new WeakMap<GPUBuffer, number>();
+let nextBufferId = 1;
+function bufferId(b: GPUBuffer): number {
+  let id = bufferIds.get(b);
+  if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
+  return id;
 }
 
 /** A buffer holding `data`, made mapped so that no queue write is involved. */
@@ -206,31 +228,69 @@ export function prepareDispatch<B extends string, P extends string>(
   variant?: Variant,
 ): Dispatch {
   const r = kernel.reflection();
-  const entries: GPUBindGroupEntry[] = [];
+  const entries: { binding: number; range: Bound }[] = [];
   if (r.uniform) {
     const uniform = constantBuffer(device, `${kernel.label}.params`, packUniform(r, params), GPUBufferUsage.UNIFORM);
     owned.push(uniform);
-    entries.push({ binding: r.bindings[r.uniform.name], resource: { buffer: uniform } });
+    entries.push({ binding: r.bindings[r.uniform.name], range: { buffer: uniform, offset: 0, size: uniform.size } });
   }
   for (const name of kernel.bindings) {
     if (name === r.uniform?.name) continue;
     const s = buffers[name as Exclude<B, 'params'>];
-    entries.push({ binding: r.bindings[name], resource: { buffer: s.buffer, offset: s.offset ?? 0, size: s.size } });
+    // A validated Range is kept as the same object, so that a swap finds it by identity.
+    const offset = s.offset ?? 0;
+    const range =
+      s.offset === undefined || s.size === undefined
+        ? { buffer: s.buffer, offset, size: s.size ?? s.buffer.size - offset }
+        : (s as Bound);
+    entries.push({ binding: r.bindings[name], range });
   }
   const pipeline = kernel.pipeline(device, wg, variant);
-  const bindGroup = device.createBindGroup({
-    label: `${kernel.label}.bindings`,
-    layout: pipeline.getBindGroupLayout(0),
-    entries,
+  const layout = pipeline.getBindGroupLayout(0);
+  const label = `${kernel.label}.bindings`;
+  const entry = (binding: number, r: Bound): GPUBindGroupEntry => ({
+    binding,
+    resource: { buffer: r.buffer, offset: r.offset, size: r.size },
   });
-  return { label: kernel.label, pipeline, bindGroup, grid: [grid[0], grid[1] ?? 1, grid[2] ?? 1] };
+  const bindGroup = device.createBindGroup({ label, layout, entries: entries.map((e) => entry(e.binding, e.range)) });
+  const rebound = new Map<string, GPUBindGroup>();
+  return {
+    label: kernel.label,
+    pipeline,
+    bindGroup,
+    grid: [grid[0], grid[1] ?? 1, grid[2] ?? 1],
+    bindGroupFor(swap) {
+      let key = '';
+      for (const e of entries) {
+        const r = swap.get(e.range);
+        if (r) key += `${e.binding}:${bufferId(r.buffer)}@${r.offset};`;
+      }
+      if (!key) return bindGroup;
+      let bg = rebound.get(key);
+      if (bg) rebound.delete(key);
+      else {
+        bg = device.createBindGroup({
+          label,
+          layout,
+          entries: entries.map((e) => entry(e.binding, swap.get(e.range) ?? e.range)),
+        });
+        if (rebound.size >= BIND_GROUP_CACHE_SIZE) rebound.delete(rebound.keys().next().value!);
+      }
+      rebound.set(key, bg);
+      return bg;
+    },
+  };
 }
 
-/** Encodes dispatches in order into an open pass. */
-export function encodeDispatches(pass: GPUComputePassEncoder, dispatches: readonly Dispatch[]): void {
+/** Encodes dispatches in order into an open pass, with `swap`'s buffers in place of the planned ones. */
+export function encodeDispatches(
+  pass: GPUComputePassEncoder,
+  dispatches: readonly Dispatch[],
+  swap?: ReadonlyMap<Bound, Bound> | null,
+): void {
   for (const d of dispatches) {
     pass.setPipeline(d.pipeline);
-    pass.setBindGroup(0, d.bindGroup);
+    pass.setBindGroup(0, swap?.size ? d.bindGroupFor(swap) : d.bindGroup);
     pass.dispatchWorkgroups(d.grid[0], d.grid[1], d.grid[2]);
   }
 }

@@ -25,20 +25,41 @@ export const statsMerge = defineKernel('bn.stats_merge', statsMergeWgsl, ['param
 export const forwardFinalize = defineKernel(
   'bn.forward_finalize',
   forwardFinalizeWgsl,
-  ['params', 'partials', 'gamma', 'beta', 'running_mean', 'running_spread', 'stats', 'step'] as const,
+  [
+    'params',
+    'partials',
+    'gamma',
+    'beta',
+    'running_mean',
+    'running_spread',
+    'stats',
+    'step',
+    'running_mean_out',
+    'running_spread_out',
+  ] as const,
   ['C', 'slices', 'M', 'eps', 'flags', 'ghosts'] as const,
 );
 
 /** Flag bits of forward_finalize.wgsl (its `const` declarations; the reflection test compares them). */
-export const FinalizeFlags = { UPDATE: 1, UNBIASED: 2, RENORM: 4, AFFINE: 8 } as const;
+export const FinalizeFlags = {
+  UPDATE: 1,
+  UNBIASED: 2,
+  RENORM: 4,
+  AFFINE: 8,
+  RENORM_VAR: 16,
+  OUT_OF_PLACE: 32,
+} as const;
 
 export const stepState = defineKernel('bn.step_state', stepStateWgsl, ['schedule', 'state'] as const, [] as const);
 
 /** Flag bits of step_state.wgsl. */
 export const StepFlags = { CUMULATIVE: 1, KERAS: 2 } as const;
 
-/** Bytes of a Step (count, factor, rmax, dmax) and of a Schedule (4 words and 16 vec2 breakpoints). */
-export const STEP_BYTES = 16;
+/**
+ * Bytes of a Step (count, factor, rmax, dmax, rmin; bound as a uniform, so rounded up to 16) and of
+ * a Schedule (4 words and 16 vec2 breakpoints).
+ */
+export const STEP_BYTES = 32;
 export const SCHEDULE_BYTES = 16 + 16 * 8;
 /** Breakpoints per clip in a Schedule. */
 export const SCHEDULE_POINTS = 8;

@@ -8,7 +8,7 @@
  * build anything (sequences.ts), and a plan's encode() checks only what can change between encodes.
  */
 import { BatchSizeError, DestroyedError, FeatureError, LimitError, OptionError } from '../errors.js';
-import { placeholder } from '../gpu/buffers.js';
+import { isPlaceholder, placeholder } from '../gpu/buffers.js';
 import { lostError, watchDevice } from '../device.js';
 import { constantBuffer, encodeDispatches, type Dispatch, type Epilogue } from '../gpu/kernel.js';
 import { geometry, type Geometry, type Layout, type TensorDtype } from '../layout.js';
@@ -36,13 +36,23 @@ import {
 } from './sequences.js';
 import { DEFAULT_TABLE, type KernelTable } from './table.js';
 
-/** An encodable plan. */
-export interface Plan {
+/**
+ * An encodable plan. Its pipelines, uniforms and workspace are fixed when it is made; its tensors
+ * are the buffers it was made with, or others of the same size passed to each `encode` (for
+ * frameworks that pool and rotate buffers, such as TF.js). A plan keeps the bind groups of the
+ * last BIND_GROUP_CACHE_SIZE buffer sets per dispatch, so steady steps create no pipelines and no
+ * bind groups.
+ */
+export interface Plan<T extends object = Record<string, TensorArg>> {
   readonly label: string;
   /** The dispatches one encode records, in order (what `npm run bench -- --profile` times one by one). */
   readonly dispatches: readonly Dispatch[];
-  /** Records the plan's compute pass into `encoder`. Synchronous; submits nothing. */
-  encode(encoder: GPUCommandEncoder): void;
+  /**
+   * Records the plan's compute pass into `encoder`, on the planned buffers or on `tensors`, which
+   * may bind any of the plan's tensors elsewhere (checked as when planning). Synchronous; submits
+   * nothing.
+   */
+  encode(encoder: GPUCommandEncoder, tensors?: T): void;
   /** Frees the plan's own buffers (uniforms, its workspace). Call it once no submitted work uses the plan. */
   destroy(): void;
 }
@@ -75,10 +85,26 @@ export interface ForwardParams {
 export interface ForwardTrainParams extends ForwardParams {
   /** workspaceByteLength(...) bytes for the reductions; the plan allocates its own when omitted. */
   workspace?: TensorArg;
-  /** Updated in place when given (both or neither). */
+  /** Updated in place when given (both or neither), unless runningMeanOut/runningVarOut are given. */
   runningMean?: TensorArg;
-  /** running_var, or running sigma when `renorm` is set. */
+  /** running_var, or running sigma when `renorm` is set (see runningIsStd). */
   runningVar?: TensorArg;
+  /**
+   * Receive the updated running statistics (both or neither; with runningMean/runningVar, which
+   * are then only read): for frameworks whose tensors are immutable, such as TF.js.
+   */
+  runningMeanOut?: TensorArg;
+  runningVarOut?: TensorArg;
+  /**
+   * With `renorm`: runningVar holds running sigma (true, the default) or the running variance
+   * (false: Keras's weights; sigma = sqrt(running_var + eps), and the update stores the variance).
+   */
+  runningIsStd?: boolean;
+  /**
+   * Ghost batch norm: each group of this many consecutive samples along N is normalised with its
+   * own statistics; N must be a multiple of it, and `stats` holds statsByteLength(C)·(N / k) bytes.
+   */
+  virtualBatchSize?: number;
   /** Default 1e-5. */
   eps?: number;
   /**
@@ -88,7 +114,10 @@ export interface ForwardTrainParams extends ForwardParams {
   momentum?: number;
   /** Store the unbiased variance n/(n-1)·var in runningVar; default true. */
   unbiased?: boolean;
-  /** Batch Renorm: correct towards runningMean and running sigma (in runningVar) with this clip. */
+  /**
+   * Batch Renorm: correct towards runningMean and running sigma with this clip (r in [rmin, rmax],
+   * rmin defaulting to 1/rmax; |d| <= dmax).
+   */
   renorm?: RenormClip;
 }
 
@@ -129,7 +158,23 @@ export interface BackwardParams {
   y?: TensorArg;
   /** With 'add_relu': receives the residual's gradient (dy through the relu). */
   dz?: TensorArg;
+  /** The forward's virtualBatchSize (with batchStats): `stats` then holds every ghost batch's. */
+  virtualBatchSize?: number;
 }
+
+/** The tensors each encode of a plan may bind elsewhere. */
+export type ForwardTrainTensors = Partial<
+  Pick<
+    ForwardTrainParams,
+    'x' | 'y' | 'z' | 'stats' | 'weight' | 'bias' | 'runningMean' | 'runningVar' | 'runningMeanOut' | 'runningVarOut'
+  >
+>;
+export type ForwardEvalTensors = Partial<
+  Pick<ForwardEvalParams, 'x' | 'y' | 'z' | 'stats' | 'weight' | 'bias' | 'runningMean' | 'runningVar'>
+>;
+export type BackwardTensors = Partial<
+  Pick<BackwardParams, 'x' | 'dy' | 'dx' | 'stats' | 'weight' | 'dweight' | 'dbias' | 'y' | 'dz'>
+>;
 
 /** Bytes of the `stats` buffer for C channels: two vec4<f32> per channel. */
 export function statsByteLength(C: number): number {
@@ -296,13 +341,20 @@ export function epilogueGradRanges(
 }
 
 /** A plan's one compute pass, and the checks of what can change between encodes. */
-export class PassPlan implements Plan {
+export class PassPlan<T extends object = Record<string, TensorArg>> implements Plan<T> {
   private destroyed = false;
+  /**
+   * `writes` and `reads` are the plan's bindings by parameter name, as validated when it was made
+   * (checkSharing's split: a binding the kernels declare read_write is a write). An encode may bind
+   * any of them elsewhere but `fixed` ones and placeholders (tensors the plan was made without).
+   */
   constructor(
     private readonly device: GPUDevice,
     readonly label: string,
     readonly dispatches: readonly Dispatch[],
     private readonly owned: GPUBuffer[],
+    private readonly bindings: { writes: Record<string, Range>; reads: Record<string, Range> },
+    private readonly fixed: readonly string[] = [],
   ) {}
 
   /**
@@ -317,10 +369,48 @@ export class PassPlan implements Plan {
     checkEncoder(encoder);
   }
 
-  encode(encoder: GPUCommandEncoder): void {
+  /** The names an encode may bind elsewhere. */
+  private rebindable(): string[] {
+    const { writes, reads } = this.bindings;
+    return Object.entries({ ...writes, ...reads })
+      .filter(([name, r]) => !this.fixed.includes(name) && !isPlaceholder(r))
+      .map(([name]) => name);
+  }
+
+  /**
+   * The planned ranges that `tensors` binds elsewhere, each validated as when planning (usage,
+   * alignment, size, no write shared with another binding, no module's state written); null when
+   * nothing moves.
+   */
+  private swap(tensors: unknown): Map<Range, Range> | null {
+    if (tensors === undefined) return null;
+    const t = checkObject<Record<string, TensorArg>>(`${this.label}.encode tensors`, tensors);
+    const names = this.rebindable();
+    checkKeys(`${this.label}.encode`, t, names);
+    const swap = new Map<Range, Range>();
+    const bind = (side: Record<string, Range>) =>
+      Object.fromEntries(
+        Object.entries(side).map(([name, planned]) => {
+          if (t[name] === undefined) return [name, planned];
+          const r = bufferRange(this.device, name, t[name], planned.size);
+          if (r.buffer !== planned.buffer || r.offset !== planned.offset) swap.set(planned, r);
+          return [name, r];
+        }),
+      );
+    const writes = bind(this.bindings.writes);
+    const reads = bind(this.bindings.reads);
+    if (!swap.size) return null;
+    // Validated as a whole again: a buffer that moved may now meet another binding.
+    checkSharing(writes, reads);
+    checkNotModuleState(writes);
+    return swap;
+  }
+
+  encode(encoder: GPUCommandEncoder, tensors?: T): void {
     this.check(encoder);
+    const swap = this.swap(tensors);
     const pass = encoder.beginComputePass({ label: this.label });
-    encodeDispatches(pass, this.dispatches);
+    encodeDispatches(pass, this.dispatches, swap);
     pass.end();
   }
 
@@ -331,12 +421,34 @@ export class PassPlan implements Plan {
   }
 }
 
+/** A positive virtualBatchSize that divides N, as a ghost count (1 without one). */
+function ghostCount(k: unknown, g: Geometry): number {
+  if (k === undefined) return 1;
+  if (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 1)
+    throw new OptionError(`virtualBatchSize must be a positive integer; got ${describe(k)}`);
+  const N = g.shape[0];
+  if (N % k !== 0)
+    throw new BatchSizeError(
+      `virtualBatchSize ${k} must divide the batch: shape ${JSON.stringify(g.shape)} has N = ${N}; pass N = a multiple of ${k}`,
+    );
+  return N / k;
+}
+
+/** Batch statistics need more than one value per channel (in each ghost batch). */
+function checkBatchValues(g: Geometry, ghosts: number, what: string): void {
+  const M = g.M / ghosts;
+  if (M < 2)
+    throw new BatchSizeError(
+      `${what} needs more than one value per channel; shape ${JSON.stringify(g.shape)} gives M = ${M}${ghosts > 1 ? ' in each ghost batch' : ''}. Use a larger batch, or inference mode.`,
+    );
+}
+
 /** Training-mode forward: batch statistics, running update, y = normalised x. */
 export function planForwardTrain(
   device: GPUDevice,
   params: ForwardTrainParams,
   table: KernelTable = DEFAULT_TABLE,
-): PassPlan {
+): PassPlan<ForwardTrainTensors> {
   checkDevice(device);
   const p = checkObject<ForwardTrainParams>('forward parameters', params);
   checkKeys('encodeForwardTrain', p, [
@@ -344,16 +456,18 @@ export function planForwardTrain(
     'workspace',
     'runningMean',
     'runningVar',
+    'runningMeanOut',
+    'runningVarOut',
+    'runningIsStd',
+    'virtualBatchSize',
     'eps',
     'momentum',
     'unbiased',
     'renorm',
   ]);
   const g = tensorGeometry(device, p.layout, p.shape, p.dtype);
-  if (g.M < 2)
-    throw new BatchSizeError(
-      `training needs more than one value per channel; shape ${JSON.stringify(p.shape)} gives M = ${g.M}. Use a larger batch, or inference mode.`,
-    );
+  const ghosts = ghostCount(p.virtualBatchSize, g);
+  checkBatchValues(g, ghosts, 'training');
   const eps = checkEps(p.eps ?? 1e-5);
   if (p.momentum === null)
     throw new OptionError(
@@ -361,42 +475,69 @@ export function planForwardTrain(
     );
   const momentum = checkUnit('momentum', p.momentum ?? 0.1, 'the weight of the new batch statistic, as in PyTorch');
   const unbiased = checkBoolean('unbiased', p.unbiased, true);
-  const clip = p.renorm === undefined ? null : checkClip(p.renorm, ' (renorm)');
+  const clip = p.renorm === undefined ? null : checkClip(p.renorm, ' (renorm)', true);
+  const runningIsStd = checkBoolean('runningIsStd', p.runningIsStd, clip !== null);
+  if (runningIsStd && !clip)
+    throw new OptionError(
+      'runningIsStd is for renorm, whose running sigma it names; without renorm runningVar holds the variance',
+    );
   const bytes = tensorBytes(g);
   const x = bufferRange(device, 'x', p.x, bytes);
   const y = bufferRange(device, 'y', p.y, bytes);
-  const stats = bufferRange(device, 'stats', p.stats, statsByteLength(g.C));
+  const stats = bufferRange(device, 'stats', p.stats, statsByteLength(g.C) * ghosts);
   const { affine, gamma, beta } = affineRanges(device, g.C, p.weight, p.bias);
   if ((p.runningMean === undefined) !== (p.runningVar === undefined))
     throw new OptionError('pass runningMean and runningVar together, or neither');
+  if ((p.runningMeanOut === undefined) !== (p.runningVarOut === undefined))
+    throw new OptionError('pass runningMeanOut and runningVarOut together, or neither');
   if (clip && p.runningMean === undefined)
     throw new OptionError('renorm needs runningMean and runningVar (running sigma) to correct towards');
   const tracked = p.runningMean !== undefined;
-  const runningMean = tracked ? bufferRange(device, 'runningMean', p.runningMean, g.C * 4) : placeholder(device, 2);
-  const runningSpread = tracked ? bufferRange(device, 'runningVar', p.runningVar, g.C * 4) : placeholder(device, 3);
+  const outOfPlace = p.runningMeanOut !== undefined;
+  if (outOfPlace && !tracked)
+    throw new OptionError(
+      'runningMeanOut and runningVarOut receive the update of runningMean and runningVar: pass those too',
+    );
+  const running = (name: string, arg: TensorArg | undefined, role: number) =>
+    arg === undefined ? placeholder(device, role) : bufferRange(device, name, arg, g.C * 4);
+  const runningMean = running('runningMean', p.runningMean, 2);
+  const runningSpread = running('runningVar', p.runningVar, 3);
+  const runningMeanOut = running('runningMeanOut', p.runningMeanOut, 8);
+  const runningSpreadOut = running('runningVarOut', p.runningVarOut, 9);
   const epilogue = checkEpilogue(p.epilogue);
   const z = residualRange(device, epilogue, p.z, bytes);
   const wg = checkWorkgroupSize(device, p.workgroupSize);
-  const shape = planShape(device, table, g, wg, epilogue);
+  const shape = planShape(device, table, g, wg, epilogue, ghosts);
   const owned: GPUBuffer[] = [];
   const label = 'bn.forward_train';
   const workspace = workspaceRange(device, shape, p.workspace, owned, label);
-  checkSharing(
-    { y, stats, runningMean, runningVar: runningSpread, workspace },
-    { x, weight: gamma, bias: beta, ...(epilogue === 'add_relu' ? { z } : {}) },
-  );
-  checkNotModuleState({ y, stats, runningMean, runningVar: runningSpread, workspace });
+  // The running statistics are read_write bindings even when only read (out of place).
+  const writes = {
+    y,
+    stats,
+    runningMean,
+    runningVar: runningSpread,
+    runningMeanOut,
+    runningVarOut: runningSpreadOut,
+    workspace,
+  };
+  const reads = { x, weight: gamma, bias: beta, ...(epilogue === 'add_relu' ? { z } : {}) };
+  checkSharing(writes, reads);
+  checkNotModuleState(writes);
   const step = constantBuffer(
     device,
     `${label}.step`,
-    new Float32Array([0, momentum, clip?.rmax ?? 1, clip?.dmax ?? 0]).buffer,
-    GPUBufferUsage.STORAGE,
+    new Float32Array([0, momentum, clip?.rmax ?? 1, clip?.dmax ?? 0, clip ? (clip.rmin ?? 1 / clip.rmax) : 1, 0, 0, 0])
+      .buffer,
+    GPUBufferUsage.UNIFORM,
   );
   owned.push(step);
   const flags =
     (tracked ? FinalizeFlags.UPDATE : 0) |
     (unbiased ? FinalizeFlags.UNBIASED : 0) |
     (clip ? FinalizeFlags.RENORM : 0) |
+    (clip && !runningIsStd ? FinalizeFlags.RENORM_VAR : 0) |
+    (outOfPlace ? FinalizeFlags.OUT_OF_PLACE : 0) |
     (affine ? FinalizeFlags.AFFINE : 0);
   const dispatches = forwardTrainDispatches(
     device,
@@ -410,6 +551,8 @@ export function planForwardTrain(
       beta,
       runningMean,
       runningSpread,
+      runningMeanOut,
+      runningSpreadOut,
       workspace,
       step: { buffer: step, offset: 0, size: STEP_BYTES },
     },
@@ -417,7 +560,7 @@ export function planForwardTrain(
     flags,
     owned,
   );
-  return new PassPlan(device, label, dispatches, owned);
+  return new PassPlan(device, label, dispatches, owned, { writes, reads }, ['workspace']);
 }
 
 /** Inference-mode forward: y = (x - running_mean)·gamma/sqrt(running_var + eps) + beta. */
@@ -425,7 +568,7 @@ export function planForwardEval(
   device: GPUDevice,
   params: ForwardEvalParams,
   table: KernelTable = DEFAULT_TABLE,
-): PassPlan {
+): PassPlan<ForwardEvalTensors> {
   checkDevice(device);
   const p = checkObject<ForwardEvalParams>('forward parameters', params);
   checkKeys('encodeForwardEval', p, [...FORWARD_KEYS, 'runningMean', 'runningVar', 'eps', 'runningIsStd']);
@@ -442,11 +585,17 @@ export function planForwardEval(
   const epilogue = checkEpilogue(p.epilogue);
   const z = residualRange(device, epilogue, p.z, bytes);
   const wg = checkWorkgroupSize(device, p.workgroupSize);
-  checkSharing(
-    { y, stats },
-    { x, weight: gamma, bias: beta, runningMean, runningVar: runningSpread, ...(epilogue === 'add_relu' ? { z } : {}) },
-  );
-  checkNotModuleState({ y, stats });
+  const writes = { y, stats };
+  const reads = {
+    x,
+    weight: gamma,
+    bias: beta,
+    runningMean,
+    runningVar: runningSpread,
+    ...(epilogue === 'add_relu' ? { z } : {}),
+  };
+  checkSharing(writes, reads);
+  checkNotModuleState(writes);
   const owned: GPUBuffer[] = [];
   const flags = (affine ? EvalFlags.AFFINE : 0) | (runningIsStd ? EvalFlags.SPREAD_IS_STD : 0);
   const dispatches = forwardEvalDispatches(
@@ -457,11 +606,15 @@ export function planForwardEval(
     flags,
     owned,
   );
-  return new PassPlan(device, 'bn.forward_eval', dispatches, owned);
+  return new PassPlan(device, 'bn.forward_eval', dispatches, owned, { writes, reads });
 }
 
 /** Backward: dx, and dweight/dbias when affine. */
-export function planBackward(device: GPUDevice, params: BackwardParams, table: KernelTable = DEFAULT_TABLE): PassPlan {
+export function planBackward(
+  device: GPUDevice,
+  params: BackwardParams,
+  table: KernelTable = DEFAULT_TABLE,
+): PassPlan<BackwardTensors> {
   checkDevice(device);
   const p = checkObject<BackwardParams>('backward parameters', params);
   checkKeys('encodeBackward', p, [
@@ -481,18 +634,21 @@ export function planBackward(device: GPUDevice, params: BackwardParams, table: K
     'epilogue',
     'y',
     'dz',
+    'virtualBatchSize',
   ]);
   const g = tensorGeometry(device, p.layout, p.shape, p.dtype);
   const batchStats = checkBoolean('batchStats', p.batchStats, true);
-  if (batchStats && g.M < 2)
-    throw new BatchSizeError(
-      `backward through batch statistics needs more than one value per channel; shape ${JSON.stringify(p.shape)} gives M = ${g.M}`,
+  if (!batchStats && p.virtualBatchSize !== undefined)
+    throw new OptionError(
+      'virtualBatchSize is for backward through batch statistics: an inference-mode forward normalised every sample with the running statistics',
     );
+  const ghosts = ghostCount(p.virtualBatchSize, g);
+  if (batchStats) checkBatchValues(g, ghosts, 'backward through batch statistics');
   const bytes = tensorBytes(g);
   const x = bufferRange(device, 'x', p.x, bytes);
   const dy = bufferRange(device, 'dy', p.dy, bytes);
   const dx = bufferRange(device, 'dx', p.dx, bytes);
-  const stats = bufferRange(device, 'stats', p.stats, statsByteLength(g.C));
+  const stats = bufferRange(device, 'stats', p.stats, statsByteLength(g.C) * ghosts);
   const affine = p.weight !== undefined;
   if (!affine && (p.dweight !== undefined || p.dbias !== undefined))
     throw new OptionError("dweight and dbias need weight (the forward pass's gamma); pass all three, or none");
@@ -504,12 +660,13 @@ export function planBackward(device: GPUDevice, params: BackwardParams, table: K
   const epilogue = checkEpilogue(p.epilogue);
   const e = epilogueGradRanges(device, epilogue, p.y, p.dz, bytes);
   const wg = checkWorkgroupSize(device, p.workgroupSize);
-  const shape = planShape(device, table, g, wg, epilogue);
+  const shape = planShape(device, table, g, wg, epilogue, ghosts);
   const owned: GPUBuffer[] = [];
   const workspace = workspaceRange(device, shape, p.workspace, owned, 'bn.backward');
-  const grads = { dx, dweight: dgamma, dbias: dbeta, workspace, ...(epilogue === 'add_relu' ? { dz: e.dz } : {}) };
-  checkSharing(grads, { x, dy, stats, weight: gamma, ...(epilogue ? { y: e.y } : {}) });
-  checkNotModuleState(grads);
+  const writes = { dx, dweight: dgamma, dbias: dbeta, workspace, ...(epilogue === 'add_relu' ? { dz: e.dz } : {}) };
+  const reads = { x, dy, stats, weight: gamma, ...(epilogue ? { y: e.y } : {}) };
+  checkSharing(writes, reads);
+  checkNotModuleState(writes);
   const dispatches = backwardDispatches(
     device,
     shape,
@@ -518,5 +675,5 @@ export function planBackward(device: GPUDevice, params: BackwardParams, table: K
     affine,
     owned,
   );
-  return new PassPlan(device, 'bn.backward', dispatches, owned);
+  return new PassPlan(device, 'bn.backward', dispatches, owned, { writes, reads }, ['workspace']);
 }

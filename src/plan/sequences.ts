@@ -112,7 +112,10 @@ export interface ForwardTrainBindings {
   beta: Range;
   runningMean: Range;
   runningSpread: Range;
-  /** The step's (count, factor, rmax, dmax): constants for a functional plan, the module's state otherwise. */
+  /** Where the updated running statistics go with flag OUT_OF_PLACE (placeholders otherwise). */
+  runningMeanOut: Range;
+  runningSpreadOut: Range;
+  /** The step's (count, factor, rmax, dmax, rmin): constants for a functional plan, the module's state otherwise. */
   step: Range;
   workspace: Range;
 }
@@ -172,6 +175,8 @@ export function normaliseDispatches(
         running_spread: b.runningSpread,
         stats: b.stats,
         step: b.step,
+        running_mean_out: b.runningMeanOut,
+        running_spread_out: b.runningSpreadOut,
       },
       [Math.ceil(g.C / forwardFinalize.threadsPerWorkgroup())],
       owned,
