@@ -31,9 +31,16 @@ const builds: Record<string, BuildEnvironmentOptions> = {
     sourcemap: true,
     minify: false,
     lib: {
-      entry: { index: 'src/index.ts', cpu: 'src/cpu/index.ts', conformance: 'src/conformance/index.ts' },
+      entry: {
+        index: 'src/index.ts',
+        cpu: 'src/cpu/index.ts',
+        conformance: 'src/conformance/index.ts',
+        tfjs: 'src/tfjs/index.ts',
+      },
       formats: ['es'],
     },
+    // TF.js is the app's (an optional peer dependency): the bridge must share its one instance.
+    rollupOptions: { external: [/^@tensorflow\//] },
   },
   cli: nodeBuild('dist/cli', { 'bn-conformance': 'src/cli/bn-conformance.ts' }),
   bench: { outDir: 'dist-bench', emptyOutDir: false, lib: { entry: { page: 'bench/page.ts' }, formats: ['es'] } },

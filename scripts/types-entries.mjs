@@ -48,6 +48,7 @@ for (const [name, target] of [
   ['index', '../index.js'],
   ['cpu', '../cpu/index.js'],
   ['conformance', '../conformance/index.js'],
+  ['tfjs', '../tfjs/index.js'],
 ]) {
   const body = `export * from '${target}';\n`;
   writeFileSync(new URL(`${name}.d.ts`, dir), `/// <reference types="@webgpu/types" />\n${body}`);
