@@ -27,23 +27,29 @@ const unsupported = (what: string) =>
     `webgpu-batchnorm/tfjs supports TF.js ${SUPPORTED_TFJS}; this TF.js (tfjs-core ${tf.version_core}, tfjs-layers ${tfl.version_layers}) lacks ${what}. Install @tensorflow/tfjs@^4.22, or call uninstall() and use the stock layer`,
   );
 
-function inRange(version: unknown): boolean {
+/** Whether a version string is in SUPPORTED_TFJS. */
+export function supportedVersion(version: unknown): boolean {
   const m = typeof version === 'string' ? /^(\d+)\.(\d+)\./.exec(version) : null;
   return !!m && Number(m[1]) === 4 && Number(m[2]) >= 22;
 }
 
-/** What a Layer subclass needs of tfjs-core and tfjs-layers; returns the stock layer class. */
-export function checkLayersInternals(): StockClass {
-  if (!inRange(tf.version_core) || !inRange(tfl.version_layers)) throw unsupported('a supported version number');
+/** The class registered as 'BatchNormalization' (the stock one until install()), or undefined. */
+export function registeredClass(): StockClass | undefined {
   const map = tf.serialization?.SerializationMap?.getMap?.()?.classNameMap as
     Record<string, [StockClass, unknown] | undefined> | undefined;
-  const stock = map?.BatchNormalization?.[0];
-  if (typeof stock !== 'function') throw unsupported("a registered 'BatchNormalization' layer class");
+  const cls = map?.BatchNormalization?.[0];
+  return typeof cls === 'function' ? cls : undefined;
+}
+
+/** What the bridge needs of tfjs-core and tfjs-layers (at install() and when a layer is made). */
+export function checkLayersInternals(): void {
+  if (!supportedVersion(tf.version_core) || !supportedVersion(tfl.version_layers))
+    throw unsupported('a supported version number');
+  if (!registeredClass()) throw unsupported("a registered 'BatchNormalization' layer class");
   if (typeof tf.serialization.registerClass !== 'function') throw unsupported('serialization.registerClass');
   if (typeof tf.customGrad !== 'function') throw unsupported('customGrad');
   if (typeof tf.engine().makeTensorFromTensorInfo !== 'function')
     throw unsupported('engine().makeTensorFromTensorInfo');
-  return stock;
 }
 
 /** A layer class, as the serialization map holds it. */
@@ -66,19 +72,14 @@ export interface WebGpuBackend {
   submitQueue(): void;
 }
 
-const checked = new WeakSet<object>();
-
-/** The active backend when it is TF.js's WebGPU backend (with every internal the bridge uses), else null. */
-export function activeWebGpuBackend(): WebGpuBackend | null {
-  if (tf.getBackend() !== 'webgpu') return null;
-  const be = tf.backend() as unknown as Partial<WebGpuBackend>;
-  if (checked.has(be)) return be as WebGpuBackend;
-  const device = be.device as GPUDevice | undefined;
-  if (typeof device?.createBuffer !== 'function') throw unsupported("the webgpu backend's device");
-  if (typeof be.tensorMap?.get !== 'function' || typeof be.tensorMap.has !== 'function')
+/** `be` as the WebGPU backend the bridge uses, or an UnsupportedError naming what it lacks. */
+export function checkWebGpuBackend(be: object): WebGpuBackend {
+  const b = be as Partial<WebGpuBackend>;
+  if (typeof b.device?.createBuffer !== 'function') throw unsupported("the webgpu backend's device");
+  if (typeof b.tensorMap?.get !== 'function' || typeof b.tensorMap.has !== 'function')
     throw unsupported("the webgpu backend's tensorMap");
-  if (!(be.commandQueueOwnedIds instanceof WeakSet)) throw unsupported("the webgpu backend's commandQueueOwnedIds");
-  if (!('commandEncoder' in be)) throw unsupported("the webgpu backend's commandEncoder");
+  if (!(b.commandQueueOwnedIds instanceof WeakSet)) throw unsupported("the webgpu backend's commandQueueOwnedIds");
+  if (!('commandEncoder' in b)) throw unsupported("the webgpu backend's commandEncoder");
   for (const m of [
     'uploadToGPU',
     'makeTensorInfo',
@@ -86,9 +87,13 @@ export function activeWebGpuBackend(): WebGpuBackend | null {
     'endComputePassEncoder',
     'submitQueue',
   ] as const)
-    if (typeof be[m] !== 'function') throw unsupported(`the webgpu backend's ${m}()`);
-  checked.add(be);
-  return be as WebGpuBackend;
+    if (typeof b[m] !== 'function') throw unsupported(`the webgpu backend's ${m}()`);
+  return b as WebGpuBackend;
+}
+
+/** The active backend when it is TF.js's WebGPU backend (checked on every call: it costs a few typeofs), else null. */
+export function activeWebGpuBackend(): WebGpuBackend | null {
+  return tf.getBackend() === 'webgpu' ? checkWebGpuBackend(tf.backend()) : null;
 }
 
 /** The tensor's own GPUBuffer on `be` (uploaded first where its values are on the CPU), or null. */

@@ -25,7 +25,7 @@ import { BatchSizeError, LayoutError, OptionError, ShapeError } from '../errors.
 import { checkClip, checkObject, describe, F32_MAX, type RenormClip } from '../options.js';
 import { checkEps, checkUnit } from '../validate.js';
 import { GpuTrainer, type StepVariables, type TrainSpec } from './gpu.js';
-import { activeWebGpuBackend, checkLayersInternals } from './internals.js';
+import { activeWebGpuBackend, checkLayersInternals, registeredClass } from './internals.js';
 import { inferWithOps, trainWithOps } from './ops.js';
 
 /** Keras's renorm_clipping: r is clipped to [rmin, rmax] and d to [-dmax, dmax]; a missing key does not clip. */
@@ -64,7 +64,17 @@ interface StockFields {
   movingVariance: LayerVariable;
 }
 
-const Stock = checkLayersInternals() as unknown as typeof StockBatchNormalization;
+/**
+ * The stock class, found when this module loads (tfjs-layers registers it on import). Where it is
+ * missing, a stand-in whose constructor throws: the typed error comes at install() or at the first
+ * layer made, not at import.
+ */
+const Stock = (registeredClass() ??
+  class {
+    constructor() {
+      checkLayersInternals();
+    }
+  }) as unknown as typeof StockBatchNormalization;
 
 interface Extra {
   renorm: boolean;
@@ -130,6 +140,7 @@ export class BatchNormalization extends Stock {
   private trainer: GpuTrainer | null = null;
 
   constructor(args: BatchNormalizationArgs = {}) {
+    checkLayersInternals();
     const extra = checkArgs(args);
     super(args);
     this.renorm = extra.renorm;
@@ -291,5 +302,5 @@ export function uninstall(): void {
 
 /** Whether models built from JSON get the bridge's layer. */
 export function isInstalled(): boolean {
-  return tf.serialization.SerializationMap.getMap().classNameMap.BatchNormalization?.[0] === BatchNormalization;
+  return registeredClass() === (BatchNormalization as unknown);
 }

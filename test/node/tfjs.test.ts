@@ -4,12 +4,18 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { nodeGpu } from '../../src/cli/nodeGpu';
+import type * as TF from '@tensorflow/tfjs-core';
+import { BatchSizeError, LayoutError, OptionError, ShapeError, UnsupportedError } from '../../src/errors';
+import { checkWebGpuBackend, supportedVersion, SUPPORTED_TFJS } from '../../src/tfjs/internals';
 import {
+  bridgeBuffers,
+  countSteps,
   LAYER_CASES,
   MODELS,
   layerReference,
   layerStep,
   relErr,
+  roundTrip,
   trainModel,
   worstRelative,
   type TfEnv,
@@ -59,4 +65,127 @@ describe('one training step against the float64 CPU path', () => {
       }, 60_000);
     }
   }
+});
+
+describe('the bridge in a TF.js program', () => {
+  it('serializes both ways: trained with the bridge, loaded by stock TF.js; saved by stock, loaded into the bridge', async () => {
+    const r = await roundTrip(env);
+    for (const k of [
+      '"renorm":true',
+      '"renorm_clipping":{"rmax":3',
+      '"renorm_momentum":0.99',
+      '"virtual_batch_size":2',
+    ])
+      expect(r.topology).toContain(k);
+    expect(r.stockIsBridge).toBe(false);
+    expect(r.oursIsBridge).toBe(true);
+    expect(r.afterUninstallIsBridge).toBe(false);
+    expect(r.installed).toBe(false);
+    expect(relErr(r.stockGot, r.want)).toBeLessThan(1e-5);
+    expect(relErr(r.oursGot, r.want)).toBeLessThan(1e-5);
+    expect(r.ourConfig.renorm).toBeUndefined(); // stock saves no renorm: a plain layer comes back
+    expect(r.againConfig).toMatchObject({
+      renorm: true,
+      virtualBatchSize: 2,
+      renormClipping: { rmax: 3, rmin: 0, dmax: 5 },
+    });
+  }, 60_000);
+
+  it('adds no queue submits and no buffer copies to a training step, and keeps the tensor count steady', async () => {
+    const stock = await countSteps(env, MODELS[0], false);
+    const ours = await countSteps(env, MODELS[0], true);
+    expect(ours.submits).toBeLessThanOrEqual(stock.submits);
+    expect(ours.copies).toBeLessThanOrEqual(stock.copies);
+    expect(new Set(ours.tensors).size, `${ours.tensors}`).toBe(1);
+    console.log(
+      `per step: stock ${stock.submits} submits, ${stock.copies} copies; bridge ${ours.submits}, ${ours.copies}`,
+    );
+  }, 60_000);
+
+  it('destroys the GPU buffers it made when the model is disposed', async () => {
+    const r = await bridgeBuffers(env);
+    expect(r.made).toBeGreaterThan(0);
+    expect(r.leaked).toEqual([]);
+  }, 60_000);
+
+  it('works inside tf.tidy, leaving no tensor behind', async () => {
+    const { tf, bridge } = env;
+    await tf.setBackend('webgpu');
+    const layer = bridge.batchNormalization({ virtualBatchSize: 2 });
+    layer.build([4, 3, 3, 5]);
+    const x = tf.randomNormal([4, 3, 3, 5]);
+    const before = tf.memory().numTensors;
+    const mean0 = await layer.getWeights()[2].data();
+    tf.tidy(() => {
+      const { grads } = tf.variableGrads(() => tf.sum(layer.apply(x, { training: true }) as TF.Tensor) as TF.Scalar);
+      expect(Object.keys(grads)).toHaveLength(2);
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(await layer.getWeights()[2].data()).not.toEqual(mean0);
+    x.dispose();
+  }, 60_000);
+});
+
+describe('bad input: a typed error with the fix, and no variable changes', () => {
+  it('refuses configs stock would misread', () => {
+    const { bridge } = env;
+    expect(() => bridge.batchNormalization({ axis: [1, 2] as unknown as number })).toThrow(OptionError);
+    expect(() => bridge.batchNormalization({ axis: 0 })).toThrow(LayoutError);
+    expect(() => bridge.batchNormalization({ renorm: true, renormMomentum: 0.9 })).toThrow(/differs from momentum/);
+    expect(() => bridge.batchNormalization({ renorm: true, renormClipping: { rmax: 0.5 } })).toThrow(OptionError);
+    expect(() => bridge.batchNormalization({ renorm: true, renormClipping: { rmx: 2 } as never })).toThrow(
+      /unknown key 'rmx'/,
+    );
+    expect(() => bridge.batchNormalization({ renormClipping: { rmax: 2 } })).toThrow(/belong to renorm/);
+    expect(() => bridge.batchNormalization({ virtualBatchSize: 0 })).toThrow(OptionError);
+    expect(() => bridge.batchNormalization({ epsilon: 0 })).toThrow(OptionError);
+  });
+
+  it('refuses ranks and axes it cannot take when built', () => {
+    const { tfl, bridge } = env;
+    expect(() => bridge.batchNormalization({}).build([2, 3, 4, 5, 6, 7])).toThrow(ShapeError);
+    expect(() => bridge.batchNormalization({ axis: 2 }).build([2, 3, 4, 5])).toThrow(LayoutError);
+    const m = tfl.sequential();
+    m.add(tfl.layers.inputLayer({ inputShape: [3, 4, 5] }));
+    expect(() => m.add(bridge.batchNormalization({ axis: 2 }))).toThrow(/neither the channels-last axis/);
+    m.dispose();
+  });
+
+  for (const backend of ['webgpu', 'cpu']) {
+    it(`refuses a virtualBatchSize that does not divide the batch in training, changing nothing (${backend})`, async () => {
+      const { tf, bridge } = env;
+      await tf.setBackend(backend);
+      const layer = bridge.batchNormalization({ virtualBatchSize: 4 });
+      layer.build([6, 3]);
+      const before = await Promise.all(layer.getWeights().map((w) => w.data()));
+      const x = tf.randomNormal([6, 3]);
+      expect(() => layer.apply(x, { training: true })).toThrow(BatchSizeError);
+      expect(await Promise.all(layer.getWeights().map((w) => w.data()))).toEqual(before);
+      // Inference takes any N.
+      tf.dispose(layer.apply(x, { training: false }) as TF.Tensor);
+      x.dispose();
+    });
+  }
+
+  it('names the supported TF.js range where an internal it uses is missing, changing nothing', async () => {
+    const { tf, bridge } = env;
+    await tf.setBackend('webgpu');
+    const be = tf.backend() as unknown as Record<string, unknown>;
+    expect(() => checkWebGpuBackend({ ...be, device: be.device })).toThrow(UnsupportedError);
+    expect(supportedVersion('4.22.0')).toBe(true);
+    expect(supportedVersion('4.21.0') || supportedVersion('5.0.0') || supportedVersion(undefined)).toBe(false);
+    const layer = bridge.batchNormalization({});
+    layer.build([4, 3]);
+    const before = await Promise.all(layer.getWeights().map((w) => w.data()));
+    const x = tf.randomNormal([4, 3]);
+    be.endComputePassEncoder = undefined;
+    try {
+      expect(() => layer.apply(x, { training: true })).toThrow(new RegExp(`supports TF.js ${SUPPORTED_TFJS}`));
+    } finally {
+      delete be.endComputePassEncoder;
+    }
+    expect(await Promise.all(layer.getWeights().map((w) => w.data()))).toEqual(before);
+    tf.dispose(layer.apply(x, { training: true }) as TF.Tensor); // and works again once it is back
+    x.dispose();
+  });
 });

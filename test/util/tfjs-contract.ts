@@ -321,3 +321,140 @@ export function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number 
   for (let i = 0; i < want.length; i++) err = Math.max(err, Math.abs(got[i] - want[i]));
   return want.length === got.length ? err / scale : Infinity;
 }
+
+/** Queue submits and buffer copies on TF.js's device per training step (steps 2 to 4), and live tensors after each step. */
+export async function countSteps(env: TfEnv, spec: ModelSpec, useBridge: boolean) {
+  const { tf, tfl, bridge } = env;
+  await tf.setBackend('webgpu');
+  const device = (tf.backend() as unknown as { device: GPUDevice }).device;
+  const m = spec.build(env, (a) => (useBridge ? bridge.batchNormalization(a) : tfl.layers.batchNormalization(a)));
+  m.compile({ optimizer: tf.train.sgd(0.01), loss: 'meanSquaredError' });
+  const x = tf.randomNormal([spec.batch, ...spec.input]);
+  const y = tf.randomNormal([spec.batch, 3]);
+  let submits = 0,
+    copies = 0;
+  const queue = device.queue;
+  const submit = queue.submit;
+  const proto = GPUCommandEncoder.prototype;
+  const copy = proto.copyBufferToBuffer;
+  queue.submit = function (this: GPUQueue, ...a: Parameters<GPUQueue['submit']>) {
+    submits++;
+    return submit.apply(this, a);
+  };
+  proto.copyBufferToBuffer = function (this: GPUCommandEncoder, ...a: unknown[]) {
+    copies++;
+    return (copy as (...b: unknown[]) => void).apply(this, a);
+  } as GPUCommandEncoder['copyBufferToBuffer'];
+  const tensors: number[] = [];
+  try {
+    await m.trainOnBatch(x, y);
+    submits = copies = 0;
+    for (let i = 0; i < 3; i++) {
+      await m.trainOnBatch(x, y);
+      tensors.push(tf.memory().numTensors);
+    }
+  } finally {
+    queue.submit = submit;
+    proto.copyBufferToBuffer = copy;
+  }
+  m.dispose();
+  tf.dispose([x, y]);
+  return { submits: submits / 3, copies: copies / 3, tensors };
+}
+
+/** The buffers the bridge creates for a model (TF.js's own carry no label), and which were destroyed after dispose(). */
+export async function bridgeBuffers(env: TfEnv) {
+  const { tf, tfl, bridge } = env;
+  await tf.setBackend('webgpu');
+  const device = (tf.backend() as unknown as { device: GPUDevice }).device;
+  const made: GPUBuffer[] = [];
+  const destroyed = new Set<GPUBuffer>();
+  const create = device.createBuffer;
+  const destroy = GPUBuffer.prototype.destroy;
+  device.createBuffer = function (this: GPUDevice, d: GPUBufferDescriptor) {
+    const b = create.call(this, d);
+    if (d.label && !d.label.startsWith('bn.placeholder')) made.push(b);
+    return b;
+  };
+  GPUBuffer.prototype.destroy = function (this: GPUBuffer) {
+    destroyed.add(this);
+    return destroy.call(this);
+  };
+  try {
+    const spec = MODELS[0];
+    const m = spec.build(env, (a) => bridge.batchNormalization({ ...a, center: false }));
+    m.compile({ optimizer: tf.train.sgd(0.01), loss: 'meanSquaredError' });
+    const x = tf.randomNormal([spec.batch, ...spec.input]);
+    const y = tf.randomNormal([spec.batch, 3]);
+    await m.trainOnBatch(x, y);
+    await m.trainOnBatch(x, y);
+    const before = made.length;
+    m.dispose();
+    tf.dispose([x, y]);
+    void tfl;
+    return { made: before, leaked: made.filter((b) => !destroyed.has(b)).map((b) => b.label) };
+  } finally {
+    device.createBuffer = create;
+    GPUBuffer.prototype.destroy = destroy;
+  }
+}
+
+/** Saved model artifacts (JSON topology and weights), through a memory handler. */
+async function saveToMemory(env: TfEnv, m: TFL.LayersModel) {
+  let saved: TF.io.ModelArtifacts | null = null;
+  await m.save(
+    env.tf.io.withSaveHandler(async (a) => {
+      saved = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  return saved! as TF.io.ModelArtifacts;
+}
+
+/** A model with the bridge trained a step, saved, loaded by stock TF.js (uninstalled); and back. */
+export async function roundTrip(env: TfEnv) {
+  const { tf, tfl, bridge } = env;
+  await tf.setBackend('webgpu');
+  bridge.install();
+  const m = tfl.sequential();
+  m.add(tfl.layers.dense({ inputShape: [5], units: 4 }));
+  m.add(bridge.batchNormalization({ renorm: true, renormClipping: { rmax: 3, dmax: 5 }, virtualBatchSize: 2 }));
+  m.add(tfl.layers.dense({ units: 2 }));
+  m.compile({ optimizer: tf.train.sgd(0.01), loss: 'meanSquaredError' });
+  const x = tf.randomNormal([6, 5]);
+  await m.fit(x, tf.randomNormal([6, 2]), { epochs: 2, batchSize: 6, verbose: 0 });
+  const want = await (m.predict(x) as TF.Tensor).data();
+  const artifacts = await saveToMemory(env, m);
+  const topology = JSON.stringify(artifacts.modelTopology);
+  bridge.uninstall();
+  const stock = await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
+  const stockLayer = stock.layers[1];
+  const stockGot = await (stock.predict(x) as TF.Tensor).data();
+  // Back: a model saved by stock TF.js loads into the bridge.
+  const stockArtifacts = await saveToMemory(env, stock);
+  bridge.install();
+  const ours = await tfl.loadLayersModel(tf.io.fromMemory(stockArtifacts));
+  const ourLayer = ours.layers[1];
+  const oursGot = await (ours.predict(x) as TF.Tensor).data();
+  // The bridge's own save keeps its options.
+  const again = await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
+  const againConfig = (again.layers[1] as InstanceType<typeof bridge.BatchNormalization>).getConfig();
+  bridge.uninstall();
+  const fromJson = await tfl.models.modelFromJSON(JSON.parse(JSON.stringify(artifacts.modelTopology)));
+  const afterUninstall = fromJson.layers[1];
+  const result = {
+    topology,
+    want,
+    stockGot,
+    oursGot,
+    stockIsBridge: stockLayer instanceof bridge.BatchNormalization,
+    oursIsBridge: ourLayer instanceof bridge.BatchNormalization,
+    afterUninstallIsBridge: afterUninstall instanceof bridge.BatchNormalization,
+    ourConfig: (ourLayer as InstanceType<typeof bridge.BatchNormalization>).getConfig(),
+    againConfig,
+    installed: bridge.isInstalled(),
+  };
+  for (const model of [m, stock, ours, again, fromJson]) model.dispose();
+  x.dispose();
+  return result;
+}
