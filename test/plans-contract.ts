@@ -6,7 +6,15 @@ import { BatchNorm, type BatchNormStep } from '../src/batchnorm';
 import { CpuBatchNorm } from '../src/cpu/batchnorm';
 import { readFloats } from '../src/gpu/buffers';
 import { scaledError } from '../src/conformance/golden';
-import { permute, shapeInLayout, type Layout } from '../src/layout';
+import { geometry, permute, shapeInLayout, type Layout } from '../src/layout';
+import { planBackward, planForwardTrain, statsByteLength } from '../src/plan/plans';
+import {
+  applyCoefficients,
+  backward as backward_,
+  batchStats,
+  trainCoefficients,
+  updateRunning,
+} from '../src/cpu/reference';
 import { renormSchedule, type BatchNormOptions } from '../src/options';
 import type { StateDict, StateDictInput } from '../src/moduleBase';
 import { normals, rng } from './util/random';
@@ -203,4 +211,143 @@ export function errors(gpu: Outcome, cpu: ReturnType<typeof cpuRun>[number]): Re
   for (const k of ['running_mean', 'running_var', 'running_std'] as const)
     if (cpu.state[k]) e[k] = scaledError(gpu.state[k]!, cpu.state[k]!);
   return e;
+}
+
+/**
+ * The plans' rebinding contract, on rotating buffers as TF.js's pool hands them out: one forward
+ * and one backward plan, encoded over nine steps on three buffer sets (running statistics out of
+ * place, ping-ponged: six combinations), each step equal to the float64 path; once every
+ * combination has been seen, no pipeline and no bind group is created.
+ */
+export async function rotatingBuffers(device: GPUDevice) {
+  const shape = [4, 5, 3, 8];
+  const g = geometry('NHWC', shape);
+  const C = g.C,
+    n = g.count;
+  const r = rng(5);
+  const sets = Array.from({ length: 3 }, (_, s) => {
+    const x = normals(r, n).map((v, i) => Math.fround(v * (1 + s) + (i % C) - 3));
+    const dy = normals(r, n);
+    return {
+      xs: x,
+      dys: dy,
+      x: upload(device, `rot.x${s}`, x),
+      dy: upload(device, `rot.dy${s}`, dy),
+      y: upload(device, `rot.y${s}`, n),
+      dx: upload(device, `rot.dx${s}`, n),
+      stats: upload(device, `rot.stats${s}`, statsByteLength(C) / 4),
+    };
+  });
+  const gamma = normals(r, C).map((v) => Math.fround(1 + 0.2 * v));
+  const beta = normals(r, C).map((v) => Math.fround(0.1 * v));
+  const weight = upload(device, 'rot.weight', gamma);
+  const bias = upload(device, 'rot.bias', beta);
+  const dweight = upload(device, 'rot.dweight', C);
+  const dbias = upload(device, 'rot.dbias', C);
+  const running = [0, 1].map((k) => ({
+    mean: upload(device, `rot.mean${k}`, new Float64Array(C)),
+    var: upload(device, `rot.var${k}`, new Float64Array(C).fill(1)),
+  }));
+  const s0 = sets[0];
+  const forward = planForwardTrain(device, {
+    shape,
+    layout: 'NHWC',
+    x: s0.x,
+    y: s0.y,
+    stats: s0.stats,
+    weight,
+    bias,
+    runningMean: running[0].mean,
+    runningVar: running[0].var,
+    runningMeanOut: running[1].mean,
+    runningVarOut: running[1].var,
+  });
+  const backward = planBackward(device, {
+    shape,
+    layout: 'NHWC',
+    x: s0.x,
+    dy: s0.dy,
+    dx: s0.dx,
+    stats: s0.stats,
+    weight,
+    dweight,
+    dbias,
+  });
+  let bindGroups = 0,
+    pipelines = 0;
+  const createBindGroup = device.createBindGroup;
+  const createComputePipeline = device.createComputePipeline;
+  device.createBindGroup = function (this: GPUDevice, d: GPUBindGroupDescriptor) {
+    bindGroups++;
+    return createBindGroup.call(this, d);
+  };
+  device.createComputePipeline = function (this: GPUDevice, d: GPUComputePipelineDescriptor) {
+    pipelines++;
+    return createComputePipeline.call(this, d);
+  };
+  const worst: number[] = [];
+  const steady = { bindGroups: 0, pipelines: 0 };
+  const mu = new Float64Array(C),
+    sigma2 = new Float64Array(C).fill(1);
+  try {
+    for (let step = 0; step < 9; step++) {
+      if (step === 6) bindGroups = pipelines = 0;
+      const s = sets[step % 3];
+      const [from, to] = [running[step % 2], running[(step + 1) % 2]];
+      const enc = device.createCommandEncoder();
+      forward.encode(enc, {
+        x: s.x,
+        y: s.y,
+        stats: s.stats,
+        runningMean: from.mean,
+        runningVar: from.var,
+        runningMeanOut: to.mean,
+        runningVarOut: to.var,
+      });
+      backward.encode(enc, { x: s.x, dy: s.dy, dx: s.dx, stats: s.stats });
+      device.queue.submit([enc.finish()]);
+      const stats = batchStats(s.xs, g);
+      const k = trainCoefficients(stats, gamma, beta, 1e-5, null);
+      const grads = backward_(s.xs, s.dys, g, k, gamma, true);
+      updateRunning([stats], g.M, 0.1, true, 1e-5, mu, sigma2, false);
+      const got = {
+        y: await readFloats(device, { buffer: s.y }, n),
+        dx: await readFloats(device, { buffer: s.dx }, n),
+        dweight: await readFloats(device, { buffer: dweight }, C),
+        mean: await readFloats(device, { buffer: to.mean }, C),
+        var: await readFloats(device, { buffer: to.var }, C),
+      };
+      worst.push(
+        Math.max(
+          scaledError(got.y, applyCoefficients(s.xs, g, k)),
+          scaledError(got.dx, grads.dx),
+          scaledError(got.dweight, grads.dgamma),
+          scaledError(got.mean, mu),
+          scaledError(got.var, sigma2),
+        ),
+      );
+    }
+    steady.bindGroups = bindGroups;
+    steady.pipelines = pipelines;
+  } finally {
+    device.createBindGroup = createBindGroup;
+    device.createComputePipeline = createComputePipeline;
+  }
+  // What an encode refuses, as planning would.
+  const refusals = [
+    () => forward.encode(device.createCommandEncoder(), { x: upload(device, 'rot.short', n - 1) }),
+    () => forward.encode(device.createCommandEncoder(), { y: s0.x }),
+    () => forward.encode(device.createCommandEncoder(), { dy: s0.dy } as never),
+    () => backward.encode(device.createCommandEncoder(), { dx: s0.dy }),
+  ].map((f) => {
+    try {
+      f();
+      return 'accepted';
+    } catch (e) {
+      return (e as { code?: string }).code ?? String(e);
+    }
+  });
+  forward.destroy();
+  backward.destroy();
+  return { worst, steady, refusals };
 }

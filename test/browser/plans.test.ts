@@ -12,7 +12,17 @@ import { readFloats } from '../../src/gpu/buffers';
 import { CpuBatchNorm } from '../../src/cpu/batchnorm';
 import { scaledError } from '../../src/conformance/golden';
 import { shapeInLayout } from '../../src/layout';
-import { awaitedRun, cpuRun, encodedRun, errors, gpuTensors, LAYERS, stepData, upload } from '../plans-contract';
+import {
+  awaitedRun,
+  cpuRun,
+  encodedRun,
+  errors,
+  rotatingBuffers,
+  gpuTensors,
+  LAYERS,
+  stepData,
+  upload,
+} from '../plans-contract';
 import { gpuDevice } from './device';
 
 /** f32 against float64 over three steps (the golden vectors measure ≤ 4e-7 per step). */
@@ -20,6 +30,12 @@ const TOL = 1e-5;
 const bits = (a: ArrayLike<number>) => Array.from(new Uint32Array(Float32Array.from(a).buffer));
 
 describe('plans: one command buffer for a training step of several layers', () => {
+  it('plans take their tensors at encode time: rotating buffers give the float64 results, and a steady loop makes no pipelines or bind groups', async () => {
+    const r = await rotatingBuffers(await gpuDevice());
+    for (const e of r.worst) expect(e).toBeLessThan(1e-5);
+    expect(r.steady).toEqual({ bindGroups: 0, pipelines: 0 });
+    expect(r.refusals).toEqual(['E_BUFFER_SIZE', 'E_BUFFER_ALIAS', 'E_OPTION', 'E_BUFFER_ALIAS']);
+  });
   it('three forward+backward steps of two modules, encoded once, equal three awaited steps and the CPU path', async () => {
     const device = await gpuDevice();
     const data = LAYERS.map((l, i) => stepData(l, 3, 20 + i));

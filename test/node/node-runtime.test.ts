@@ -16,7 +16,7 @@ import { scaledError, type GoldenFile } from '../../src/conformance/golden';
 import { runGolden } from '../../src/conformance/runner';
 import { webgpuBackend, WEBGPU_TOLERANCE } from '../../src/conformance/webgpuBackend';
 import { normals, rng } from '../util/random';
-import { awaitedRun, cpuRun, encodedRun, errors, LAYERS, stepData } from '../plans-contract';
+import { awaitedRun, cpuRun, encodedRun, errors, rotatingBuffers, LAYERS, stepData } from '../plans-contract';
 import { checkShards } from '../util/sync-check';
 
 let device: GPUDevice;
@@ -42,6 +42,12 @@ function busy(ms: number): number {
 }
 
 describe('Node runtime (dawn.node)', () => {
+  it('plans take their tensors at encode time: rotating buffers give the float64 results, and a steady loop makes no pipelines or bind groups', async () => {
+    const r = await rotatingBuffers(device);
+    for (const e of r.worst) expect(e).toBeLessThan(1e-5);
+    expect(r.steady).toEqual({ bindGroups: 0, pipelines: 0 });
+    expect(r.refusals).toEqual(['E_BUFFER_SIZE', 'E_BUFFER_ALIAS', 'E_OPTION', 'E_BUFFER_ALIAS']);
+  });
   it('passes the PyTorch golden vectors in NCHW and NHWC', async () => {
     const golden = JSON.parse(
       readFileSync(new URL('../../conformance/pytorch_golden.json', import.meta.url), 'utf8'),

@@ -29,6 +29,7 @@ beforeAll(async () => {
   const tf = await import('@tensorflow/tfjs-core');
   await import('@tensorflow/tfjs-backend-cpu');
   await import('@tensorflow/tfjs-backend-webgpu');
+  await import('@tensorflow/tfjs-backend-wasm');
   env = { tf, tfl: await import('@tensorflow/tfjs-layers'), bridge: await import('../../src/tfjs') };
 }, 60_000);
 
@@ -44,6 +45,12 @@ describe('models trained with the bridge on webgpu equal the stock layer on cpu'
   }
 });
 
+it('on wasm, the bridge trains stock options with stock code: the same weights bit for bit', async () => {
+  const stock = await trainModel(env, MODELS[2], 'wasm', false, 2);
+  const ours = await trainModel(env, MODELS[2], 'wasm', true, 2);
+  expect(worstRelative(stock, ours).err).toBe(0);
+}, 60_000);
+
 it('the stock layer cannot train channels first (axis 1) or rank 5; the bridge can', async () => {
   for (const spec of MODELS.filter((m) => !m.stockTrains))
     await expect(trainModel(env, spec, 'cpu', false)).rejects.toThrow();
@@ -51,7 +58,7 @@ it('the stock layer cannot train channels first (axis 1) or rank 5; the bridge c
 
 describe('one training step against the float64 CPU path', () => {
   for (const c of LAYER_CASES) {
-    for (const backend of ['webgpu', 'cpu']) {
+    for (const backend of ['webgpu', 'cpu', 'wasm']) {
       it(`${c.name} on ${backend}`, async () => {
         await env.tf.setBackend(backend);
         const got = await layerStep(env, c);
