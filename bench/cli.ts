@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 /**
  * npm run bench -- [--runtime browser|node] [--quick] [--json [OUT.json]] [--svg OUT.svg]
- *                  [--ops forward-train,inference,backward,renorm-forward,train-step,epilogues]
+ *                  [--ops forward-train,inference,backward,renorm-forward,train-step,epilogues,tfjs]
  *                  [--shapes resnet50,mlp,64x56x56x256,4096x1024] [--batch N] [--versions 1,2,3,4]
  *                  [--dtypes f32,f16] [--reps N] [--iters N] [--profile] [--torch TORCH.json] [--no-tfjs]
  *
  * Times the ops in NHWC, NCHW and [N,C] for each kernel version, beside an in-run vec4 copy,
  * TF.js's WebGPU backend (browser runtime) and PyTorch (--torch: bench/torch_bn_bench.py's JSON
- * from the same machine and run), and the training step of a network's BN layers (train-step).
+ * from the same machine and run), the training step of a network's BN layers (train-step), and the
+ * TF.js bridge against TF.js's own BatchNormalization in TF.js training steps (tfjs).
  * Prints a table, writes the JSON report and an SVG chart.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -52,10 +53,12 @@ const list = (s: string | undefined) =>
     ?.split(',')
     .map((v) => v.trim())
     .filter(Boolean);
-const ops = (list(values.ops) ?? OPS.filter((o) => o !== 'train-step' && o !== 'epilogues')) as Op[];
+const requested = list(values.ops) ?? OPS.filter((o) => o !== 'train-step' && o !== 'epilogues');
+const withTfjs = requested.includes('tfjs');
+const ops = requested.filter((o) => o !== 'tfjs') as Op[];
 for (const d of list(values.dtypes) ?? [])
   if (d !== 'f32' && d !== 'f16') throw new Error(`unknown dtype ${d}; dtypes are f32, f16`);
-for (const o of ops) if (!OPS.includes(o)) throw new Error(`unknown op ${o}; ops are ${OPS.join(', ')}`);
+for (const o of ops) if (!OPS.includes(o)) throw new Error(`unknown op ${o}; ops are ${[...OPS, 'tfjs'].join(', ')}`);
 if (values.runtime !== 'browser' && values.runtime !== 'node')
   throw new Error(`--runtime must be browser or node; got ${values.runtime}`);
 const batch = Number(values.batch ?? (values.quick ? QUICK_BATCH : RESNET_BATCH));
@@ -82,6 +85,44 @@ const cfg: BenchConfig = {
 for (const v of cfg.versions)
   if (![1, 2, 3, 4].includes(v)) throw new Error(`unknown kernel version ${v}; versions are 1, 2, 3, 4`);
 if (cfg.reps < 20) throw new Error('--reps must be at least 20 (the median of at least 20 timed runs)');
+
+if (withTfjs) {
+  const { TFJS_HEADER } = await import('./tfjs');
+  let r: { adapter: string; rows: import('./tfjs').TfjsRow[]; log?: string[] };
+  if (values.runtime === 'browser') {
+    const dist = dirname(fileURLToPath(import.meta.url));
+    r = await inBrowser(
+      dist,
+      { bench: '/page.js' },
+      async (quick) => {
+        const { bench } = (window as unknown as { bn: { bench: typeof import('./page') } }).bn;
+        return bench.runTfjs(quick);
+      },
+      values.quick,
+    );
+    console.log(`adapter: ${r.adapter}\n${TFJS_HEADER}`);
+    for (const l of r.log ?? []) console.log(l);
+  } else {
+    // TF.js's WebGPU backend registers itself only where navigator.gpu exists when it loads.
+    (globalThis as { navigator?: unknown }).navigator = { gpu: await nodeGpu() };
+    const tf = await import('@tensorflow/tfjs-core');
+    await import('@tensorflow/tfjs-backend-webgpu');
+    const env = { tf, tfl: await import('@tensorflow/tfjs-layers'), bridge: await import('../src/tfjs') };
+    await tf.setBackend('webgpu');
+    const info = (tf.backend() as unknown as { device: GPUDevice }).device.adapterInfo;
+    const adapter = `${info.vendor} ${info.architecture} ${info.description}`;
+    console.log(`adapter: ${adapter}\n${TFJS_HEADER}`);
+    const { runTfjsBench } = await import('./tfjs');
+    r = { adapter, rows: await runTfjsBench(env, values.quick, (s) => console.log(s)) };
+  }
+  if (!ops.length) {
+    const out = values.json ?? resolve('bench-results.json');
+    mkdirSync(dirname(resolve(out)), { recursive: true });
+    writeFileSync(out, JSON.stringify({ runtime: values.runtime, adapter: r.adapter, tfjs: r.rows }, null, 2));
+    console.log(`wrote ${out}`);
+    process.exit(0);
+  }
+}
 
 let report: Report;
 console.log(
