@@ -65,7 +65,10 @@ export default defineConfig(({ mode }) => ({
     __PROPERTY_CASES__: JSON.stringify(Number(process.env.BN_PROPERTY_CASES ?? 40)),
     __PROPERTY_SEED__: JSON.stringify(Number(process.env.BN_PROPERTY_SEED ?? 20261126)),
   },
-  build: builds[mode] ?? { outDir: 'dist-demo' },
+  build: builds[mode] ?? {
+    outDir: 'dist-demo',
+    rollupOptions: { input: { main: 'index.html', tfjs: 'tfjs.html' } },
+  },
   test: {
     projects: [
       {

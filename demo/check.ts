@@ -3,6 +3,13 @@ import { requestBatchNormDevice } from '../src/device';
 import { loadDataset } from './engine/data';
 import { Run } from './engine/trainer';
 import { DEFAULTS, EVAL_EVERY, variants, type Settings } from './engine/variants';
+import { compare } from './tfjs/compare';
+import type { Comparison } from './tfjs/result';
+
+/** The TF.js page's comparison, headless: the same CNN with TF.js's BatchNormalization and the bridge's. */
+export async function runTfjsCheck(steps: number, batchSize: number): Promise<Comparison> {
+  return compare(await loadDataset(), { steps, batchSize, lr: 0.05 });
+}
 
 export interface VariantResult {
   name: string;

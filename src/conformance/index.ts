@@ -3,6 +3,7 @@ export * from './golden.js';
 export * from './runner.js';
 export { cpuBackend } from './cpuBackend.js';
 export { webgpuBackend } from './webgpuBackend.js';
+export { notExpressible, tfjsBackend, TFJS_TOLERANCE, type TfjsConformanceEnv } from './tfjsBackend.js';
 export { compareGpuCpu, type Errors, type Scenario } from './compare.js';
 export {
   f16Cases,

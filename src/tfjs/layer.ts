@@ -223,7 +223,8 @@ export class BatchNormalization extends Stock {
     const s = this.spec(x.shape);
     const training = kwargs['training'] === true;
     if (!training) {
-      if (x.rank <= 4) return super.call(inputs, kwargs);
+      // Stock infers ranks 2 to 4; its gradient of channels first throws, as in training.
+      if (x.rank <= 4 && s.layout !== 'NCHW') return super.call(inputs, kwargs);
       return inferWithOps(s, x, this.variables());
     }
     const k = this.virtualBatchSize;

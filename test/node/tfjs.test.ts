@@ -5,6 +5,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { nodeGpu } from '../../src/cli/nodeGpu';
 import type * as TF from '@tensorflow/tfjs-core';
+import { readFileSync } from 'node:fs';
+import type { GoldenFile } from '../../src/conformance/golden';
+import { runGolden } from '../../src/conformance/runner';
+import { tfjsBackend } from '../../src/conformance/tfjsBackend';
 import { BatchSizeError, LayoutError, OptionError, ShapeError, UnsupportedError } from '../../src/errors';
 import { checkWebGpuBackend, supportedVersion, SUPPORTED_TFJS } from '../../src/tfjs/internals';
 import {
@@ -195,4 +199,46 @@ describe('bad input: a typed error with the fix, and no variable changes', () =>
     tf.dispose(layer.apply(x, { training: true }) as TF.Tensor); // and works again once it is back
     x.dispose();
   });
+});
+
+describe('bn-conformance through TF.js layers (the shipped vectors a Keras-convention layer can express)', () => {
+  const files = ['pytorch_golden.json', 'faults.json', 'extensions.json'].map(
+    (f) => JSON.parse(readFileSync(new URL(`../../conformance/${f}`, import.meta.url), 'utf8')) as GoldenFile,
+  );
+  const run = async (which: 'tfjs' | 'tfjs-stock', backend: string, layout: 'NCHW' | 'NHWC') => {
+    const { tf, tfl, bridge } = env;
+    await tf.setBackend(backend);
+    const b = tfjsBackend({
+      tf,
+      name: which,
+      adapter: { backend },
+      layer: (args) =>
+        (which === 'tfjs' ? bridge.batchNormalization(args) : tfl.layers.batchNormalization(args)) as never,
+    });
+    const reports = [];
+    for (const g of files) reports.push(await runGolden(b, g, { layout }));
+    return reports.flatMap((r) => r.results);
+  };
+  for (const layout of ['NCHW', 'NHWC'] as const) {
+    it(`the bridge on webgpu passes every expressible case (${layout})`, async () => {
+      const results = await run('tfjs', 'webgpu', layout);
+      const ran = results.filter((r) => r.skipped === undefined);
+      expect(ran.length).toBeGreaterThanOrEqual(11);
+      expect(ran.filter((r) => !r.passed).map((r) => `${r.name}: ${r.detail}`)).toEqual([]);
+    }, 120_000);
+  }
+  it("TF.js's own layer fails where the README says (NHWC on webgpu)", async () => {
+    const results = await run('tfjs-stock', 'webgpu', 'NHWC');
+    const failed = results.filter((r) => r.skipped === undefined && !r.passed).map((r) => r.name);
+    expect(failed.sort()).toEqual(
+      [
+        'bn2d_no_affine', // training with center/scale false throws (tfjs#2868)
+        'bn3d_train_2x3x2x3x4', // rank 5 throws
+        'renorm_4x4x3x3', // renorm is silently ignored
+        'fault_nonfinite_batch_every_channel', // a NaN batch poisons the moving statistics
+        'ext_ghost_k2_6x3x3x3', // virtual_batch_size is silently ignored
+        'ext_ghost_k3_1d_12x4',
+      ].sort(),
+    );
+  }, 120_000);
 });
