@@ -1,7 +1,7 @@
 /// <reference types="vitest/config" />
 import { defineConfig, type BuildEnvironmentOptions } from 'vite';
 import { playwright } from '@vitest/browser-playwright';
-import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from './src/chromium.ts';
+import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from './src/cli/chromium.ts';
 import { wgslKernels } from './scripts/wgsl.ts';
 
 const nodeBuild = (outDir: string, input: Record<string, string>): BuildEnvironmentOptions => ({

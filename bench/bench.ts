@@ -21,7 +21,7 @@ import {
   type Plan,
 } from '../src/plan/plans';
 import { readFloats, readHalfs } from '../src/gpu/buffers';
-import { toHalfArray } from '../src/cpu/f16';
+import { toHalfArray } from '../src/f16';
 import { F16_OUTPUT_TOLERANCE } from '../src/conformance/f16';
 import type { Layout } from '../src/layout';
 import type { KernelTable } from '../src/plan/table';

@@ -12,7 +12,8 @@
 import compiled from './relu_unfused.wgsl?kernel';
 import { CpuBatchNorm } from '../src/cpu/batchnorm';
 import { scaledError } from '../src/conformance/golden';
-import { defineKernel, encodeDispatches, gridFor, prepareDispatch, type Epilogue } from '../src/gpu/kernel';
+import { defineKernel, encodeDispatches, gridFor, prepareDispatch } from '../src/gpu/kernel';
+import { type Epilogue } from '../src/options';
 import { readFloats } from '../src/gpu/buffers';
 import { planBackward, planForwardTrain, statsByteLength, workspaceByteLength, type Plan } from '../src/plan/plans';
 import type { Layout } from '../src/layout';

@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from '../src/chromium';
+import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from '../src/cli/chromium';
 import { serve } from '../src/cli/browserPage';
 import { describeFinding, KINDS, type Counts, type Finding } from './core';
 

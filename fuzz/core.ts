@@ -19,9 +19,11 @@ import { encodeBackward, encodeForwardEval, encodeForwardTrain } from '../src/fu
 import { readBuffer } from '../src/gpu/buffers';
 import { foldBatchNorm } from '../src/fold';
 import { mergeGradSums, mergeStats, type ShardGradSums, type ShardStats } from '../src/sync';
-import { fromHalfArray, roundHalf, toHalfArray } from '../src/cpu/f16';
-import { geometry, permute } from '../src/layout';
-import { renormSchedule, resolveOptions, type BatchNormOptions } from '../src/options';
+import { fromHalfArray, roundHalf, toHalfArray } from '../src/f16';
+import { geometry } from '../src/layout';
+import { permute } from '../src/conformance/layouts';
+import { renormSchedule, type BatchNormOptions } from '../src/options';
+import { resolveOptions } from '../src/validate/options';
 import {
   planBackward,
   planForwardEval,

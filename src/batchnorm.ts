@@ -20,7 +20,8 @@ import { placeholder, readFloats } from './gpu/buffers.js';
 import { constantBuffer, encodeDispatches, type Dispatch } from './gpu/kernel.js';
 import type { Layout } from './layout.js';
 import { BatchNormBase, checkMerged, syncBatch, type StateDict, type StateDictInput } from './moduleBase.js';
-import { checkObject, describe, type BatchNormOptions, type PiecewiseSchedule, type RenormClip } from './options.js';
+import { checkObject, describe } from './validate/args.js';
+import { type BatchNormOptions, type PiecewiseSchedule, type RenormClip } from './options.js';
 import { EvalFlags } from './kernels/normalise.js';
 import { FinalizeFlags, SCHEDULE_BYTES, SCHEDULE_POINTS, STEP_BYTES, StepFlags } from './kernels/statistics.js';
 import {
@@ -58,14 +59,7 @@ import {
   type ShardStats,
 } from './sync.js';
 import { argumentKey } from './plan/key.js';
-import {
-  bufferRange,
-  checkNotModuleState,
-  checkSharing,
-  claimBuffers,
-  type Range,
-  type TensorArg,
-} from './validate.js';
+import { bufferRange, checkNotModuleState, checkSharing, claimBuffers, type Range, type TensorArg } from './validate/buffers.js';
 
 /** The tensors of one layer's step: what `bn.plan()` binds. */
 export interface StepTensors {

@@ -1,6 +1,6 @@
 /** Getting a device whose limits fit large tensors, and watching it for loss. */
 import { DeviceLostError, GpuError, OptionError, UnsupportedError } from './errors.js';
-import { checkObject, describe } from './options.js';
+import { checkObject, describe } from './validate/args.js';
 
 export interface DeviceRequest {
   /** Passed to requestAdapter; default high-performance. */

@@ -29,7 +29,7 @@ import {
   type Plan,
 } from './plan/plans.js';
 import { argumentKey } from './plan/key.js';
-import type { TensorArg } from './validate.js';
+import type { TensorArg } from './validate/buffers.js';
 
 /** Plans kept per device by the functional calls. */
 export const PLAN_CACHE_SIZE = 64;

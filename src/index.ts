@@ -25,19 +25,11 @@ export { foldBatchNorm, type FoldLayer, type GpuFoldLayer, type WeightLayout } f
 export { requestBatchNormDevice, type DeviceRequest } from './device.js';
 export { readBuffer } from './gpu/buffers.js';
 export type { BufferSlice } from './gpu/kernel.js';
-export type { TensorArg } from './validate.js';
+export type { TensorArg } from './validate/buffers.js';
 export * from './errors.js';
 export { geometry, isLayout, type Geometry, type Layout, type StorageType, type TensorDtype } from './layout.js';
-export { renormSchedule, resolveOptions } from './options.js';
-export { fromHalfArray, roundHalf, toHalfArray } from './cpu/f16.js';
-export type {
-  BatchNormOptions,
-  Breakpoints,
-  Convention,
-  PiecewiseSchedule,
-  RenormClip,
-  RenormOptions,
-  RenormSchedule,
-  RenormScheduleOptions,
-} from './options.js';
+export { renormSchedule } from './options.js';
+export { resolveOptions } from './validate/options.js';
+export { fromHalfArray, roundHalf, toHalfArray } from './f16.js';
+export type { BatchNormOptions, Breakpoints, Convention, PiecewiseSchedule, RenormClip, RenormOptions, RenormSchedule, RenormScheduleOptions } from './options.js';
 export type { StateDict, StateDictInput, StateTensorKey } from './moduleBase.js';

@@ -6,17 +6,10 @@
 import { BatchSizeError, OptionError, ShapeError, StateDictError } from './errors.js';
 import type { ShardGradSums, ShardStats } from './sync.js';
 import { geometry, type Geometry, type Layout, type StorageType } from './layout.js';
-import {
-  checkObject,
-  clipAt,
-  describe,
-  F32_MAX,
-  newStatWeight,
-  resolveOptions,
-  type BatchNormOptions,
-  type RenormClip,
-  type ResolvedOptions,
-} from './options.js';
+import { checkObject, describe, F32_MAX } from './validate/args.js';
+import { clipAt, newStatWeight } from './module/rules.js';
+import { resolveOptions } from './validate/options.js';
+import { type BatchNormOptions, type RenormClip, type ResolvedOptions } from './options.js';
 
 /** What one forward step does, decided before any state is touched. */
 export interface StepPlan {

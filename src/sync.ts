@@ -11,7 +11,7 @@
  * statistics and after the gradient sums (see BatchNormStep and BatchNorm.forwardSync).
  */
 import { OptionError, ShapeError } from './errors.js';
-import { describe } from './options.js';
+import { describe } from './validate/args.js';
 
 /** One shard's per-channel statistics: its value count, and each channel's mean and M2 (Σ(x − mean)²). */
 export interface ShardStats {

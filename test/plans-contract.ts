@@ -6,7 +6,8 @@ import { BatchNorm, type BatchNormStep } from '../src/batchnorm';
 import { CpuBatchNorm } from '../src/cpu/batchnorm';
 import { readFloats } from '../src/gpu/buffers';
 import { scaledError } from '../src/conformance/golden';
-import { geometry, permute, shapeInLayout, type Layout } from '../src/layout';
+import { geometry, type Layout } from '../src/layout';
+import { permute, shapeInLayout } from '../src/conformance/layouts';
 import { planBackward, planForwardTrain, statsByteLength } from '../src/plan/plans';
 import {
   applyCoefficients,

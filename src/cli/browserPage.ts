@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
-import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from '../chromium.js';
+import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from './chromium.js';
 
 const TYPES: Record<string, string> = {
   '.js': 'text/javascript',

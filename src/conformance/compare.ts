@@ -12,7 +12,8 @@ import { cpuBackend } from './cpuBackend.js';
 import { webgpuBackend } from './webgpuBackend.js';
 import { scaledError } from './golden.js';
 import type { ConformanceModule } from './runner.js';
-import { permute, shapeInLayout, type Layout } from '../layout.js';
+import type { Layout } from '../layout.js';
+import { permute, shapeInLayout } from './layouts.js';
 import type { BatchNormOptions } from '../options.js';
 import type { StateDictInput } from '../moduleBase.js';
 

@@ -15,4 +15,4 @@ export {
   type F16Report,
   type F16Result,
 } from './f16.js';
-export { permute, shapeInLayout } from '../layout.js';
+export { permute, shapeInLayout } from './layouts.js';

@@ -4,7 +4,8 @@
  * is what gets reported.
  */
 import { BatchNormError } from '../errors.js';
-import { permute, shapeInLayout, type Layout } from '../layout.js';
+import type { Layout } from '../layout.js';
+import { permute, shapeInLayout } from './layouts.js';
 import type { BatchNormOptions } from '../options.js';
 import type { StateDictInput } from '../moduleBase.js';
 import { decode, encode, scaledError, type GoldenCase, type GoldenFile, type GoldenNumber } from './golden.js';

@@ -1,6 +1,6 @@
 /** The conformance backend for the GPU `BatchNorm` module on a given device. */
 import { BatchNorm } from '../batchnorm.js';
-import { toHalfArray } from '../cpu/f16.js';
+import { toHalfArray } from '../f16.js';
 import { tensorByteLength } from '../plan/plans.js';
 import { readFloats, readHalfs } from '../gpu/buffers.js';
 import type { TensorDtype } from '../layout.js';

@@ -2,12 +2,13 @@
  * `CpuBatchNorm`: the module semantics of `BatchNorm` in float64 on the CPU. It is the reference for
  * every GPU test and for the conformance runner, and usable on its own.
  */
-import { roundHalf } from './f16.js';
+import { roundHalf } from '../f16.js';
 import { BufferError, CallOrderError, OptionError, ShapeError } from '../errors.js';
 import { geometry, type Geometry, type Layout } from '../layout.js';
 import { BatchNormBase, checkMerged, syncBatch, type StateDict, type StateDictInput } from '../moduleBase.js';
 import { mergeGradSums, mergeStats, type ShardGradSums, type ShardStats } from '../sync.js';
-import { checkObject, describe, type BatchNormOptions, type RenormClip } from '../options.js';
+import { checkObject, describe } from '../validate/args.js';
+import { type BatchNormOptions, type RenormClip } from '../options.js';
 import * as ref from './reference.js';
 
 interface Saved {

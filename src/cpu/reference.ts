@@ -9,7 +9,7 @@
  */
 import type { Geometry } from '../layout.js';
 import type { RenormClip } from '../options.js';
-import type { Epilogue } from '../gpu/kernel.js';
+import type { Epilogue } from '../options.js';
 
 /** Calls f(index, channel) for every element, in memory order. */
 export function forEachElement(g: Geometry, f: (i: number, c: number) => void): void {

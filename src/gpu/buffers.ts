@@ -1,9 +1,9 @@
 /** The per-device placeholder buffers, and reading buffers back to the host. */
-import { fromHalfArray } from '../cpu/f16.js';
+import { fromHalfArray } from '../f16.js';
 import { BufferError, OptionError } from '../errors.js';
 import type { TensorDtype } from '../layout.js';
-import { describe } from '../options.js';
-import { isBuffer, type Range } from '../validate.js';
+import { describe } from '../validate/args.js';
+import { isBuffer, type Range } from '../validate/buffers.js';
 import type { BufferSlice } from './kernel.js';
 
 const placeholders = new WeakMap<GPUDevice, GPUBuffer[]>();

@@ -5,12 +5,8 @@
  * built once by a plan and encoded as often as the plan is.
  */
 import type { StorageType } from '../layout.js';
+import type { Epilogue } from '../options.js';
 
-/**
- * A fused epilogue of the apply and backward kernels (cuDNN's BN_ACTIVATION and
- * BN_ADD_ACTIVATION): y = relu(bn(x)), or y = relu(bn(x) + z).
- */
-export type Epilogue = 'relu' | 'add_relu';
 
 /** What a pipeline is specialised for: the tensors' element type and the epilogue (none by default). */
 export interface Variant {

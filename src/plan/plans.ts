@@ -10,22 +10,16 @@
 import { BatchSizeError, DestroyedError, FeatureError, LimitError, OptionError } from '../errors.js';
 import { isPlaceholder, placeholder } from '../gpu/buffers.js';
 import { lostError, watchDevice } from '../device.js';
-import { constantBuffer, encodeDispatches, type Dispatch, type Epilogue } from '../gpu/kernel.js';
+import { constantBuffer, encodeDispatches, type Dispatch } from '../gpu/kernel.js';
+import { type Epilogue } from '../options.js';
 import { geometry, type Geometry, type Layout, type TensorDtype } from '../layout.js';
-import { checkClip, checkEpilogue, checkObject, describe, type RenormClip } from '../options.js';
+import { checkClip, checkEpilogue } from '../validate/options.js';
+import { checkObject, describe } from '../validate/args.js';
+import { type RenormClip } from '../options.js';
 import { FinalizeFlags, STEP_BYTES } from '../kernels/statistics.js';
 import { EvalFlags } from '../kernels/normalise.js';
-import {
-  bufferRange,
-  checkNotModuleState,
-  checkBoolean,
-  checkEps,
-  checkSharing,
-  checkUnit,
-  checkWorkgroupSize,
-  type Range,
-  type TensorArg,
-} from '../validate.js';
+import { bufferRange, checkNotModuleState, checkSharing, checkWorkgroupSize, type Range, type TensorArg } from '../validate/buffers.js';
+import { checkBoolean, checkEps, checkUnit } from '../validate/args.js';
 import {
   backwardDispatches,
   forwardEvalDispatches,

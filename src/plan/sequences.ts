@@ -4,13 +4,14 @@
  * apply) and backward (gradient sums, merges, finalize, dx). Nothing here validates: callers pass
  * what validate.ts has checked.
  */
-import { gridFor, prepareDispatch, type Dispatch, type Epilogue } from '../gpu/kernel.js';
+import { gridFor, prepareDispatch, type Dispatch } from '../gpu/kernel.js';
+import { type Epilogue } from '../options.js';
 import type { Geometry } from '../layout.js';
 import { OptionError } from '../errors.js';
 import { BackwardFlags, backwardFinalize, gradSumsMerge } from '../kernels/gradients.js';
 import { evalCoeffs } from '../kernels/normalise.js';
 import { forwardFinalize, statsMerge, stepState } from '../kernels/statistics.js';
-import type { Range } from '../validate.js';
+import type { Range } from '../validate/buffers.js';
 import {
   ghostReduction,
   MERGE_GROUP,

@@ -22,8 +22,10 @@ import type { DisposeResult } from '@tensorflow/tfjs-layers/dist/engine/topology
 import type { Shape } from '@tensorflow/tfjs-layers/dist/keras_format/common';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import { BatchSizeError, LayoutError, OptionError, ShapeError } from '../errors.js';
-import { checkClip, checkObject, describe, F32_MAX, type RenormClip } from '../options.js';
-import { checkEps, checkUnit } from '../validate.js';
+import { checkClip } from '../validate/options.js';
+import { checkObject, describe, F32_MAX } from '../validate/args.js';
+import { type RenormClip } from '../options.js';
+import { checkEps, checkUnit } from '../validate/args.js';
 import { GpuTrainer, type StepVariables, type TrainSpec } from './gpu.js';
 import { activeWebGpuBackend, checkLayersInternals, registeredClass } from './internals.js';
 import { inferWithOps, trainWithOps } from './ops.js';

@@ -16,7 +16,7 @@ import { scaledError } from '../../src/conformance/golden';
 import { BatchSizeError, BufferError, DestroyedError, OptionError, ShapeError } from '../../src/errors';
 import type { BatchNormOptions } from '../../src/options';
 import { CpuBatchNorm } from '../../src/cpu/batchnorm';
-import { permute } from '../../src/layout';
+import { permute } from '../../src/conformance/layouts';
 import { statsByteLength } from '../../src/plan/plans';
 import { encodeBackward, encodeForwardTrain } from '../../src/functional';
 

@@ -9,7 +9,8 @@ import * as errors from '../../src/errors';
 import { BatchNormError } from '../../src/errors';
 import { encodeBackward, encodeForwardTrain } from '../../src/functional';
 import { readBuffer } from '../../src/gpu/buffers';
-import { renormSchedule, resolveOptions } from '../../src/options';
+import { renormSchedule } from '../../src/options';
+import { resolveOptions } from '../../src/validate/options';
 import { statsByteLength, tensorByteLength, workspaceByteLength } from '../../src/plan/plans';
 import { gpuDevice } from './device';
 

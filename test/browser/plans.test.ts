@@ -11,7 +11,7 @@ import { BatchNormError, CallOrderError, OptionError } from '../../src/errors';
 import { readFloats } from '../../src/gpu/buffers';
 import { CpuBatchNorm } from '../../src/cpu/batchnorm';
 import { scaledError } from '../../src/conformance/golden';
-import { shapeInLayout } from '../../src/layout';
+import { shapeInLayout } from '../../src/conformance/layouts';
 import {
   awaitedRun,
   cpuRun,

@@ -13,7 +13,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from '../../src/chromium';
+import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from '../../src/cli/chromium';
 import { WEBGPU_TOLERANCE } from '../../src/conformance/webgpuBackend';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

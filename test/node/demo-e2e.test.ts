@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from '../../src/chromium';
+import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from '../../src/cli/chromium';
 
 const root = resolve(import.meta.dirname, '../..');
 const outDir = join(root, 'test-results/demo-build');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fromHalfBits, roundHalf, toHalfBits } from '../../src/cpu/f16';
+import { fromHalfBits, roundHalf, toHalfBits } from '../../src/f16';
 
 describe('binary16 conversion', () => {
   const cases: [string, number, number][] = [

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { CpuBatchNorm } from '../../src/cpu/batchnorm';
 import { foldBatchNorm, type WeightLayout } from '../../src/fold';
 import { OptionError, ShapeError, StateDictError } from '../../src/errors';
-import { permute } from '../../src/layout';
+import { permute } from '../../src/conformance/layouts';
 import { normals, rng } from '../util/random';
 
 /** Valid 2-D convolution, stride 1, NCHW input [N, I, H, W], weight OIHW [O, I, K, K] → [N, O, H-K+1, W-K+1]. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BatchSizeError, LayoutError, ShapeError } from '../../src/errors';
-import { channelsFirstShape, geometry, permute, shapeInLayout, type Layout } from '../../src/layout';
+import { geometry, type Layout } from '../../src/layout';
+import { channelsFirstShape, permute, shapeInLayout } from '../../src/conformance/layouts';
 
 describe('geometry: the [outer, C, inner] view', () => {
   const cases: [Layout, number[], { C: number; outer: number; inner: number }][] = [

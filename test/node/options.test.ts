@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { OptionError } from '../../src/errors';
-import { newStatWeight, renormSchedule, resolveOptions } from '../../src/options';
+import { newStatWeight } from '../../src/module/rules';
+import { renormSchedule } from '../../src/options';
+import { resolveOptions } from '../../src/validate/options';
 
 describe('options', () => {
   it('PyTorch defaults', () => {

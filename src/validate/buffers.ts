@@ -1,11 +1,10 @@
 /**
- * Validation: every check on what a caller passes, before anything is planned or encoded. Each
- * refusal is a typed error whose message names the argument and the fix. Plans call these once;
- * encoding a plan checks nothing but what can change between encodes (see plan/plans.ts).
+ * Checks of the GPU buffers a caller binds: usage, mapping, alignment, size and limits, no write
+ * shared with another binding, no module's state overwritten. Plans run these when they are made,
+ * and again for tensors bound at encode time.
  */
-import { BufferError, LimitError, OptionError } from './errors.js';
-import type { BufferSlice } from './gpu/kernel.js';
-import { safeJson } from './layout.js';
+import { BufferError, LimitError, OptionError } from '../errors.js';
+import type { BufferSlice } from '../gpu/kernel.js';
 
 /** A GPUBuffer, or a byte range of one. */
 export type TensorArg = GPUBuffer | BufferSlice;
@@ -127,32 +126,6 @@ export function checkNotModuleState(
   };
   for (const [name, r] of Object.entries(outputs)) check(name, r);
   if (self !== undefined) for (const [name, r] of Object.entries(all)) check(name, r, self);
-}
-
-/** Smallest normal float32: GPUs may flush smaller (subnormal) values to zero. */
-export const F32_MIN_NORMAL = 2 ** -126;
-
-/** eps: a finite number the GPU holds as a normal f32 (a flushed eps would make a constant channel divide by zero). */
-export function checkEps(eps: unknown): number {
-  if (typeof eps !== 'number' || !Number.isFinite(eps) || !(eps >= F32_MIN_NORMAL) || eps > 3.4e38) {
-    throw new OptionError(
-      `eps must be a finite number from 1.2e-38 (float32's smallest normal number; GPUs flush smaller ones to zero) up; got ${String(eps)}. Pass e.g. 1e-5.`,
-    );
-  }
-  return eps;
-}
-
-/** A number in [0, 1]. */
-export function checkUnit(name: string, v: unknown, what: string): number {
-  if (typeof v !== 'number' || !(v >= 0 && v <= 1))
-    throw new OptionError(`${name} must be a number in [0, 1] (${what}); got ${String(v)}`);
-  return v;
-}
-
-export function checkBoolean(name: string, v: unknown, fallback: boolean): boolean {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'boolean') throw new OptionError(`${name} must be true or false; got ${safeJson(v)}`);
-  return v;
 }
 
 /** Threads per workgroup for the kernels that take an override, within the device's limits. */

@@ -2,7 +2,7 @@
  * IEEE binary16 conversion for float16 tensors: the CPU path rounds through it to mirror the GPU's
  * f16 storage, and callers use it to fill or read float16 GPUBuffers (Node 20 has no Float16Array).
  */
-import { ShapeError } from '../errors.js';
+import { ShapeError } from './errors.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
