@@ -11,15 +11,9 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import { CpuBatchNorm } from '../src/cpu/batchnorm';
 import { scaledError } from '../src/conformance/golden';
-import {
-  planBackward,
-  planForwardEval,
-  planForwardTrain,
-  statsByteLength,
-  tensorByteLength,
-  workspaceByteLength,
-  type Plan,
-} from '../src/plan/plans';
+import { planBackward, planForwardEval, planForwardTrain, workspaceByteLength } from '../src/plan/plans';
+import { statsByteLength, tensorByteLength } from '../src/plan/params';
+import { type Plan } from '../src/plan/pass';
 import { readFloats, readHalfs } from '../src/gpu/buffers';
 import { toHalfArray } from '../src/f16';
 import { F16_OUTPUT_TOLERANCE } from '../src/conformance/f16';

@@ -15,7 +15,9 @@ import { scaledError } from '../src/conformance/golden';
 import { defineKernel, encodeDispatches, gridFor, prepareDispatch } from '../src/gpu/kernel';
 import { type Epilogue } from '../src/options';
 import { readFloats } from '../src/gpu/buffers';
-import { planBackward, planForwardTrain, statsByteLength, workspaceByteLength, type Plan } from '../src/plan/plans';
+import { planBackward, planForwardTrain, workspaceByteLength } from '../src/plan/plans';
+import { statsByteLength } from '../src/plan/params';
+import { type Plan } from '../src/plan/pass';
 import type { Layout } from '../src/layout';
 import type { Timer } from './timer';
 

@@ -5,7 +5,8 @@
  * milliseconds, GPU milliseconds, the CPU time spent encoding per BN call, and the GPU buffers and
  * bind groups created in steady state.
  */
-import { BatchNorm, type BatchNormStep } from '../src/batchnorm';
+import { BatchNorm } from '../src/module/batchnorm';
+import { type BatchNormStep } from '../src/module/step';
 import type { Layout } from '../src/layout';
 import { median, type Timer } from './timer';
 import { RESNET50 } from './shapes';

@@ -12,26 +12,21 @@
  *   way to see beforehand (a destroyed buffer, a buffer of another device, a finished encoder);
  * - no call may hang or leave an unhandled rejection (the parent counts crashes).
  */
-import { BatchNorm, BatchNormStep } from '../src/batchnorm';
+import { BatchNorm } from '../src/module/batchnorm';
+import { BatchNormStep } from '../src/module/step';
 import { CpuBatchNorm } from '../src/cpu/batchnorm';
 import { BatchNormError } from '../src/errors';
 import { encodeBackward, encodeForwardEval, encodeForwardTrain } from '../src/functional';
 import { readBuffer } from '../src/gpu/buffers';
-import { foldBatchNorm } from '../src/fold';
+import { foldBatchNorm } from '../src/fold/host';
 import { mergeGradSums, mergeStats, type ShardGradSums, type ShardStats } from '../src/sync';
 import { fromHalfArray, roundHalf, toHalfArray } from '../src/f16';
 import { geometry } from '../src/layout';
 import { permute } from '../src/conformance/layouts';
 import { renormSchedule, type BatchNormOptions } from '../src/options';
 import { resolveOptions } from '../src/validate/options';
-import {
-  planBackward,
-  planForwardEval,
-  planForwardTrain,
-  statsByteLength,
-  tensorByteLength,
-  workspaceByteLength,
-} from '../src/plan/plans';
+import { planBackward, planForwardEval, planForwardTrain, workspaceByteLength } from '../src/plan/plans';
+import { statsByteLength, tensorByteLength } from '../src/plan/params';
 import { requestBatchNormDevice } from '../src/device';
 import { scaledError } from '../src/conformance/golden';
 

@@ -17,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { nodeGpu } from '../src/cli/nodeGpu';
 import { requestBatchNormDevice } from '../src/device';
-import { BatchNorm } from '../src/batchnorm';
+import { BatchNorm } from '../src/module/batchnorm';
 import { CpuBatchNorm } from '../src/cpu/batchnorm';
 import { scaledError } from '../src/conformance/golden';
 import { WEBGPU_TOLERANCE } from '../src/conformance/webgpuBackend';

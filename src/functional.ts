@@ -17,17 +17,10 @@
  * - an optional `workspace` of workspaceByteLength(...) bytes for the reductions' partials; each
  *   plan allocates its own when it is omitted.
  */
-import {
-  checkDevice,
-  checkEncoder,
-  planBackward,
-  planForwardEval,
-  planForwardTrain,
-  type BackwardParams,
-  type ForwardEvalParams,
-  type ForwardTrainParams,
-  type Plan,
-} from './plan/plans.js';
+import { checkDevice, checkEncoder } from './validate/tensors.js';
+import { planBackward, planForwardEval, planForwardTrain } from './plan/plans.js';
+import { type BackwardParams, type ForwardEvalParams, type ForwardTrainParams } from './plan/params.js';
+import { type Plan } from './plan/pass.js';
 import { argumentKey } from './plan/key.js';
 import type { TensorArg } from './validate/buffers.js';
 

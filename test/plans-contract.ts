@@ -2,13 +2,15 @@
  * The encoder-level contract of plans, as scenarios that run on any device: the browser project
  * runs them on Chromium's WebGPU, test/node/node-runtime.test.ts on Dawn in Node.
  */
-import { BatchNorm, type BatchNormStep } from '../src/batchnorm';
+import { BatchNorm } from '../src/module/batchnorm';
+import { type BatchNormStep } from '../src/module/step';
 import { CpuBatchNorm } from '../src/cpu/batchnorm';
 import { readFloats } from '../src/gpu/buffers';
 import { scaledError } from '../src/conformance/golden';
 import { geometry, type Layout } from '../src/layout';
 import { permute, shapeInLayout } from '../src/conformance/layouts';
-import { planBackward, planForwardTrain, statsByteLength } from '../src/plan/plans';
+import { planBackward, planForwardTrain } from '../src/plan/plans';
+import { statsByteLength } from '../src/plan/params';
 import {
   applyCoefficients,
   backward as backward_,
@@ -17,7 +19,7 @@ import {
   updateRunning,
 } from '../src/cpu/reference';
 import { renormSchedule, type BatchNormOptions } from '../src/options';
-import type { StateDict, StateDictInput } from '../src/moduleBase';
+import type { StateDict, StateDictInput } from '../src/validate/state';
 import { normals, rng } from './util/random';
 
 const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;

@@ -5,7 +5,8 @@
  * the BatchNorm steps) are prepared once per batch size and input, so a step creates no GPU
  * objects.
  */
-import { BatchNorm, type BatchNormStep } from '../../src/batchnorm';
+import { BatchNorm } from '../../src/module/batchnorm';
+import { type BatchNormStep } from '../../src/module/step';
 import { encodeDispatches, type Dispatch } from '../../src/gpu/kernel';
 import type { BatchNormOptions } from '../../src/options';
 import * as K from './kernels';

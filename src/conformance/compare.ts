@@ -15,7 +15,7 @@ import type { ConformanceModule } from './runner.js';
 import type { Layout } from '../layout.js';
 import { permute, shapeInLayout } from './layouts.js';
 import type { BatchNormOptions } from '../options.js';
-import type { StateDictInput } from '../moduleBase.js';
+import type { StateDictInput } from '../validate/state.js';
 
 export interface Scenario {
   layout: Layout;

@@ -6,7 +6,7 @@
  */
 import { compareGpuCpu, type Errors, type Scenario } from './compare.js';
 import type { BatchNormOptions } from '../options.js';
-import type { StateDictInput } from '../moduleBase.js';
+import type { StateDictInput } from '../validate/state.js';
 
 /**
  * Largest scaled error allowed for y and dx, which are stored as float16: GPU (f32 arithmetic) and

@@ -14,7 +14,9 @@ export function channelsFirstShape(g: Geometry): number[] {
 export function shapeInLayout(nchwShape: readonly number[], layout: Layout): number[] {
   geometry('NCHW', nchwShape);
   if (!isLayout(layout))
-    throw new LayoutError(`layout ${safeJson(layout)} is not supported; use one of NCHW, NHWC, NC, NCL, NLC, NCDHW, NDHWC`);
+    throw new LayoutError(
+      `layout ${safeJson(layout)} is not supported; use one of NCHW, NHWC, NC, NCL, NLC, NCDHW, NDHWC`,
+    );
   const [n, c, ...spatial] = nchwShape;
   return channelsLast(layout) ? [n, ...spatial, c] : [...nchwShape];
 }
@@ -31,7 +33,9 @@ export function permute<T extends ArrayLike<number>>(
 ): Float64Array {
   const g = geometry('NCHW', nchwShape);
   if (!isLayout(layout))
-    throw new LayoutError(`layout ${safeJson(layout)} is not supported; use one of NCHW, NHWC, NC, NCL, NLC, NCDHW, NDHWC`);
+    throw new LayoutError(
+      `layout ${safeJson(layout)} is not supported; use one of NCHW, NHWC, NC, NCL, NLC, NCDHW, NDHWC`,
+    );
   const ok = Array.isArray(data) || (ArrayBuffer.isView(data) && !(data instanceof DataView));
   if (!ok || data.length !== g.count) {
     throw new ShapeError(

@@ -7,7 +7,7 @@ import { BatchNormError } from '../errors.js';
 import type { Layout } from '../layout.js';
 import { permute, shapeInLayout } from './layouts.js';
 import type { BatchNormOptions } from '../options.js';
-import type { StateDictInput } from '../moduleBase.js';
+import type { StateDictInput } from '../validate/state.js';
 import { decode, encode, scaledError, type GoldenCase, type GoldenFile, type GoldenNumber } from './golden.js';
 import type { ShardGradSums, ShardStats } from '../sync.js';
 

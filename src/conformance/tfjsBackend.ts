@@ -17,7 +17,7 @@
  */
 import type * as TF from '@tensorflow/tfjs-core';
 import type { Layout } from '../layout.js';
-import type { StateDictInput } from '../moduleBase.js';
+import type { StateDictInput } from '../validate/state.js';
 import type { BatchNormOptions } from '../options.js';
 import { OptionError } from '../errors.js';
 import type { GoldenCase } from './golden.js';

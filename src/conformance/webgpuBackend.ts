@@ -1,7 +1,7 @@
 /** The conformance backend for the GPU `BatchNorm` module on a given device. */
-import { BatchNorm } from '../batchnorm.js';
+import { BatchNorm } from '../module/batchnorm.js';
 import { toHalfArray } from '../f16.js';
-import { tensorByteLength } from '../plan/plans.js';
+import { tensorByteLength } from '../plan/params.js';
 import { readFloats, readHalfs } from '../gpu/buffers.js';
 import type { TensorDtype } from '../layout.js';
 import type { ConformanceBackend, ConformanceModule } from './runner.js';

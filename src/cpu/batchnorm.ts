@@ -3,13 +3,27 @@
  * every GPU test and for the conformance runner, and usable on its own.
  */
 import { roundHalf } from '../f16.js';
-import { BufferError, CallOrderError, OptionError, ShapeError } from '../errors.js';
-import { geometry, type Geometry, type Layout } from '../layout.js';
-import { BatchNormBase, checkMerged, syncBatch, type StateDict, type StateDictInput } from '../moduleBase.js';
+import { BatchSizeError, BufferError, CallOrderError, OptionError, ShapeError } from '../errors.js';
+import { geometry, type Geometry, type Layout, type StorageType } from '../layout.js';
+import { ModuleBase } from '../module/base.js';
+import type { BatchNormOptions, RenormClip } from '../options.js';
 import { mergeGradSums, mergeStats, type ShardGradSums, type ShardStats } from '../sync.js';
 import { checkObject, describe } from '../validate/args.js';
-import { type BatchNormOptions, type RenormClip } from '../options.js';
+import type { StateDict, StateDictInput } from '../validate/state.js';
+import { checkMerged, checkSyncBatch } from '../validate/sync.js';
 import * as ref from './reference.js';
+import { clipOf, featureView, ghostSplit, renormSettings, sigmaOf, stepFactor, syncCount } from './rules.js';
+
+/** What one forward step does, decided before any state is touched. */
+interface StepPlan {
+  readonly geom: Geometry;
+  /** Ghost batches the batch statistics are taken over (1 without virtualBatchSize or in inference). */
+  readonly ghosts: number;
+  /** Normalise with batch statistics (training, or trackRunningStats false). */
+  readonly batchStats: boolean;
+  /** Update running statistics (training with trackRunningStats). */
+  readonly updateRunning: boolean;
+}
 
 interface Saved {
   /** The view of one ghost batch (the whole tensor without ghosts), and of the whole tensor. */
@@ -28,7 +42,7 @@ interface Saved {
 const blocks = (a: ArrayLike<number>, n: number): ArrayLike<number>[] =>
   Array.from({ length: n }, (_, i) => Array.prototype.slice.call(a, (i * a.length) / n, ((i + 1) * a.length) / n));
 
-export class CpuBatchNorm extends BatchNormBase {
+export class CpuBatchNorm extends ModuleBase {
   weight: Float64Array;
   bias: Float64Array;
   runningMean: Float64Array;
@@ -43,6 +57,37 @@ export class CpuBatchNorm extends BatchNormBase {
     this.bias = new Float64Array(C);
     this.runningMean = new Float64Array(C);
     this.runningSpread = new Float64Array(C).fill(1);
+  }
+
+  /** The view a step's statistics are taken on, checked against the module's features. */
+  private features(g: Geometry): Geometry {
+    this.checkFeatures(g);
+    return featureView(g, this.options.perActivation);
+  }
+
+  /** Validates a forward call's shape and decides what it does; throws before anything changes. */
+  private stepPlan(
+    layout: Layout | undefined,
+    shape: readonly number[],
+    dtype: StorageType = 'f32',
+    syncM?: number,
+  ): StepPlan {
+    const geom = this.features(geometry(layout, shape, dtype));
+    const o = this.options;
+    const batchStats = this.mode || !o.trackRunningStats;
+    // Inference normalises with running statistics: no ghosts, any N.
+    const ghosts = batchStats ? ghostSplit(geom, o.virtualBatchSize) : 1;
+    const M = syncM ?? geom.M / ghosts;
+    if (batchStats && M < 2)
+      throw new BatchSizeError(
+        `training needs more than one value per channel; shape ${JSON.stringify(shape)} gives M = ${M} per channel${syncM ? ' over the whole batch' : ghosts > 1 ? ' in each ghost batch' : ''}. Use a larger batch${ghosts > 1 ? ' or virtualBatchSize' : ''}, or eval() mode.`,
+      );
+    return { geom, ghosts, batchStats, updateRunning: this.mode && o.trackRunningStats };
+  }
+
+  /** The renorm clip of the next training step (null for plain batch norm). */
+  private stepClip(): RenormClip | null {
+    return this.options.renorm ? clipOf(this.options.renorm, this.steps) : null;
   }
 
   private checkLength(name: string, a: unknown, g: Geometry): ArrayLike<number> {
@@ -82,7 +127,7 @@ export class CpuBatchNorm extends BatchNormBase {
         ref.updateRunning(
           s,
           geom.M,
-          this.stepFactor(),
+          stepFactor(this.options, this.steps + 1),
           o.unbiased,
           o.eps,
           this.runningMean,
@@ -214,7 +259,8 @@ export class CpuBatchNorm extends BatchNormBase {
       throw new OptionError(
         'ghost batches (virtualBatchSize) are per device: a synchronized step normalises the whole batch; use one or the other',
       );
-    const { M } = syncBatch({ batch: o.batch }, this.features(geometry(layout, shape)));
+    const whole = this.features(geometry(layout, shape));
+    const M = syncCount(checkSyncBatch({ batch: o.batch }, whole.shape[0], whole.M / whole.shape[0]), whole);
     const plan = this.stepPlan(layout, shape, 'f32', M);
     if (!plan.batchStats) {
       // Running statistics need no all-reduce; backwardSync still merges dγ and dβ.
@@ -246,7 +292,7 @@ export class CpuBatchNorm extends BatchNormBase {
       ref.updateRunning(
         [stats],
         M,
-        this.stepFactor(),
+        stepFactor(this.options, this.steps + 1),
         unbiased,
         eps,
         this.runningMean,
@@ -328,7 +374,7 @@ export class CpuBatchNorm extends BatchNormBase {
       out[this.spreadKey] = Float64Array.from(this.runningSpread);
       out.num_batches_tracked = this.numBatchesTracked;
     }
-    return Object.assign(out, this.renormSettings(this.steps));
+    return Object.assign(out, renormSettings(this.options.renorm, this.steps));
   }
 
   loadStateDict(sd: StateDictInput): void {
@@ -336,7 +382,10 @@ export class CpuBatchNorm extends BatchNormBase {
     if (p.weight) this.weight = p.weight;
     if (p.bias) this.bias = p.bias;
     if (p.runningMean) this.runningMean = p.runningMean;
-    if (p.runningSpread) this.runningSpread = p.runningSpread;
+    if (p.runningSpread) {
+      const { key, values } = p.runningSpread;
+      this.runningSpread = this.isRenorm && key === 'running_var' ? sigmaOf(values, this.options.eps) : values;
+    }
     if (p.numBatchesTracked !== undefined) this.steps = p.numBatchesTracked;
   }
 }

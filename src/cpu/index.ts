@@ -5,4 +5,4 @@ export * from '../errors.js';
 export { geometry, isLayout, type Geometry, type Layout, type TensorDtype } from '../layout.js';
 export { renormSchedule } from '../options.js';
 export type { BatchNormOptions, RenormOptions, RenormSchedule, RenormScheduleOptions } from '../options.js';
-export type { StateDict } from '../moduleBase.js';
+export type { StateDict } from '../validate/state.js';

@@ -7,7 +7,6 @@
 import type { StorageType } from '../layout.js';
 import type { Epilogue } from '../options.js';
 
-
 /** What a pipeline is specialised for: the tensors' element type and the epilogue (none by default). */
 export interface Variant {
   dtype?: StorageType;

@@ -29,3 +29,17 @@ export function kernelView(g: Geometry, perActivation: boolean): Geometry {
 
 /** Running σ from a checkpoint's running_var: sqrt(var + eps). */
 export const sigmaFromVariance = (v: Float64Array, eps: number): Float64Array => v.map((x) => Math.sqrt(x + eps));
+
+/** The clip at `step` as a state dict carries it; a schedule that fails there is left out (a module stays saveable). */
+export function renormSettings(
+  source: ClipSource | null,
+  step: number,
+): { renorm_rmax?: number; renorm_dmax?: number } {
+  if (!source) return {};
+  try {
+    const clip = clipAt(source, step);
+    return { renorm_rmax: clip.rmax, renorm_dmax: clip.dmax };
+  } catch {
+    return {};
+  }
+}

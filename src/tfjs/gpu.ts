@@ -8,14 +8,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Layout } from '../layout.js';
 import type { RenormClip } from '../options.js';
-import {
-  planBackward,
-  planForwardTrain,
-  statsByteLength,
-  type BackwardTensors,
-  type ForwardTrainTensors,
-  type PassPlan,
-} from '../plan/plans.js';
+import { planBackward, planForwardTrain } from '../plan/plans.js';
+import { statsByteLength, type BackwardTensors, type ForwardTrainTensors } from '../plan/params.js';
+import { type PassPlan } from '../plan/pass.js';
 import { bufferOf, flush, newTensor, recordInto, type WebGpuBackend } from './internals.js';
 
 /** What a training step of the layer computes, resolved from its config and the input's shape. */

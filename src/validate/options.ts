@@ -3,8 +3,26 @@
  * checked once, so the GPU and CPU modules refuse the same things.
  */
 import { OptionError } from '../errors.js';
-import type { BatchNormOptions, Breakpoints, ClipSource, Epilogue, PiecewiseSchedule, RenormClip, RenormOptions, ResolvedOptions } from '../options.js';
-import { checkBoolean, checkEps, checkKeys, checkObject, checkPositiveInteger, checkUnit, describe, finite } from './args.js';
+import type {
+  BatchNormOptions,
+  Breakpoints,
+  ClipSource,
+  Epilogue,
+  PiecewiseSchedule,
+  RenormClip,
+  RenormOptions,
+  ResolvedOptions,
+} from '../options.js';
+import {
+  checkBoolean,
+  checkEps,
+  checkKeys,
+  checkObject,
+  checkPositiveInteger,
+  checkUnit,
+  describe,
+  finite,
+} from './args.js';
 
 /** A clip, checked: rmax >= 1, dmax >= 0, both finite in f32; with `withRmin`, rmin in [0, rmax] too. */
 export function checkClip(clip: unknown, where: string, withRmin = false): RenormClip {

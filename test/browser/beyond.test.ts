@@ -9,15 +9,15 @@ import { gpuDevice } from './device';
 import { makeScenario } from '../util/scenarios';
 import { upload } from '../util/sync-check';
 import { normals, rng } from '../util/random';
-import { BatchNorm } from '../../src/batchnorm';
-import { foldBatchNorm } from '../../src/fold';
+import { BatchNorm } from '../../src/module/batchnorm';
+import { foldBatchNorm } from '../../src/fold/host';
 import { readBuffer } from '../../src/gpu/buffers';
 import { scaledError } from '../../src/conformance/golden';
 import { BatchSizeError, BufferError, DestroyedError, OptionError, ShapeError } from '../../src/errors';
 import type { BatchNormOptions } from '../../src/options';
 import { CpuBatchNorm } from '../../src/cpu/batchnorm';
 import { permute } from '../../src/conformance/layouts';
-import { statsByteLength } from '../../src/plan/plans';
+import { statsByteLength } from '../../src/plan/params';
 import { encodeBackward, encodeForwardTrain } from '../../src/functional';
 
 /** Same bound as gpu-vs-cpu.test.ts: f32 against float64, scaled by each array's largest value. */

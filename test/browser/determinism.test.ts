@@ -4,8 +4,9 @@
  * every sum has one fixed order).
  */
 import { describe, expect, it } from 'vitest';
-import { BatchNorm } from '../../src/batchnorm';
-import { planBackward, planForwardTrain, statsByteLength } from '../../src/plan/plans';
+import { BatchNorm } from '../../src/module/batchnorm';
+import { planBackward, planForwardTrain } from '../../src/plan/plans';
+import { statsByteLength } from '../../src/plan/params';
 import { readFloats } from '../../src/gpu/buffers';
 import { KERNEL_VERSIONS, VERSIONS, versionOptions, type KernelVersion } from '../util/versions';
 import type { Layout } from '../../src/layout';

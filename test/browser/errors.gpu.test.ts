@@ -3,7 +3,7 @@
  * before any GPU state changes, and parameters and running statistics stay bit-identical.
  */
 import { describe, expect, it } from 'vitest';
-import { BatchNorm } from '../../src/batchnorm';
+import { BatchNorm } from '../../src/module/batchnorm';
 import {
   BatchNormError,
   BatchSizeError,
@@ -18,10 +18,10 @@ import {
   StateDictError,
 } from '../../src/errors';
 import { encodeForwardTrain } from '../../src/functional';
-import { statsByteLength } from '../../src/plan/plans';
+import { statsByteLength } from '../../src/plan/params';
 import { requestBatchNormDevice } from '../../src/device';
 import type { Layout } from '../../src/layout';
-import type { StateDictInput } from '../../src/moduleBase';
+import type { StateDictInput } from '../../src/validate/state';
 import { gpuDevice } from './device';
 
 const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;

@@ -4,11 +4,11 @@
  * call must be refused with a FeatureError before it touches any state.
  */
 import { describe, expect, it } from 'vitest';
-import { BatchNorm } from '../../src/batchnorm';
+import { BatchNorm } from '../../src/module/batchnorm';
 import { requestBatchNormDevice } from '../../src/device';
 import { FeatureError, OptionError } from '../../src/errors';
 import { encodeBackward, encodeForwardEval, encodeForwardTrain } from '../../src/functional';
-import { statsByteLength, tensorByteLength } from '../../src/plan/plans';
+import { statsByteLength, tensorByteLength } from '../../src/plan/params';
 import { compareGpuCpu } from '../../src/conformance/compare';
 import { f16Cases, f16Failures } from '../../src/conformance/f16';
 

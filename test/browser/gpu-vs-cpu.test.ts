@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { renormSchedule, type BatchNormOptions } from '../../src/options';
 import { KERNEL_VERSIONS, versionOptions, type KernelVersion } from '../util/versions';
-import type { StateDictInput } from '../../src/moduleBase';
+import type { StateDictInput } from '../../src/validate/state';
 import { normals, rng } from '../util/random';
 import { gpuDevice } from './device';
 import { compareGpuCpu, type Scenario } from '../../src/conformance/compare';

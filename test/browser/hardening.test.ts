@@ -4,14 +4,15 @@
  * usable; what WebGPU gives no way to check beforehand fails where WebGPU says it does.
  */
 import { describe, expect, it } from 'vitest';
-import { BatchNorm } from '../../src/batchnorm';
+import { BatchNorm } from '../../src/module/batchnorm';
 import * as errors from '../../src/errors';
 import { BatchNormError } from '../../src/errors';
 import { encodeBackward, encodeForwardTrain } from '../../src/functional';
 import { readBuffer } from '../../src/gpu/buffers';
 import { renormSchedule } from '../../src/options';
 import { resolveOptions } from '../../src/validate/options';
-import { statsByteLength, tensorByteLength, workspaceByteLength } from '../../src/plan/plans';
+import { statsByteLength, tensorByteLength } from '../../src/plan/params';
+import { workspaceByteLength } from '../../src/plan/plans';
 import { gpuDevice } from './device';
 
 const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;

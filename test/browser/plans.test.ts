@@ -6,7 +6,7 @@
  * loop creates no GPU objects.
  */
 import { describe, expect, it } from 'vitest';
-import { BatchNorm } from '../../src/batchnorm';
+import { BatchNorm } from '../../src/module/batchnorm';
 import { BatchNormError, CallOrderError, OptionError } from '../../src/errors';
 import { readFloats } from '../../src/gpu/buffers';
 import { CpuBatchNorm } from '../../src/cpu/batchnorm';

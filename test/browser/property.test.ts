@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { KERNEL_VERSIONS, versionOptions } from '../util/versions';
 import type { BatchNormOptions } from '../../src/options';
-import type { StateDictInput } from '../../src/moduleBase';
+import type { StateDictInput } from '../../src/validate/state';
 import { rng } from '../util/random';
 import { gpuDevice } from './device';
 import { compareGpuCpu, type Scenario } from '../../src/conformance/compare';

@@ -1,6 +1,6 @@
 /** Batch Renorm specifics on the GPU: the identity case and the module's own schedule. */
 import { describe, expect, it } from 'vitest';
-import { BatchNorm } from '../../src/batchnorm';
+import { BatchNorm } from '../../src/module/batchnorm';
 import { readFloats } from '../../src/gpu/buffers';
 import { renormSchedule } from '../../src/options';
 import { normals, rng } from '../util/random';

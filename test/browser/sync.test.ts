@@ -5,7 +5,7 @@
  * the shard count, a shard of one sample, both layouts, renorm, the epilogues, per-activation.
  */
 import { describe, expect, it } from 'vitest';
-import { BatchNorm } from '../../src/batchnorm';
+import { BatchNorm } from '../../src/module/batchnorm';
 import { CpuBatchNorm } from '../../src/cpu/batchnorm';
 import { requestBatchNormDevice } from '../../src/device';
 import { readBuffer } from '../../src/gpu/buffers';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CpuBatchNorm } from '../../src/cpu/batchnorm';
 import { BatchSizeError, OptionError, ShapeError, StateDictError } from '../../src/errors';
 import { normals, rng } from '../util/random';
-import type { StateDictInput } from '../../src/moduleBase';
+import type { StateDictInput } from '../../src/validate/state';
 
 const shape = [4, 3, 5, 5];
 const x = normals(rng(1), 300).map((v, i) => v * 2 + (i % 7));

@@ -10,7 +10,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { nodeGpu } from '../../src/cli/nodeGpu';
 import { requestBatchNormDevice } from '../../src/device';
 import { encodeBackward, encodeForwardEval, encodeForwardTrain } from '../../src/functional';
-import { statsByteLength, tensorByteLength, workspaceByteLength } from '../../src/plan/plans';
+import { statsByteLength, tensorByteLength } from '../../src/plan/params';
+import { workspaceByteLength } from '../../src/plan/plans';
 import { KERNELS } from '../../src/kernels/index';
 import type { Layout } from '../../src/layout';
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CpuBatchNorm } from '../../src/cpu/batchnorm';
-import { foldBatchNorm, type WeightLayout } from '../../src/fold';
+import { foldBatchNorm, type WeightLayout } from '../../src/fold/host';
 import { OptionError, ShapeError, StateDictError } from '../../src/errors';
 import { permute } from '../../src/conformance/layouts';
 import { normals, rng } from '../util/random';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { nodeGpu } from '../../src/cli/nodeGpu';
 import { requestBatchNormDevice } from '../../src/device';
-import { BatchNorm } from '../../src/batchnorm';
+import { BatchNorm } from '../../src/module/batchnorm';
 import { CpuBatchNorm } from '../../src/cpu/batchnorm';
 import { DestroyedError, DeviceLostError } from '../../src/errors';
 import { readFloats } from '../../src/gpu/buffers';

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CpuBatchNorm } from '../../src/cpu/batchnorm';
-import { BatchNorm } from '../../src/batchnorm';
+import { BatchNorm } from '../../src/module/batchnorm';
 import { BatchSizeError, OptionError, ShapeError } from '../../src/errors';
 import { normals, rng } from '../util/random';
 

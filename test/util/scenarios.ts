@@ -1,6 +1,6 @@
 /** Seeded scenarios for the GPU-vs-CPU tests of the beyond-the-peers features (test/browser/beyond.test.ts). */
 import type { BatchNormOptions } from '../../src/options';
-import type { StateDictInput } from '../../src/moduleBase';
+import type { StateDictInput } from '../../src/validate/state';
 import type { Scenario } from '../../src/conformance/compare';
 import { normals, rng } from './random';
 

@@ -4,7 +4,7 @@
  * against the whole batch on one device and the float64 CPU path.
  */
 import { expect } from 'vitest';
-import { BatchNorm } from '../../src/batchnorm';
+import { BatchNorm } from '../../src/module/batchnorm';
 import { CpuBatchNorm } from '../../src/cpu/batchnorm';
 import { readBuffer } from '../../src/gpu/buffers';
 import { scaledError } from '../../src/conformance/golden';

@@ -7,20 +7,13 @@
  *   weight' = weight · scale[o] (per output channel o), bias' = (bias − μ)·scale + β,
  *   scale = γ / sqrt(running_var + eps), or γ / σ for Batch Renorm's running σ.
  *
- * On GPU buffers (`planFold`, or `bn.fold()`), reading the module's state where it lives; on host
- * arrays (`foldBatchNorm`), from a state dict, in float64.
+ * On host arrays here (`foldBatchNorm`, from a state dict, in float64, with its own arithmetic); on
+ * GPU buffers in fold/gpu.ts (`planFold`, or `bn.fold()`), reading the module's state where it lives.
  */
-import { OptionError, ShapeError, StateDictError } from './errors.js';
-import { placeholder } from './gpu/buffers.js';
-import { gridFor, prepareDispatch, type Dispatch } from './gpu/kernel.js';
-import { evalCoeffs, EvalFlags, foldWeights, FoldFlags } from './kernels/normalise.js';
-import { describe, checkObject, F32_MAX } from './validate/args.js';
-import { evalCoefficients } from './cpu/reference.js';
-import { bufferRange, checkNotModuleState, checkSharing, type TensorArg } from './validate/buffers.js';
-import { checkEps } from './validate/args.js';
-import type { StateDictInput } from './moduleBase.js';
-import { PassPlan, statsByteLength, type Plan } from './plan/plans.js';
-import type { BatchNorm } from './batchnorm.js';
+import { OptionError, ShapeError, StateDictError } from '../errors.js';
+import { checkEps, checkObject, describe, F32_MAX } from '../validate/args.js';
+import type { TensorArg } from '../validate/buffers.js';
+import type { StateDictInput } from '../validate/state.js';
 
 /**
  * Where a weight's output channels are: 'OIHW' on the first axis (PyTorch convolutions of any
@@ -52,7 +45,11 @@ export interface GpuFoldLayer {
 }
 
 /** The count of weight elements and the elements per output channel, for `C` output channels. */
-function weightGeometry(shape: unknown, layout: unknown, C: number): { count: number; per: number; last: boolean } {
+export function weightGeometry(
+  shape: unknown,
+  layout: unknown,
+  C: number,
+): { count: number; per: number; last: boolean } {
   if (layout !== 'OIHW' && layout !== 'HWIO')
     throw new OptionError(
       `weightLayout must be 'OIHW' (output channels first) or 'HWIO' (last); got ${describe(layout)}`,
@@ -121,76 +118,10 @@ export function foldBatchNorm(
   const shapeError = (m: string) => new ShapeError(m);
   const w = hostArray('weight', l.weight, g.count, shapeError);
   const b = l.bias === undefined || l.bias === null ? null : hostArray('bias', l.bias, C, shapeError);
-  const k = evalCoefficients(mu, spread, gamma, beta, eps, isStd);
+  // scale = γ/σ with σ = sqrt(running_var + eps), or the running σ itself for Batch Renorm.
+  const scale = Float64Array.from({ length: C }, (_, c) => gamma[c] / (isStd ? spread[c] : Math.sqrt(spread[c] + eps)));
   const weight = new Float32Array(g.count);
-  for (let i = 0; i < g.count; i++) weight[i] = w[i] * k.scale[g.last ? i % C : Math.floor(i / g.per)];
-  const bias = Float32Array.from({ length: C }, (_, c) => ((b ? b[c] : 0) - k.center[c]) * k.scale[c] + k.shift[c]);
+  for (let i = 0; i < g.count; i++) weight[i] = w[i] * scale[g.last ? i % C : Math.floor(i / g.per)];
+  const bias = Float32Array.from({ length: C }, (_, c) => ((b ? b[c] : 0) - mu[c]) * scale[c] + beta[c]);
   return { weight, bias };
-}
-
-/**
- * Plans folding `bn` into a layer on the GPU: encode() records two dispatches (the module's
- * inference coefficients, then the folded weight and bias) reading the module's state as it is
- * when the command buffer runs.
- */
-export function planFold(bn: BatchNorm, layer: GpuFoldLayer): Plan {
-  const device = bn.device;
-  const l = checkObject<GpuFoldLayer>('layer', layer);
-  for (const k of Object.keys(l))
-    if (!['weight', 'weightShape', 'weightLayout', 'bias', 'weightOut', 'biasOut'].includes(k))
-      throw new OptionError(
-        `fold has unknown argument '${k}'; it takes weight, weightShape, weightLayout, bias, weightOut, biasOut`,
-      );
-  if (!bn.options.trackRunningStats)
-    throw new OptionError(
-      `${bn.name} has no running statistics (trackRunningStats: false): it normalises with batch statistics in eval too, so there is nothing to fold`,
-    );
-  const C = bn.numFeatures;
-  const g = weightGeometry(l.weightShape, l.weightLayout, C);
-  const weight = bufferRange(device, 'weight', l.weight, g.count * 4);
-  const bias = l.bias === undefined ? null : bufferRange(device, 'bias', l.bias, C * 4);
-  const weightOut = bufferRange(device, 'weightOut', l.weightOut, g.count * 4);
-  const biasOut = bufferRange(device, 'biasOut', l.biasOut, C * 4);
-  const reads = { weight, ...(bias ? { bias } : {}) };
-  checkSharing({ weightOut, biasOut }, reads);
-  checkNotModuleState({ weightOut, biasOut });
-  const owned: GPUBuffer[] = [];
-  const label = `${bn.name}.fold`;
-  const statsBuffer = device.createBuffer({
-    label: `${label}.coefficients`,
-    size: statsByteLength(C),
-    usage: GPUBufferUsage.STORAGE,
-  });
-  owned.push(statsBuffer);
-  const stats = { buffer: statsBuffer, offset: 0, size: statsBuffer.size };
-  const whole = (buffer: GPUBuffer) => ({ buffer, offset: 0, size: buffer.size });
-  const dispatches: Dispatch[] = [
-    prepareDispatch(
-      device,
-      evalCoeffs,
-      {
-        C,
-        eps: bn.options.eps,
-        flags: (bn.options.affine ? EvalFlags.AFFINE : 0) | (bn.isRenorm ? EvalFlags.SPREAD_IS_STD : 0),
-      },
-      {
-        gamma: whole(bn.weight),
-        beta: whole(bn.bias),
-        running_mean: whole(bn.runningMean),
-        running_spread: whole(bn.runningSpread),
-        stats,
-      },
-      [Math.ceil(C / evalCoeffs.threadsPerWorkgroup())],
-      owned,
-    ),
-    prepareDispatch(
-      device,
-      foldWeights,
-      { C, count: g.count, per: g.per, flags: (g.last ? FoldFlags.OUT_LAST : 0) | (bias ? FoldFlags.BIAS : 0) },
-      { stats, weight, bias: bias ?? placeholder(device, 0), weight_out: weightOut, bias_out: biasOut },
-      gridFor(device, Math.ceil(Math.max(g.count, C) / foldWeights.threadsPerWorkgroup())),
-      owned,
-    ),
-  ];
-  return new PassPlan(device, label, dispatches, owned, { writes: { weightOut, biasOut }, reads });
 }
