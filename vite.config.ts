@@ -2,6 +2,8 @@
 import { defineConfig, type BuildEnvironmentOptions } from 'vite';
 import { playwright } from '@vitest/browser-playwright';
 import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from './src/cli/chromium.ts';
+import { chmodSync } from 'node:fs';
+import { join } from 'node:path';
 import { wgslKernels } from './scripts/wgsl.ts';
 
 const nodeBuild = (outDir: string, input: Record<string, string>): BuildEnvironmentOptions => ({
@@ -58,8 +60,16 @@ const builds: Record<string, BuildEnvironmentOptions> = {
   'fuzz-cli': nodeBuild('dist-fuzz', { cli: 'fuzz/cli.ts', worker: 'fuzz/worker.ts' }),
 };
 
+/** The bin keeps its run bit whenever the CLI is rebuilt (npm sets it only when installing). */
+const executableBin = () => ({
+  name: 'executable-bin',
+  writeBundle(options: { dir?: string }, bundle: Record<string, unknown>) {
+    if (bundle['bn-conformance.js']) chmodSync(join(options.dir ?? 'dist/cli', 'bn-conformance.js'), 0o755);
+  },
+});
+
 export default defineConfig(({ mode }) => ({
-  plugins: [wgslKernels()],
+  plugins: [wgslKernels(), ...(mode === 'cli' ? [executableBin()] : [])],
   define: {
     // Randomised GPU-vs-CPU cases per test run: BN_PROPERTY_CASES=2000 npm test for a long run.
     __PROPERTY_CASES__: JSON.stringify(Number(process.env.BN_PROPERTY_CASES ?? 40)),

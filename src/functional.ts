@@ -32,8 +32,11 @@ const caches = new WeakMap<GPUDevice, Map<string, Plan>>();
 const TENSORS = {
   ft: ['x', 'y', 'z', 'stats', 'weight', 'bias', 'runningMean', 'runningVar', 'runningMeanOut', 'runningVarOut'],
   fe: ['x', 'y', 'z', 'stats', 'weight', 'bias', 'runningMean', 'runningVar'],
-  bw: ['x', 'dy', 'dx', 'stats', 'weight', 'dweight', 'dbias', 'y', 'dz'],
+  bw: ['x', 'dy', 'dx', 'stats', 'weight', 'weightGrad', 'biasGrad', 'dweight', 'dbias', 'y', 'dz'],
 } as const;
+
+/** Deprecated parameter names, and the names plans bind them by. */
+const ALIASES: Record<string, string> = { dweight: 'weightGrad', dbias: 'biasGrad' };
 
 /**
  * Encodes the cached plan for this call's shape, options and workspace, or a new one (validated
@@ -57,7 +60,7 @@ function encodeCached<P extends object>(
   if (plain) {
     for (const [k, v] of Object.entries(p)) {
       if ((TENSORS[kind] as readonly string[]).includes(k) && v !== undefined) {
-        tensors[k] = v;
+        tensors[ALIASES[k] ?? k] = v;
         rest[k] = true; // which tensors a call passes is part of its plan
       } else rest[k] = v;
     }
@@ -85,7 +88,7 @@ export function encodeForwardEval(device: GPUDevice, encoder: GPUCommandEncoder,
   encodeCached('fe', device, encoder, p, planForwardEval);
 }
 
-/** Backward: dx, and dweight/dbias when affine. */
+/** Backward: dx, and weightGrad/biasGrad when affine. */
 export function encodeBackward(device: GPUDevice, encoder: GPUCommandEncoder, p: BackwardParams): void {
   encodeCached('bw', device, encoder, p, planBackward);
 }

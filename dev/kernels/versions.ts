@@ -19,6 +19,7 @@ import gradSumsWorkgroupVec4Wgsl from './grad_sums_workgroup_vec4.wgsl?kernel';
 import { defineKernel } from '../../src/gpu/kernel.js';
 import {
   DEFAULT_TABLE,
+  ghostReduction,
   SCALAR_ELEMENTWISE,
   THREAD,
   VEC4_ELEMENTWISE,
@@ -72,11 +73,15 @@ const WORKGROUP: ReductionStage = {
   kind: 'workgroup',
   stats: statsWorkgroup,
   sums: gradSumsWorkgroup,
-  dispatch(_device, p) {
+  threadsPerSlice: (g) => g.C * statsWorkgroup.threadsPerWorkgroup(),
+  loadsPerChannel: (g) => g.M,
+  dispatch(device, p) {
     const { C, inner, M } = p.geom;
+    // Channels per dispatch row: x holds at most the device's workgroups per dimension.
+    const cFold = Math.min(C, device.limits.maxComputeWorkgroupsPerDimension);
     return {
-      params: { C, inner, M, chunk: p.chunk, cFold: p.cFold },
-      grid: [Math.min(C, p.cFold), p.slices, Math.ceil(C / p.cFold)],
+      params: { C, inner, M, chunk: p.chunk, cFold },
+      grid: [Math.min(C, cFold), p.slices, Math.ceil(C / cFold)],
     };
   },
 };
@@ -85,6 +90,8 @@ const WORKGROUP_VEC4: ReductionStage = {
   kind: 'workgroup-vec4',
   stats: statsWorkgroupVec4,
   sums: gradSumsWorkgroupVec4,
+  threadsPerSlice: (g) => g.C / 4,
+  loadsPerChannel: (g) => g.M,
   dispatch(_device, p) {
     const C4 = p.geom.C / 4;
     const lanes = statsWorkgroupVec4.reflection().workgroupSize[0];
@@ -95,35 +102,36 @@ const WORKGROUP_VEC4: ReductionStage = {
 export type KernelVersion = 1 | 2 | 3 | 4;
 export const KERNEL_VERSIONS: readonly KernelVersion[] = [1, 2, 3, 4];
 
+/** A dev table that runs ghost batches as the default table does (they have no kernels of their own). */
+const ghostAware = (t: KernelTable): KernelTable => ({
+  name: t.name,
+  reduction: (g, max, ghosts) => (ghosts > 1 ? ghostReduction(g, ghosts) : t.reduction(g, max, 1)),
+  elementwise: (g, r) => (r.ghosts > 1 ? SCALAR_ELEMENTWISE : t.elementwise(g, r)),
+});
+
 export const VERSIONS: Record<KernelVersion, KernelTable> = {
-  1: {
+  1: ghostAware({
     name: 'v1',
     reduction(g, max) {
-      return withSlices(
-        g,
-        WORKGROUP,
-        workgroupSlices(g.M, g.C, statsWorkgroup.threadsPerWorkgroup(), 1, max),
-        max,
-        false,
-      );
+      return withSlices(g, WORKGROUP, workgroupSlices(g.M, g.C, statsWorkgroup.threadsPerWorkgroup(), 1, max), false);
     },
     elementwise: () => SCALAR_ELEMENTWISE,
-  },
-  2: {
+  }),
+  2: ghostAware({
     name: 'v2',
     reduction(g, max) {
       if (g.inner === 1 && g.C % 4 === 0) {
         const [lanes, rows] = statsWorkgroupVec4.reflection().workgroupSize;
-        return withSlices(g, WORKGROUP_VEC4, workgroupSlices(g.M, g.C, rows, 4 * lanes, max), max, false);
+        return withSlices(g, WORKGROUP_VEC4, workgroupSlices(g.M, g.C, rows, 4 * lanes, max), false);
       }
-      return VERSIONS[1].reduction(g, max);
+      return VERSIONS[1].reduction(g, max, 1);
     },
     elementwise: (g) => (vec4Elementwise(g) ? VEC4_ELEMENTWISE : SCALAR_ELEMENTWISE),
-  },
-  3: {
+  }),
+  3: ghostAware({
     name: 'v3',
-    reduction: (g, max) => withSlices(g, THREAD, threadSlices(g, THREAD), max, false),
+    reduction: (g) => withSlices(g, THREAD, threadSlices(g, THREAD), false),
     elementwise: (g) => (vec4Elementwise(g) ? VEC4_ELEMENTWISE : SCALAR_ELEMENTWISE),
-  },
+  }),
   4: DEFAULT_TABLE,
 };

@@ -38,6 +38,21 @@ interface Saved {
   syncM: number | null;
 }
 
+/**
+ * What backward returns: dx, dγ and dβ as weightGrad and biasGrad (the names of the GPU module's
+ * buffers and the functional parameters), and dz under epilogue 'add_relu'.
+ */
+export interface CpuGradients {
+  dx: Float64Array;
+  weightGrad: Float64Array;
+  biasGrad: Float64Array;
+  dz?: Float64Array;
+  /** @deprecated The same array as weightGrad. */
+  dgamma: Float64Array;
+  /** @deprecated The same array as biasGrad. */
+  dbeta: Float64Array;
+}
+
 /** Consecutive blocks of `a`, one per ghost batch. */
 const blocks = (a: ArrayLike<number>, n: number): ArrayLike<number>[] =>
   Array.from({ length: n }, (_, i) => Array.prototype.slice.call(a, (i * a.length) / n, ((i + 1) * a.length) / n));
@@ -181,10 +196,7 @@ export class CpuBatchNorm extends ModuleBase {
   }
 
   /** The gradients as the module returns them: dz for add_relu, the storage type, no dγ/dβ without affine. */
-  private gradients(
-    g: ref.Gradients & { dz?: Float64Array },
-    up: ArrayLike<number>,
-  ): ref.Gradients & { dz?: Float64Array } {
+  private gradients(g: ref.Gradients & { dz?: Float64Array }, up: ArrayLike<number>): CpuGradients {
     if (this.options.epilogue === 'add_relu') g.dz = Float64Array.from(up);
     if (this.options.dtype === 'float16') {
       g.dx = g.dx.map(roundHalf);
@@ -194,14 +206,14 @@ export class CpuBatchNorm extends ModuleBase {
       g.dgamma.fill(0);
       g.dbeta.fill(0);
     }
-    return g;
+    return { ...g, weightGrad: g.dgamma, biasGrad: g.dbeta };
   }
 
   /**
    * Gradients of the last forward call; x must be that call's input. Under an epilogue dy passes
    * where that call's output was positive, and 'add_relu' also returns dz.
    */
-  backward(x: ArrayLike<number>, dy: ArrayLike<number>): ref.Gradients & { dz?: Float64Array } {
+  backward(x: ArrayLike<number>, dy: ArrayLike<number>): CpuGradients {
     const s = this.saved;
     if (!s)
       throw new CallOrderError(
@@ -312,7 +324,7 @@ export class CpuBatchNorm extends ModuleBase {
     x: ArrayLike<number>,
     dy: ArrayLike<number>,
     sync: { allReduce: (local: ShardGradSums) => Promise<readonly ShardGradSums[]> | readonly ShardGradSums[] },
-  ): Promise<ref.Gradients & { dz?: Float64Array }> {
+  ): Promise<CpuGradients> {
     const o = checkObject<typeof sync>('sync', sync);
     if (typeof o.allReduce !== 'function')
       throw new OptionError(

@@ -1,5 +1,5 @@
 /** The float64 CPU path: `webgpu-batchnorm/cpu`. */
-export { CpuBatchNorm } from './batchnorm.js';
+export { CpuBatchNorm, type CpuGradients } from './batchnorm.js';
 export * as reference from './reference.js';
 export * from '../errors.js';
 export { geometry, isLayout, type Geometry, type Layout, type TensorDtype } from '../layout.js';

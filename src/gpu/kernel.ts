@@ -62,6 +62,9 @@ export interface Kernel<B extends string, P extends string> {
 
 export type AnyKernel = Kernel<string, string>;
 
+/** The uniform values a kernel takes, by name: what its dispatch must give (checked at compile time). */
+export type ParamsOf<K> = K extends Kernel<string, infer P> ? Record<P, number> : never;
+
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
 const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x));
@@ -146,18 +149,26 @@ export function specialise(label: string, source: string, variant: Variant): str
   return `enable f16;\n${out.replace(ELEMENT_ALIAS, 'alias xf = f16;')}`;
 }
 
-/** Packs uniform values at the offsets the WGSL struct declares. */
-export function packUniform(r: Reflection, values: Record<string, number>): ArrayBuffer {
+/**
+ * Packs uniform values at the offsets the WGSL struct declares. Every member must be given a finite
+ * number and nothing else may be: a missing value would silently be 0 (or NaN), an unknown one
+ * silently dropped. Throws (a library bug, caught when a plan is built) otherwise.
+ */
+export function packUniform(label: string, r: Reflection, values: Record<string, number>): ArrayBuffer {
   const u = r.uniform;
-  if (!u) throw new Error('kernel has no uniform struct');
+  if (!u) throw new Error(`${label} has no uniform struct`);
+  const members = new Set(u.members.map((m) => m.name));
+  for (const k of Object.keys(values))
+    if (!members.has(k)) throw new Error(`${label}: uniform value '${k}' is not a member of its struct`);
   const buf = new ArrayBuffer(Math.ceil(u.size / 16) * 16);
   const view = new DataView(buf);
   for (const m of u.members) {
     const v = values[m.name];
+    if (typeof v !== 'number' || Number.isNaN(v)) throw new Error(`${label}: uniform member ${m.name} is not given`);
     if (m.type === 'u32') view.setUint32(m.offset, v, true);
     else if (m.type === 'i32') view.setInt32(m.offset, v, true);
     else if (m.type === 'f32') view.setFloat32(m.offset, v, true);
-    else throw new Error(`uniform member ${m.name} has unsupported type ${m.type}`);
+    else throw new Error(`${label}: uniform member ${m.name} has unsupported type ${m.type}`);
   }
   return buf;
 }
@@ -225,7 +236,12 @@ export function prepareDispatch<B extends string, P extends string>(
   const r = kernel.reflection();
   const entries: { binding: number; range: Bound }[] = [];
   if (r.uniform) {
-    const uniform = constantBuffer(device, `${kernel.label}.params`, packUniform(r, params), GPUBufferUsage.UNIFORM);
+    const uniform = constantBuffer(
+      device,
+      `${kernel.label}.params`,
+      packUniform(kernel.label, r, params),
+      GPUBufferUsage.UNIFORM,
+    );
     owned.push(uniform);
     entries.push({ binding: r.bindings[r.uniform.name], range: { buffer: uniform, offset: 0, size: uniform.size } });
   }

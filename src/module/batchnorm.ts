@@ -32,7 +32,7 @@ import { checkKeys, checkObject, describe } from '../validate/args.js';
 import { claimBuffers, type Range, type TensorArg } from '../validate/buffers.js';
 import type { StateDict, StateDictInput } from '../validate/state.js';
 import { validateStep } from '../validate/step.js';
-import { checkDevice } from '../validate/tensors.js';
+import { checkDevice, checkDtypeFeature } from '../validate/tensors.js';
 import { ModuleBase } from './base.js';
 import { clipAt, renormSettings, sigmaFromVariance } from './rules.js';
 import { packSchedule } from './schedule.js';
@@ -84,6 +84,8 @@ export class BatchNorm extends ModuleBase {
   constructor(device: GPUDevice, numFeatures: number, options: BatchNormOptions = {}) {
     super(numFeatures, options);
     checkDevice(device);
+    // Refused now, not at the first forward: the module could never run on this device.
+    checkDtypeFeature(device, this.options.dtype);
     this.device = device;
     this.table = (options as { [KERNEL_TABLE]?: KernelTable })[KERNEL_TABLE] ?? DEFAULT_TABLE;
     const C = numFeatures;

@@ -90,9 +90,17 @@ export interface BackwardParams {
   dx: TensorArg;
   /** The `stats` the forward pass wrote. */
   stats: TensorArg;
-  /** With weight, dweight and dbias receive the parameter gradients (overwritten, not added). */
+  /**
+   * With weight, weightGrad and biasGrad receive dγ and dβ (overwritten, not added): the names the
+   * module's buffers and the CPU path's gradients carry. `dweight` and `dbias` are their deprecated
+   * aliases.
+   */
+  weightGrad?: TensorArg;
+  biasGrad?: TensorArg;
+  /** @deprecated Use weightGrad. */
   weight?: TensorArg;
   dweight?: TensorArg;
+  /** @deprecated Use biasGrad. */
   dbias?: TensorArg;
   /**
    * true (default) when the forward pass normalised with batch statistics: the gradient flows
@@ -124,7 +132,7 @@ export type ForwardEvalTensors = Partial<
   Pick<ForwardEvalParams, 'x' | 'y' | 'z' | 'stats' | 'weight' | 'bias' | 'runningMean' | 'runningVar'>
 >;
 export type BackwardTensors = Partial<
-  Pick<BackwardParams, 'x' | 'dy' | 'dx' | 'stats' | 'weight' | 'dweight' | 'dbias' | 'y' | 'dz'>
+  Pick<BackwardParams, 'x' | 'dy' | 'dx' | 'stats' | 'weight' | 'weightGrad' | 'biasGrad' | 'y' | 'dz'>
 >;
 
 /** Bytes of the `stats` buffer for C channels: two vec4<f32> per channel. */

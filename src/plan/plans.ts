@@ -113,7 +113,7 @@ export function planForwardEval(
   return new PassPlan(device, 'bn.forward_eval', dispatches, owned, c);
 }
 
-/** Backward: dx, and dweight/dbias when affine. */
+/** Backward: dx, and weightGrad/biasGrad when affine. */
 export function planBackward(
   device: GPUDevice,
   params: BackwardParams,

@@ -12,14 +12,7 @@ import { BackwardFlags, backwardFinalize, gradSumsMerge } from '../kernels/gradi
 import { evalCoeffs } from '../kernels/normalise.js';
 import { forwardFinalize, statsMerge, stepState } from '../kernels/statistics.js';
 import type { Range } from '../validate/buffers.js';
-import {
-  ghostReduction,
-  MERGE_GROUP,
-  SCALAR_ELEMENTWISE,
-  type ElementwisePath,
-  type KernelTable,
-  type ReductionPlan,
-} from './table.js';
+import { MERGE_GROUP, type ElementwisePath, type KernelTable, type ReductionPlan } from './table.js';
 
 /** What a sequence is built for: the tensor view, its kernels, the workgroup-size override and the epilogue. */
 export interface PlanShape {
@@ -38,11 +31,10 @@ export function planShape(
   epilogue: Epilogue | null = null,
   ghosts = 1,
 ): PlanShape {
-  const max = device.limits.maxComputeWorkgroupsPerDimension;
-  // Ghost batches take the layout-generic passes, whose slices and indices know about them.
-  const r = ghosts > 1 ? ghostReduction(g, ghosts, max) : table.reduction(g, max);
-  const ew = ghosts > 1 ? SCALAR_ELEMENTWISE : table.elementwise(g, r);
-  if (epilogue && ![r.stage.sums, ew.apply, ew.dx].every((k) => k.source.includes('const EPILOGUE: u32 = 0u;')))
+  const r = table.reduction(g, device.limits.maxComputeWorkgroupsPerDimension, ghosts);
+  const ew = table.elementwise(g, r);
+  // A kernel has the epilogues where its WGSL declares the EPILOGUE constant (build-time reflection).
+  if (epilogue && ![r.stage.sums, ew.apply, ew.dx].every((k) => 'EPILOGUE' in k.reflection().constants))
     throw new OptionError(`the ${table.name} kernel table has no fused epilogues; use the default kernels`);
   return { g, r, ew, wg, epilogue };
 }

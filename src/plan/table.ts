@@ -7,7 +7,7 @@
  * `slices` partials per channel, merge levels that divide them by MERGE_GROUP, and a finalize pass
  * that merges the rest. The elementwise passes (apply, dx) run once over the tensor.
  */
-import { gridFor, type AnyKernel, type Grid } from '../gpu/kernel.js';
+import { gridFor, type AnyKernel, type Grid, type ParamsOf } from '../gpu/kernel.js';
 import type { Geometry } from '../layout.js';
 import { applyRows, applyScalar, applyVec4 } from '../kernels/normalise.js';
 import { dxRows, dxScalar, dxVec4, gradSumsRows, gradSumsRuns, gradSumsThread } from '../kernels/gradients.js';
@@ -18,6 +18,9 @@ export interface ReductionStage {
   readonly kind: string;
   readonly stats: AnyKernel;
   readonly sums: AnyKernel;
+  /** Threads one slice of the tensor takes (channels, or vec4s of channels), and loads per channel in all. */
+  threadsPerSlice(g: Geometry): number;
+  loadsPerChannel(g: Geometry): number;
   /** Uniform values and grid of the first stage on plan `p`. */
   dispatch(device: GPUDevice, p: ReductionPlan, wg?: number): { params: Record<string, number>; grid: Grid };
 }
@@ -29,8 +32,6 @@ export interface ReductionPlan {
   readonly chunk: number;
   /** Partials per channel that the first stage writes. */
   readonly slices: number;
-  /** Channels per dispatch row (the x dimension) for kernels that put channels on x. */
-  readonly cFold: number;
   /** Partials per channel after each merge level (empty: the finalize pass merges all slices). */
   readonly levels: number[];
   /** Ghost batches (virtualBatchSize): consecutive runs of M / ghosts values with their own statistics. */
@@ -57,8 +58,11 @@ export interface ElementwisePath {
 
 export interface KernelTable {
   readonly name: string;
-  /** The reduction plan of a shape on a device with `maxPerDimension` workgroups per dimension. */
-  reduction(g: Geometry, maxPerDimension: number): ReductionPlan;
+  /**
+   * The reduction plan of a shape on a device with `maxPerDimension` workgroups per dimension, with
+   * batch statistics over `ghosts` ghost batches (1: the whole batch).
+   */
+  reduction(g: Geometry, maxPerDimension: number, ghosts: number): ReductionPlan;
   /** The elementwise passes of a shape, given its reduction plan. */
   elementwise(g: Geometry, r: ReductionPlan): ElementwisePath;
 }
@@ -80,13 +84,7 @@ export function mergeLevels(slices: number): number[] {
 }
 
 /** `want` slices (at least one), each non-empty. */
-export function withSlices(
-  geom: Geometry,
-  stage: ReductionStage,
-  want: number,
-  maxPerDimension: number,
-  merge: boolean,
-): ReductionPlan {
+export function withSlices(geom: Geometry, stage: ReductionStage, want: number, merge: boolean): ReductionPlan {
   let slices = Math.max(1, want);
   const chunk = Math.ceil(geom.M / slices);
   slices = Math.ceil(geom.M / chunk);
@@ -95,7 +93,6 @@ export function withSlices(
     geom,
     chunk,
     slices,
-    cFold: Math.min(geom.C, maxPerDimension),
     levels: merge ? mergeLevels(slices) : [],
     ghosts: 1,
     spg: slices,
@@ -109,7 +106,7 @@ export function withSlices(
  * slices. Two slices at least, so the workspace has room for backward's per-ghost coefficients
  * past the partials.
  */
-export function ghostReduction(geom: Geometry, ghosts: number, maxPerDimension: number): ReductionPlan {
+export function ghostReduction(geom: Geometry, ghosts: number): ReductionPlan {
   const Mg = geom.M / ghosts;
   const chunk = Math.max(1, Math.ceil(Mg / Math.min(MERGE_GROUP, Math.max(2, Math.ceil(Mg / MIN_PER_THREAD)))));
   const spg = Math.max(2, Math.ceil(Mg / chunk));
@@ -118,7 +115,6 @@ export function ghostReduction(geom: Geometry, ghosts: number, maxPerDimension: 
     geom,
     chunk,
     slices: ghosts * spg,
-    cFold: Math.min(geom.C, maxPerDimension),
     levels: [],
     ghosts,
     spg,
@@ -138,10 +134,14 @@ export const THREAD: ReductionStage = {
   kind: 'thread',
   stats: statsThread,
   sums: gradSumsThread,
+  threadsPerSlice: (g) => g.C,
+  loadsPerChannel: (g) => g.M,
   dispatch(device, p, wg) {
     const { C, inner, M } = p.geom;
     return {
-      params: { C, inner, M, chunk: p.chunk, slices: p.slices, spg: p.spg, Mg: M / p.ghosts },
+      params: { C, inner, M, chunk: p.chunk, slices: p.slices, spg: p.spg, Mg: M / p.ghosts } satisfies ParamsOf<
+        typeof statsThread
+      >,
       grid: threads(device, statsThread, p.slices * C, wg),
     };
   },
@@ -152,10 +152,12 @@ export const ROWS: ReductionStage = {
   kind: 'rows',
   stats: statsRows,
   sums: gradSumsRows,
+  threadsPerSlice: (g) => g.C / 4,
+  loadsPerChannel: (g) => g.M,
   dispatch(device, p, wg) {
     const { C, M } = p.geom;
     return {
-      params: { C4: C / 4, M, chunk: p.chunk, slices: p.slices },
+      params: { C4: C / 4, M, chunk: p.chunk, slices: p.slices } satisfies ParamsOf<typeof statsRows>,
       grid: threads(device, statsRows, (p.slices * C) / 4, wg),
     };
   },
@@ -166,10 +168,12 @@ export const RUNS: ReductionStage = {
   kind: 'runs',
   stats: statsRuns,
   sums: gradSumsRuns,
+  threadsPerSlice: (g) => g.C,
+  loadsPerChannel: (g) => g.M / 4,
   dispatch(device, p, wg) {
     const { C, inner, M } = p.geom;
     return {
-      params: { C, inner4: inner / 4, M4: M / 4, slices: p.slices },
+      params: { C, inner4: inner / 4, M4: M / 4, slices: p.slices } satisfies ParamsOf<typeof statsRuns>,
       grid: threads(device, statsRuns, p.slices * C, wg),
     };
   },
@@ -180,9 +184,10 @@ export const RUNS: ReductionStage = {
  * MIN_PER_THREAD loads (values, or vec4s for rows and runs).
  */
 export function threadSlices(g: Geometry, stage: ReductionStage): number {
-  const perSlice = stage === ROWS ? g.C / 4 : g.C;
-  const loads = stage === RUNS ? g.M / 4 : g.M;
-  return Math.min(Math.ceil(TARGET_THREADS / perSlice), Math.ceil(loads / MIN_PER_THREAD));
+  return Math.min(
+    Math.ceil(TARGET_THREADS / stage.threadsPerSlice(g)),
+    Math.ceil(stage.loadsPerChannel(g) / MIN_PER_THREAD),
+  );
 }
 
 /** Groups of four elements share a channel, or are four consecutive channels. */
@@ -195,16 +200,19 @@ export const SCALAR_ELEMENTWISE: ElementwisePath = {
   apply: applyScalar,
   dx: dxScalar,
   dispatch(device, g, r, kernel, wg, ghosts = 1) {
+    const params = { C: g.C, inner: g.inner, count: g.count, block: g.count / ghosts } satisfies ParamsOf<
+      typeof applyScalar
+    >;
     return {
-      params: {
-        C: g.C,
-        inner: g.inner,
-        count: g.count,
-        block: g.count / ghosts,
-        // backward_finalize puts a ghost plan's coefficients past its partials.
-        coef_base: ghosts > 1 ? r.slices * g.C : 0,
-        CG: ghosts * g.C,
-      },
+      params:
+        kernel === dxScalar
+          ? ({
+              ...params,
+              // backward_finalize puts a ghost plan's coefficients past its partials.
+              coef_base: ghosts > 1 ? r.slices * g.C : 0,
+              CG: ghosts * g.C,
+            } satisfies ParamsOf<typeof dxScalar>)
+          : params,
       grid: threads(device, kernel, g.count, wg),
     };
   },
@@ -215,7 +223,8 @@ export const VEC4_ELEMENTWISE: ElementwisePath = {
   apply: applyVec4,
   dx: dxVec4,
   dispatch(device, g, _r, kernel, wg) {
-    return { params: { C: g.C, inner: g.inner, count4: g.count / 4 }, grid: threads(device, kernel, g.count / 4, wg) };
+    const params = { C: g.C, inner: g.inner, count4: g.count / 4 } satisfies ParamsOf<typeof applyVec4 | typeof dxVec4>;
+    return { params, grid: threads(device, kernel, g.count / 4, wg) };
   },
 };
 
@@ -226,7 +235,7 @@ export const ROWS_ELEMENTWISE: ElementwisePath = {
   dx: dxRows,
   dispatch(device, g, r, kernel, wg) {
     return {
-      params: { C4: g.C / 4, M: g.M, chunk: r.chunk, slices: r.slices },
+      params: { C4: g.C / 4, M: g.M, chunk: r.chunk, slices: r.slices } satisfies ParamsOf<typeof applyRows>,
       grid: threads(device, kernel, (r.slices * g.C) / 4, wg),
     };
   },
@@ -239,11 +248,14 @@ export const ROWS_ELEMENTWISE: ElementwisePath = {
  */
 export const DEFAULT_TABLE: KernelTable = {
   name: 'default',
-  reduction(g, maxPerDimension) {
+  reduction(g, _maxPerDimension, ghosts) {
+    if (ghosts > 1) return ghostReduction(g, ghosts);
     const stage = g.inner === 1 && g.C % 4 === 0 ? ROWS : g.inner % 4 === 0 ? RUNS : THREAD;
-    return withSlices(g, stage, threadSlices(g, stage), maxPerDimension, true);
+    return withSlices(g, stage, threadSlices(g, stage), true);
   },
   elementwise(g, r) {
+    // Ghost batches take the layout-generic passes, whose indices know about them.
+    if (r.ghosts > 1) return SCALAR_ELEMENTWISE;
     if (r.stage === ROWS) return ROWS_ELEMENTWISE;
     return vec4Elementwise(g) ? VEC4_ELEMENTWISE : SCALAR_ELEMENTWISE;
   },

@@ -160,8 +160,8 @@ export class GpuTrainer {
             ...(params
               ? {
                   weight: gs ? this.buffer(gs) : this.constant('ones', s.C),
-                  dweight: dgamma?.buffer ?? this.constant('dgamma', s.C),
-                  dbias: dbeta?.buffer ?? this.constant('dbeta', s.C),
+                  weightGrad: dgamma?.buffer ?? this.constant('dgamma', s.C),
+                  biasGrad: dbeta?.buffer ?? this.constant('dbeta', s.C),
                 }
               : {}),
           } satisfies BackwardTensors;

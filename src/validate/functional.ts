@@ -264,6 +264,8 @@ export function validateBackward(device: unknown, params: unknown, table: Kernel
       'dx',
       'stats',
       'weight',
+      'weightGrad',
+      'biasGrad',
       'dweight',
       'dbias',
       'batchStats',
@@ -291,18 +293,22 @@ export function validateBackward(device: unknown, params: unknown, table: Kernel
   const dx = bufferRange(device, 'dx', p.dx, bytes);
   const stats = bufferRange(device, 'stats', p.stats, statsByteLength(g.C) * ghosts);
   const affine = p.weight !== undefined;
-  if (!affine && (p.dweight !== undefined || p.dbias !== undefined))
-    throw new OptionError("dweight and dbias need weight (the forward pass's gamma); pass all three, or none");
-  if (affine && (p.dweight === undefined || p.dbias === undefined))
-    throw new OptionError('with weight, pass dweight and dbias to receive the parameter gradients');
+  if ((p.weightGrad !== undefined && p.dweight !== undefined) || (p.biasGrad !== undefined && p.dbias !== undefined))
+    throw new OptionError('pass weightGrad and biasGrad (dweight and dbias are their deprecated names), not both');
+  const weightGrad = p.weightGrad ?? p.dweight;
+  const biasGrad = p.biasGrad ?? p.dbias;
+  if (!affine && (weightGrad !== undefined || biasGrad !== undefined))
+    throw new OptionError("weightGrad and biasGrad need weight (the forward pass's gamma); pass all three, or none");
+  if (affine && (weightGrad === undefined || biasGrad === undefined))
+    throw new OptionError('with weight, pass weightGrad and biasGrad to receive the parameter gradients');
   const gamma = affine ? bufferRange(device, 'weight', p.weight, g.C * 4) : placeholder(device, 0);
-  const dgamma = affine ? bufferRange(device, 'dweight', p.dweight, g.C * 4) : placeholder(device, 4);
-  const dbeta = affine ? bufferRange(device, 'dbias', p.dbias, g.C * 4) : placeholder(device, 5);
+  const dgamma = affine ? bufferRange(device, 'weightGrad', weightGrad, g.C * 4) : placeholder(device, 4);
+  const dbeta = affine ? bufferRange(device, 'biasGrad', biasGrad, g.C * 4) : placeholder(device, 5);
   const epilogue = checkEpilogue(p.epilogue);
   const e = epilogueGradRanges(device, epilogue, p.y, p.dz, bytes);
   const shape = planShape(device, table, g, checkWorkgroupSize(device, p.workgroupSize), epilogue, ghosts);
   const workspace = workspaceArg(device, shape, p.workspace);
-  const writes = { dx, dweight: dgamma, dbias: dbeta, ...(epilogue === 'add_relu' ? { dz: e.dz } : {}) };
+  const writes = { dx, weightGrad: dgamma, biasGrad: dbeta, ...(epilogue === 'add_relu' ? { dz: e.dz } : {}) };
   const reads = { x, dy, stats, weight: gamma, ...(epilogue ? { y: e.y } : {}) };
   checkBindings(writes, reads, workspace);
   return {

@@ -4,7 +4,7 @@
  * batch, a synchronized shard's batch and the merged values it is given. GPU side: the float64 CPU
  * path makes its own checks of the same rules.
  */
-import { BatchSizeError, FeatureError, LimitError, OptionError } from '../errors.js';
+import { BatchSizeError, FeatureError, LimitError, OptionError, UnsupportedError } from '../errors.js';
 import { lostError, watchDevice } from '../device.js';
 import { placeholder } from '../gpu/buffers.js';
 import { geometry, type Geometry, type Layout } from '../layout.js';
@@ -24,8 +24,23 @@ export function checkDevice(device: unknown): asserts device is GPUDevice {
       `device must be a GPUDevice (from requestBatchNormDevice() or adapter.requestDevice()); got ${describe(device)}`,
     );
   }
+  // Node has no WebGPU globals until the `webgpu` package's are installed; without them the first
+  // buffer usage flag would be a ReferenceError.
+  if (typeof GPUBufferUsage === 'undefined')
+    throw new UnsupportedError(
+      "the WebGPU globals (GPUBufferUsage, GPUMapMode, ...) are not defined here: in Node, import { globals } from 'webgpu' and Object.assign(globalThis, globals) before using the library",
+    );
   const lost = watchDevice(device as GPUDevice).lost;
   if (lost) throw lostError(lost);
+}
+
+/** The float16 storage a module or call asks for is possible on this device. */
+export function checkDtypeFeature(device: GPUDevice, dtype: unknown): void {
+  if (dtype === 'float16' && !device.features.has('shader-f16')) {
+    throw new FeatureError(
+      "dtype 'float16' needs the device feature 'shader-f16', which this device was not created with; request it (requestBatchNormDevice({ optionalFeatures: ['shader-f16'] })) on an adapter that has it, or use float32",
+    );
+  }
 }
 
 /** A GPUCommandEncoder, or an OptionError. */
@@ -45,11 +60,7 @@ export function checkEncoder(encoder: unknown): asserts encoder is GPUCommandEnc
 export function tensorGeometry(device: GPUDevice, layout: unknown, shape: unknown, dtype: unknown): Geometry {
   if (dtype !== undefined && dtype !== 'float32' && dtype !== 'float16')
     throw new OptionError(`dtype must be 'float32' or 'float16'; got ${describe(dtype)}`);
-  if (dtype === 'float16' && !device.features.has('shader-f16')) {
-    throw new FeatureError(
-      "dtype 'float16' needs the device feature 'shader-f16', which this device was not created with; request it (requestBatchNormDevice({ optionalFeatures: ['shader-f16'] })) on an adapter that has it, or use float32",
-    );
-  }
+  checkDtypeFeature(device, dtype);
   return geometry(layout as Layout | undefined, shape as number[], dtype === 'float16' ? 'f16' : 'f32');
 }
 

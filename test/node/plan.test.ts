@@ -14,7 +14,7 @@ describe('the default dispatch table', () => {
   for (const [name, layout, shape, kind] of cases) {
     it(`${name}: ${kind}, every slice non-empty, at most ${MERGE_GROUP} partials left for the finalize pass`, () => {
       const g = geometry(layout, shape);
-      const p = DEFAULT_TABLE.reduction(g, 65535);
+      const p = DEFAULT_TABLE.reduction(g, 65535, 1);
       expect(p.stage.kind).toBe(kind);
       const loads = kind === 'runs' ? g.M / 4 : g.M;
       expect(p.slices).toBeLessThanOrEqual(loads);
