@@ -74,6 +74,7 @@ export default defineConfig(({ mode }) => ({
     // Randomised GPU-vs-CPU cases per test run: BN_PROPERTY_CASES=2000 npm test for a long run.
     __PROPERTY_CASES__: JSON.stringify(Number(process.env.BN_PROPERTY_CASES ?? 40)),
     __PROPERTY_SEED__: JSON.stringify(Number(process.env.BN_PROPERTY_SEED ?? 20261126)),
+    __PROPERTY_PATH__: JSON.stringify(process.env.BN_PROPERTY_PATH ?? ''),
   },
   build: builds[mode] ?? {
     outDir: 'dist-demo',

@@ -4,7 +4,9 @@
  * shipped library carries each kernel as data and no WGSL parser. Used by the Vite plugin below
  * (library, tests, demo, bench) and by the reflection test, which reflects the same joined source.
  *
- * A kernel imports as `import k from './x.wgsl?kernel'`; its default export is a CompiledWgsl.
+ * A kernel imports as `import k from './x.wgsl?kernel'`; its default export is a CompiledWgsl. A
+ * line `//! include <file>` in a kernel stands for shaders/lib/<file>: the bindings and helpers that
+ * kernels of one family share (the kernel keeps its own Params struct and main).
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -18,9 +20,24 @@ export const PRELUDE = resolve(dirname(fileURLToPath(import.meta.url)), '../shad
 
 const SUFFIX = '?kernel';
 
-/** The prelude, then the kernel: one module as Tint compiles it. */
+/** Blocks of bindings and helpers that several kernels share (shaders/lib/). */
+export const LIB = resolve(dirname(PRELUDE), 'lib');
+
+const INCLUDE = /^\/\/! include (\S+)$/gm;
+
+/** The shaders/lib files a kernel includes, by `//! include <file>` lines. */
+export function includesOf(kernel: string): string[] {
+  const files = [...kernel.matchAll(INCLUDE)].map((m) => resolve(LIB, m[1]));
+  return files.flatMap((f) => [f, ...includesOf(readFileSync(f, 'utf8'))]);
+}
+
+/** The prelude, then the kernel with its includes expanded: one module as Tint compiles it. */
 export function joinPrelude(kernel: string, prelude = readFileSync(PRELUDE, 'utf8')): string {
-  return `${prelude}\n${kernel}`;
+  let out = kernel;
+  // Includes may include others (each family's block includes element.wgsl).
+  while (/^\/\/! include /m.test(out))
+    out = out.replace(INCLUDE, (_, f: string) => readFileSync(resolve(LIB, f), 'utf8'));
+  return `${prelude}\n${out}`;
 }
 
 /** Bindings, the uniform struct's layout, the workgroup size and the overrides of a joined kernel. */
@@ -83,6 +100,7 @@ export function wgslKernels(): Plugin {
       const file = id.slice(0, -SUFFIX.length);
       this.addWatchFile(file);
       this.addWatchFile(PRELUDE);
+      for (const f of includesOf(readFileSync(file, 'utf8'))) this.addWatchFile(f);
       return `export default ${JSON.stringify(compileWgsl(file))};`;
     },
   };

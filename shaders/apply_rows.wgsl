@@ -16,34 +16,8 @@
 // Method: four 16-byte coefficient gathers per thread (coeffs4), not per vec4 (in apply_vec4.wgsl
 //   they cost more cache traffic than x itself when C4 ≥ 8); four rows in flight per iteration.
 
-// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
-// this alias); all arithmetic is f32.
-alias xf = f32;
-
-override WG: u32 = 256;
-
-const EPILOGUE: u32 = 0u;
-
-struct Params {
-  C4: u32,
-  M: u32,
-  chunk: u32,
-  slices: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> x: array<vec4<xf>>;
-@group(0) @binding(3) var<storage, read_write> y: array<vec4<xf>>;
-@group(0) @binding(4) var<storage, read> z: array<vec4<xf>>;
-
-/// y's value under the epilogue: bn, relu(bn) or relu(bn + z).
-fn epilogue(i: u32, v: vec4<f32>) -> vec4<xf> {
-  var r = v;
-  if (EPILOGUE == 2u) { r += vec4<f32>(z[i]); }
-  if (EPILOGUE != 0u) { r = relu4(r); }
-  return vec4<xf>(r);
-}
+//! include rows_params.wgsl
+//! include apply_io.wgsl
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

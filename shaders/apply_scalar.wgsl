@@ -16,13 +16,7 @@
 // Method: subtracting the pivot first is exact near the channel's values, so large offsets do not
 //   cost precision; then one multiply-add.
 
-// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
-// this alias); all arithmetic is f32.
-alias xf = f32;
-
-override WG: u32 = 256;
-
-const EPILOGUE: u32 = 0u;
+//! include element.wgsl
 
 struct Params {
   C: u32,

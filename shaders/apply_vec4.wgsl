@@ -13,33 +13,8 @@
 // Dispatch: one thread per vec4, index thread_index(); threads past count4 do nothing.
 // Method: 16-byte loads and stores; the four channels' coefficients gathered once per thread.
 
-// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
-// this alias); all arithmetic is f32.
-alias xf = f32;
-
-override WG: u32 = 256;
-
-const EPILOGUE: u32 = 0u;
-
-struct Params {
-  C: u32,
-  inner: u32,
-  count4: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> x: array<vec4<xf>>;
-@group(0) @binding(3) var<storage, read_write> y: array<vec4<xf>>;
-@group(0) @binding(4) var<storage, read> z: array<vec4<xf>>;
-
-/// y's value under the epilogue: bn, relu(bn) or relu(bn + z).
-fn epilogue(i: u32, v: vec4<f32>) -> vec4<xf> {
-  var r = v;
-  if (EPILOGUE == 2u) { r += vec4<f32>(z[i]); }
-  if (EPILOGUE != 0u) { r = relu4(r); }
-  return vec4<xf>(r);
-}
+//! include vec4_params.wgsl
+//! include apply_io.wgsl
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

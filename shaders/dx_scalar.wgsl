@@ -18,13 +18,7 @@
 // Dispatch: one thread per element, index thread_index(); threads past `count` do nothing.
 // Method: centred form, so large offsets cancel exactly in x - pivot rather than in B·x + D.
 
-// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
-// this alias); all arithmetic is f32.
-alias xf = f32;
-
-override WG: u32 = 256;
-
-const EPILOGUE: u32 = 0u;
+//! include element.wgsl
 
 struct Params {
   C: u32,

@@ -56,13 +56,7 @@ struct Params {
   ghosts: u32,
 }
 
-struct Step {
-  count: u32,
-  factor: f32,
-  rmax: f32,
-  dmax: f32,
-  rmin: f32,
-}
+//! include step.wgsl
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> partials: array<vec4<f32>>;

@@ -12,33 +12,13 @@
 //                                    since WebGPU forbids binding one buffer as read and as write)
 // Dispatch: one thread per (group, channel), t = g·C + c = thread_index(); threads past groups·C do
 //   nothing.
-// Method: sequential sum in slice order: deterministic, no atomics.
+// Method: sequential sum in slice order (the first partial, then each next one added):
+//   deterministic, no atomics.
 
-override WG: u32 = 256;
+alias part = vec2<f32>;
 
-struct Params {
-  C: u32,
-  slices: u32,
-  group: u32,
-  groups: u32,
-  src: u32,
-  dst: u32,
+fn combine(a: part, b: part) -> part {
+  return a + b;
 }
 
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> parts: array<vec2<f32>>;
-
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = thread_index(gid, nwg, WG);
-  if (t >= params.groups * params.C) { return; }
-  let c = t % params.C;
-  let g = t / params.C;
-  let s0 = g * params.group;
-  let s1 = min(s0 + params.group, params.slices);
-  var acc = vec2<f32>(0.0);
-  for (var s = s0; s < s1; s++) {
-    acc += parts[params.src + s * params.C + c];
-  }
-  parts[params.dst + t] = acc;
-}
+//! include merge.wgsl

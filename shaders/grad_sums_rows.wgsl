@@ -19,34 +19,8 @@
 //   of x and dy (eight loads) in flight at a time;
 //   grad_sums_merge.wgsl and backward_finalize.wgsl add the slices in order. Deterministic, no atomics.
 
-// Tensor element type: f32, or f16 where the device has shader-f16 (src/gpu/kernel.ts rewrites
-// this alias); all arithmetic is f32.
-alias xf = f32;
-
-override WG: u32 = 256;
-
-const EPILOGUE: u32 = 0u;
-
-struct Params {
-  C4: u32,
-  M: u32,
-  chunk: u32,
-  slices: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> x: array<vec4<xf>>;
-@group(0) @binding(3) var<storage, read> dy: array<vec4<xf>>;
-@group(0) @binding(4) var<storage, read_write> partials: array<vec2<f32>>;
-@group(0) @binding(5) var<storage, read> y: array<vec4<xf>>;
-
-/// The upstream gradient of bn's output: dy, or dy through the relu epilogue (mask from y).
-fn upstream(i: u32) -> vec4<f32> {
-  let g = vec4<f32>(dy[i]);
-  if (EPILOGUE == 0u) { return g; }
-  return relu_grad4(g, vec4<f32>(y[i]));
-}
+//! include rows_params.wgsl
+//! include grad_sums_io.wgsl
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

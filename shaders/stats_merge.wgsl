@@ -14,31 +14,11 @@
 // Method: chan_merge() in slice order: deterministic, no atomics; each level divides the serial
 //   work of forward_finalize.wgsl by G. Every slice holds at least one value, so n > 0.
 
-override WG: u32 = 256;
+alias part = vec4<f32>;
 
-struct Params {
-  C: u32,
-  slices: u32,
-  group: u32,
-  groups: u32,
-  src: u32,
-  dst: u32,
+/// Chan's merge of two Welford partials (prelude.wgsl).
+fn combine(a: part, b: part) -> part {
+  return chan_merge(a, b);
 }
 
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> parts: array<vec4<f32>>;
-
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = thread_index(gid, nwg, WG);
-  if (t >= params.groups * params.C) { return; }
-  let c = t % params.C;
-  let g = t / params.C;
-  let s0 = g * params.group;
-  let s1 = min(s0 + params.group, params.slices);
-  var acc = parts[params.src + s0 * params.C + c];
-  for (var s = s0 + 1u; s < s1; s++) {
-    acc = chan_merge(acc, parts[params.src + s * params.C + c]);
-  }
-  parts[params.dst + t] = acc;
-}
+//! include merge.wgsl

@@ -23,14 +23,7 @@ alias xf = f32;
 
 override WG: u32 = 256;
 
-struct Params {
-  C: u32,
-  inner4: u32,
-  M4: u32,
-  slices: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+//! include runs_params.wgsl
 @group(0) @binding(1) var<storage, read> x: array<vec4<xf>>;
 @group(0) @binding(2) var<storage, read_write> partials: array<vec4<f32>>;
 

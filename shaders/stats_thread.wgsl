@@ -23,17 +23,7 @@ alias xf = f32;
 
 override WG: u32 = 64;
 
-struct Params {
-  C: u32,
-  inner: u32,
-  M: u32,
-  chunk: u32,
-  slices: u32,
-  spg: u32,
-  Mg: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+//! include thread_params.wgsl
 @group(0) @binding(1) var<storage, read> x: array<xf>;
 @group(0) @binding(2) var<storage, read_write> partials: array<vec4<f32>>;
 

@@ -29,13 +29,7 @@ struct Schedule {
   points: array<vec2<f32>, 16>,
 }
 
-struct Step {
-  count: u32,
-  factor: f32,
-  rmax: f32,
-  dmax: f32,
-  rmin: f32,
-}
+//! include step.wgsl
 
 @group(0) @binding(0) var<storage, read> schedule: Schedule;
 @group(0) @binding(1) var<storage, read_write> state: Step;

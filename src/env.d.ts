@@ -9,3 +9,4 @@ declare module 'wgsl_reflect/wgsl_reflect.module.js' {
 /** Randomised property-test cases and seed (tests only; BN_PROPERTY_CASES, BN_PROPERTY_SEED). */
 declare const __PROPERTY_CASES__: number;
 declare const __PROPERTY_SEED__: number;
+declare const __PROPERTY_PATH__: string;

@@ -6,8 +6,10 @@
 import { create, globals } from 'webgpu';
 import { requestBatchNormDevice } from 'webgpu-batchnorm';
 import { runExample } from './src/example.js';
+import { runTrainStep } from './src/train-step.js';
 
 Object.assign(globalThis, globals); // GPUBufferUsage and friends
 const device = await requestBatchNormDevice({ gpu: create([]) });
+console.log(JSON.stringify({ trainStep: await runTrainStep(device) }));
 console.log(JSON.stringify(await runExample(device)));
 device.destroy();

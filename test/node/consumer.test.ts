@@ -187,7 +187,14 @@ describe('the packed package in the example app', () => {
     () => {
       const build = tsc('tsconfig.json');
       expect(build.status, build.out).toBe(0);
-      expectAgreement(sh('node', ['dist-node/node.js'], app).out);
+      const out = sh('node', ['dist-node/node.js'], app).out;
+      expectAgreement(out);
+      // The README's training step (examples/consumer/src/train-step.ts): three steps, one submit each.
+      const line = out.split('\n').find((l) => l.startsWith('{"trainStep"'));
+      expect(line, out).toBeDefined();
+      const t = (JSON.parse(line!) as { trainStep: { errors: Record<string, number>; steps: number } }).trainStep;
+      for (const [k, e] of Object.entries(t.errors)) expect(e, k).toBeLessThanOrEqual(WEBGPU_TOLERANCE);
+      expect(t.steps).toBe(3);
     },
     2 * MINUTES,
   );
