@@ -37,7 +37,7 @@ export async function runTrainStep(device: GPUDevice): Promise<{ errors: Record<
     F = 16,
     lr = 0.05;
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
-  const buffer = (label: string, data: Float32Array) => {
+  const buffer = (label: string, data: Float32Array<ArrayBuffer>) => {
     const b = device.createBuffer({ label, size: data.byteLength, usage });
     device.queue.writeBuffer(b, 0, data);
     return b;
