@@ -10,7 +10,8 @@ import {
   gradSumsThread,
 } from './gradients.js';
 import { applyRows, applyScalar, applyVec4, evalCoeffs, foldWeights } from './normalise.js';
-import { forwardFinalize, statsMerge, statsRows, statsRuns, statsThread, stepState } from './statistics.js';
+import { forwardFinalize, statsMerge, statsRows, statsRuns, statsThread } from './statistics.js';
+import { stepState } from './step.js';
 
 export const KERNELS = [
   stepState,

@@ -1,6 +1,6 @@
 /**
  * Wrappers of the statistics kernels: the first stage of the reduction (one per strategy), the
- * merge levels, the finalize pass, and a module's per-step values. Bindings and uniform members
+ * merge levels and the finalize pass. Bindings and uniform members
  * are checked against the build-time reflection of each WGSL file.
  */
 import statsThreadWgsl from '../../shaders/stats_thread.wgsl?kernel';
@@ -8,7 +8,6 @@ import statsRowsWgsl from '../../shaders/stats_rows.wgsl?kernel';
 import statsRunsWgsl from '../../shaders/stats_runs.wgsl?kernel';
 import statsMergeWgsl from '../../shaders/stats_merge.wgsl?kernel';
 import forwardFinalizeWgsl from '../../shaders/forward_finalize.wgsl?kernel';
-import stepStateWgsl from '../../shaders/step_state.wgsl?kernel';
 import { defineKernel } from '../gpu/kernel.js';
 
 export const THREAD_PARAMS = ['C', 'inner', 'M', 'chunk', 'slices', 'spg', 'Mg'] as const;
@@ -49,17 +48,3 @@ export const FinalizeFlags = {
   RENORM_VAR: 16,
   OUT_OF_PLACE: 32,
 } as const;
-
-export const stepState = defineKernel('bn.step_state', stepStateWgsl, ['schedule', 'state'] as const, [] as const);
-
-/** Flag bits of step_state.wgsl. */
-export const StepFlags = { CUMULATIVE: 1, KERAS: 2 } as const;
-
-/**
- * Bytes of a Step (count, factor, rmax, dmax, rmin; bound as a uniform, so rounded up to 16) and of
- * a Schedule (4 words and 16 vec2 breakpoints).
- */
-export const STEP_BYTES = 32;
-export const SCHEDULE_BYTES = 16 + 16 * 8;
-/** Breakpoints per clip in a Schedule. */
-export const SCHEDULE_POINTS = 8;

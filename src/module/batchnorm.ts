@@ -18,7 +18,7 @@ import { CallOrderError, DestroyedError, LimitError, OptionError } from '../erro
 import { lostError, submitChecked, watchDevice } from '../device.js';
 import { readFloats } from '../gpu/buffers.js';
 import { constantBuffer } from '../gpu/kernel.js';
-import { STEP_BYTES } from '../kernels/statistics.js';
+import { STEP_BYTES } from '../kernels/step.js';
 import type { Layout } from '../layout.js';
 import type { BatchNormOptions } from '../options.js';
 import { statsByteLength } from '../plan/params.js';

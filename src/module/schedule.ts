@@ -5,7 +5,7 @@
  * whose clip a function computes.
  */
 import type { PiecewiseSchedule, RenormClip, ResolvedOptions } from '../options.js';
-import { SCHEDULE_BYTES, SCHEDULE_POINTS, StepFlags } from '../kernels/statistics.js';
+import { SCHEDULE_BYTES, SCHEDULE_POINTS, StepFlags } from '../kernels/step.js';
 
 /** The Schedule struct: the momentum rule, and the clip's breakpoints (or a host-computed clip). */
 export function packSchedule(o: ResolvedOptions, hostClip: RenormClip | null): ArrayBuffer {

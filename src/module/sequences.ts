@@ -16,7 +16,7 @@ import {
   normaliseDispatches,
   statisticsDispatches,
   stepDispatch,
-  type PlanShape,
+  type KernelPlan,
   type Reduced,
 } from '../plan/sequences.js';
 import type { Range } from '../validate/buffers.js';
@@ -26,7 +26,7 @@ import type { StepBindings } from './types.js';
 /** A step's sequences. */
 export type Sequences = ReturnType<typeof stepSequences>;
 
-export function stepSequences(bn: BatchNorm, s: PlanShape, b: StepBindings, owned: GPUBuffer[], label: string) {
+export function stepSequences(bn: BatchNorm, s: KernelPlan, b: StepBindings, owned: GPUBuffer[], label: string) {
   const whole = (buffer: GPUBuffer): Range => ({ buffer, offset: 0, size: buffer.size });
   const o = bn.options;
   const params = {

@@ -8,7 +8,7 @@
 import { BatchSizeError, DestroyedError, OptionError } from '../errors.js';
 import { encodeDispatches, type Dispatch } from '../gpu/kernel.js';
 import type { Layout } from '../layout.js';
-import type { PlanShape, Reduced } from '../plan/sequences.js';
+import type { KernelPlan, Reduced } from '../plan/sequences.js';
 import type { ShardGradSums, ShardStats } from '../sync.js';
 import { checkMerged } from '../validate/sync.js';
 import { checkEncoder } from '../validate/tensors.js';
@@ -20,7 +20,7 @@ import type { StepBindings } from './types.js';
 /** One layer's step on fixed tensors, from `bn.plan()`: encode forward and backward into your command encoder. */
 export class BatchNormStep {
   private readonly owned: GPUBuffer[] = [];
-  private readonly seqs = new Map<PlanShape, Sequences>();
+  private readonly seqs = new Map<KernelPlan, Sequences>();
   private readonly built = new Map<string, Dispatch[]>();
   private readonly reductions = new Map<Exchange, { dispatches: Dispatch[]; reduced: Reduced }>();
   private readonly port: ShardPort;
@@ -32,9 +32,9 @@ export class BatchNormStep {
   constructor(
     private readonly bn: BatchNorm,
     readonly label: string,
-    private readonly s: PlanShape,
+    private readonly s: KernelPlan,
     /** The plan shape of batch statistics: `s`, or its ghost-batch twin. */
-    private readonly sg: PlanShape,
+    private readonly sg: KernelPlan,
     private readonly b: StepBindings,
     private readonly key: string,
   ) {
@@ -52,7 +52,7 @@ export class BatchNormStep {
   }
 
   /** The sequences of a plan shape (the step's, or its ghost twin's), built on first use. */
-  private seqFor(shape: PlanShape): Sequences {
+  private seqFor(shape: KernelPlan): Sequences {
     let q = this.seqs.get(shape);
     if (!q) this.seqs.set(shape, (q = stepSequences(this.bn, shape, this.b, this.owned, this.label)));
     return q;

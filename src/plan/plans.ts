@@ -8,7 +8,8 @@
  * for its arguments and builds the dispatches (sequences.ts); nothing here checks an argument.
  */
 import { constantBuffer } from '../gpu/kernel.js';
-import { FinalizeFlags, STEP_BYTES } from '../kernels/statistics.js';
+import { FinalizeFlags } from '../kernels/statistics.js';
+import { STEP_BYTES } from '../kernels/step.js';
 import { EvalFlags } from '../kernels/normalise.js';
 import { geometry, type Layout } from '../layout.js';
 import { OptionError } from '../errors.js';
@@ -29,16 +30,16 @@ import {
   backwardDispatches,
   forwardEvalDispatches,
   forwardTrainDispatches,
-  planShape,
+  kernelPlan,
   workspaceBytes,
-  type PlanShape,
+  type KernelPlan,
 } from './sequences.js';
 import { DEFAULT_TABLE, type KernelTable } from './table.js';
 
 /** The caller's workspace, or a buffer of the plan's own (COPY_SRC: a synchronized step copies its partials out). */
 export function workspaceFor(
   device: GPUDevice,
-  s: PlanShape,
+  s: KernelPlan,
   given: Range | null,
   owned: GPUBuffer[],
   label: string,
@@ -138,5 +139,5 @@ export function workspaceByteLength(
     throw new OptionError(
       `workspaceByteLength's fourth argument is a kernel table (leave it out); got ${describe(table)}`,
     );
-  return workspaceBytes(planShape(device, table, geometry(layout, shape)).r);
+  return workspaceBytes(kernelPlan(device, table, geometry(layout, shape)).r);
 }

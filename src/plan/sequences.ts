@@ -10,12 +10,13 @@ import type { Geometry } from '../layout.js';
 import { OptionError } from '../errors.js';
 import { BackwardFlags, backwardFinalize, gradSumsMerge } from '../kernels/gradients.js';
 import { evalCoeffs } from '../kernels/normalise.js';
-import { forwardFinalize, statsMerge, stepState } from '../kernels/statistics.js';
+import { forwardFinalize, statsMerge } from '../kernels/statistics.js';
+import { stepState } from '../kernels/step.js';
 import type { Range } from '../validate/buffers.js';
 import { MERGE_GROUP, type ElementwisePath, type KernelTable, type ReductionPlan } from './table.js';
 
 /** What a sequence is built for: the tensor view, its kernels, the workgroup-size override and the epilogue. */
-export interface PlanShape {
+export interface KernelPlan {
   readonly g: Geometry;
   readonly r: ReductionPlan;
   readonly ew: ElementwisePath;
@@ -23,14 +24,14 @@ export interface PlanShape {
   readonly epilogue: Epilogue | null;
 }
 
-export function planShape(
+export function kernelPlan(
   device: GPUDevice,
   table: KernelTable,
   g: Geometry,
   wg?: number,
   epilogue: Epilogue | null = null,
   ghosts = 1,
-): PlanShape {
+): KernelPlan {
   const r = table.reduction(g, device.limits.maxComputeWorkgroupsPerDimension, ghosts);
   const ew = table.elementwise(g, r);
   // A kernel has the epilogues where its WGSL declares the EPILOGUE constant (build-time reflection).
@@ -58,7 +59,7 @@ export function workspaceBytes(r: ReductionPlan): number {
  */
 function reduce(
   device: GPUDevice,
-  l: PlanShape,
+  l: KernelPlan,
   which: 'stats' | 'sums',
   bindings: Record<string, Range>,
   ws: Range,
@@ -129,7 +130,7 @@ export interface Reduced {
 /** The statistics reduction of a training forward: first stage and merge levels. */
 export function statisticsDispatches(
   device: GPUDevice,
-  l: PlanShape,
+  l: KernelPlan,
   x: Range,
   workspace: Range,
   owned: GPUBuffer[],
@@ -146,7 +147,7 @@ export function statisticsDispatches(
  */
 export function normaliseDispatches(
   device: GPUDevice,
-  l: PlanShape,
+  l: KernelPlan,
   b: Omit<ForwardTrainBindings, 'workspace'>,
   reduced: Reduced,
   M: number,
@@ -180,7 +181,7 @@ export function normaliseDispatches(
 
 export function forwardTrainDispatches(
   device: GPUDevice,
-  l: PlanShape,
+  l: KernelPlan,
   b: ForwardTrainBindings,
   eps: number,
   flags: number,
@@ -192,7 +193,7 @@ export function forwardTrainDispatches(
 
 function apply(
   device: GPUDevice,
-  l: PlanShape,
+  l: KernelPlan,
   ew: ElementwisePath,
   b: { stats: Range; x: Range; y: Range; z: Range },
   owned: GPUBuffer[],
@@ -216,7 +217,7 @@ export interface ForwardEvalBindings {
 
 export function forwardEvalDispatches(
   device: GPUDevice,
-  l: PlanShape,
+  l: KernelPlan,
   b: ForwardEvalBindings,
   eps: number,
   flags: number,
@@ -254,7 +255,7 @@ export interface BackwardBindings {
 /** The gradient-sums reduction of a backward: first stage and merge levels. */
 export function gradSumsDispatches(
   device: GPUDevice,
-  l: PlanShape,
+  l: KernelPlan,
   b: Pick<BackwardBindings, 'stats' | 'x' | 'dy' | 'y' | 'workspace'>,
   owned: GPUBuffer[],
 ): { dispatches: Dispatch[]; reduced: Reduced } {
@@ -277,7 +278,7 @@ export function gradSumsDispatches(
  */
 export function gradInputDispatches(
   device: GPUDevice,
-  l: PlanShape,
+  l: KernelPlan,
   b: BackwardBindings,
   reduced: Reduced,
   M: number,
@@ -314,7 +315,7 @@ export function gradInputDispatches(
 /** Backward through batch statistics (`batchStats`) or through constants (after an inference forward). */
 export function backwardDispatches(
   device: GPUDevice,
-  l: PlanShape,
+  l: KernelPlan,
   b: BackwardBindings,
   batchStats: boolean,
   affine: boolean,

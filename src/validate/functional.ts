@@ -9,7 +9,7 @@ import type { Geometry } from '../layout.js';
 import type { RenormClip } from '../options.js';
 import type { BackwardParams, ForwardEvalParams, ForwardTrainParams } from '../plan/params.js';
 import { statsByteLength } from '../plan/params.js';
-import { planShape, workspaceBytes, type PlanShape } from '../plan/sequences.js';
+import { kernelPlan, workspaceBytes, type KernelPlan } from '../plan/sequences.js';
 import type { KernelTable } from '../plan/table.js';
 import { checkBoolean, checkEps, checkKeys, checkObject, checkUnit } from './args.js';
 import {
@@ -50,13 +50,13 @@ const FORWARD_KEYS = [
 /** What every checked call carries: its view and kernels, and its bindings split as checkSharing splits them. */
 interface Checked {
   readonly g: Geometry;
-  readonly shape: PlanShape;
+  readonly shape: KernelPlan;
   readonly writes: Record<string, Range>;
   readonly reads: Record<string, Range>;
 }
 
 /** The caller's workspace, checked for the kernels' size; null: the plan allocates its own (checked against the limits). */
-function workspaceArg(device: GPUDevice, shape: PlanShape, arg: TensorArg | undefined): Range | null {
+function workspaceArg(device: GPUDevice, shape: KernelPlan, arg: TensorArg | undefined): Range | null {
   const bytes = workspaceBytes(shape.r);
   if (arg !== undefined) return bufferRange(device, 'workspace', arg, bytes);
   checkWorkspaceLimit(device, bytes);
@@ -162,7 +162,7 @@ export function validateForwardTrain(device: unknown, params: unknown, table: Ke
   const runningSpreadOut = running('runningVarOut', p.runningVarOut, 9);
   const epilogue = checkEpilogue(p.epilogue);
   const z = residualRange(device, epilogue, p.z, bytes);
-  const shape = planShape(device, table, g, checkWorkgroupSize(device, p.workgroupSize), epilogue, ghosts);
+  const shape = kernelPlan(device, table, g, checkWorkgroupSize(device, p.workgroupSize), epilogue, ghosts);
   const workspace = workspaceArg(device, shape, p.workspace);
   // The running statistics are read_write bindings even when only read (out of place).
   const writes = { y, stats, runningMean, runningVar: runningSpread, runningMeanOut, runningVarOut: runningSpreadOut };
@@ -210,7 +210,7 @@ export function validateForwardEval(device: unknown, params: unknown, table: Ker
   const runningSpread = bufferRange(device, 'runningVar', p.runningVar, g.C * 4);
   const epilogue = checkEpilogue(p.epilogue);
   const z = residualRange(device, epilogue, p.z, bytes);
-  const shape = planShape(device, table, g, checkWorkgroupSize(device, p.workgroupSize), epilogue);
+  const shape = kernelPlan(device, table, g, checkWorkgroupSize(device, p.workgroupSize), epilogue);
   const writes = { y, stats };
   const reads = {
     x,
@@ -306,7 +306,7 @@ export function validateBackward(device: unknown, params: unknown, table: Kernel
   const dbeta = affine ? bufferRange(device, 'biasGrad', biasGrad, g.C * 4) : placeholder(device, 5);
   const epilogue = checkEpilogue(p.epilogue);
   const e = epilogueGradRanges(device, epilogue, p.y, p.dz, bytes);
-  const shape = planShape(device, table, g, checkWorkgroupSize(device, p.workgroupSize), epilogue, ghosts);
+  const shape = kernelPlan(device, table, g, checkWorkgroupSize(device, p.workgroupSize), epilogue, ghosts);
   const workspace = workspaceArg(device, shape, p.workspace);
   const writes = { dx, weightGrad: dgamma, biasGrad: dbeta, ...(epilogue === 'add_relu' ? { dz: e.dz } : {}) };
   const reads = { x, dy, stats, weight: gamma, ...(epilogue ? { y: e.y } : {}) };

@@ -8,7 +8,7 @@ import { LimitError, OptionError } from '../errors.js';
 import type { Geometry } from '../layout.js';
 import type { ResolvedOptions } from '../options.js';
 import { statsByteLength } from '../plan/params.js';
-import { planShape, workspaceBytes, type PlanShape } from '../plan/sequences.js';
+import { kernelPlan, workspaceBytes, type KernelPlan } from '../plan/sequences.js';
 import type { KernelTable } from '../plan/table.js';
 import { kernelView } from '../module/rules.js';
 import type { StepBindings, StepTensors } from '../module/types.js';
@@ -32,8 +32,8 @@ export interface StepCall {
   /** The kernels' view of the tensors (a per-activation module's [N, C·spatial]). */
   readonly g: Geometry;
   /** The kernels of the step, and of its batch statistics over ghost batches (the same without). */
-  readonly shape: PlanShape;
-  readonly ghostShape: PlanShape;
+  readonly shape: KernelPlan;
+  readonly ghostShape: KernelPlan;
   readonly ghosts: number;
   /** The bindings, but for the ghosts' saved statistics, which the module owns. */
   readonly bindings: Omit<StepBindings, 'stats'>;
@@ -86,8 +86,8 @@ export function validateStep(m: StepOwner, tensors: unknown): StepCall {
     );
   // Ghost batches exist only where N is a multiple of k; elsewhere the step can still run in inference.
   const ghosts = k !== null && N % k === 0 ? N / k : 1;
-  const shape = planShape(device, m.table, g, undefined, epilogue);
-  const ghostShape = ghosts > 1 ? planShape(device, m.table, g, undefined, epilogue, ghosts) : shape;
+  const shape = kernelPlan(device, m.table, g, undefined, epilogue);
+  const ghostShape = ghosts > 1 ? kernelPlan(device, m.table, g, undefined, epilogue, ghosts) : shape;
   for (const s of new Set([shape, ghostShape])) checkWorkspaceLimit(device, workspaceBytes(s.r));
   const savedBytes = statsByteLength(m.numFeatures) * ghosts;
   const { maxBufferSize, maxStorageBufferBindingSize } = device.limits;
