@@ -8,6 +8,7 @@ import { BatchSizeError } from '../errors.js';
 import { geometry, type Geometry } from '../layout.js';
 import type { Breakpoints, ClipSource, RenormClip, ResolvedOptions } from '../options.js';
 import { checkClipAt } from '../validate/options.js';
+import { clipSettings } from '../validate/state.js';
 
 /** The weight of the new batch statistic in the n-th training step (n counted from 1). */
 export function stepFactor(o: ResolvedOptions, n: number): number {
@@ -31,19 +32,9 @@ export function clipOf(source: ClipSource, step: number): RenormClip {
   return { rmax: atStep(source.points.rmax, step), dmax: atStep(source.points.dmax, step) };
 }
 
-/** The clip at `step` as a state dict carries it; a schedule that fails there is left out (a module stays saveable). */
-export function renormSettings(
-  source: ClipSource | null,
-  step: number,
-): { renorm_rmax?: number; renorm_dmax?: number } {
-  if (!source) return {};
-  try {
-    const clip = clipOf(source, step);
-    return { renorm_rmax: clip.rmax, renorm_dmax: clip.dmax };
-  } catch {
-    return {};
-  }
-}
+/** The clip at `step` as a state dict carries it. */
+export const renormSettings = (source: ClipSource | null, step: number) =>
+  clipSettings(source && (() => clipOf(source, step)));
 
 /** Ghost batches of a training step: N / virtualBatchSize, refused unless N is a multiple of it. */
 export function ghostSplit(g: Geometry, k: number | null): number {

@@ -8,6 +8,7 @@
 import { geometry, type Geometry } from '../layout.js';
 import { piecewise, type ClipSource, type RenormClip, type ResolvedOptions } from '../options.js';
 import { checkClipAt } from '../validate/options.js';
+import { clipSettings } from '../validate/state.js';
 
 /** Weight of the new batch statistic for the `n`-th training batch (1-based, after increment). */
 export function newStatWeight(opts: ResolvedOptions, n: number): number {
@@ -30,16 +31,6 @@ export function kernelView(g: Geometry, perActivation: boolean): Geometry {
 /** Running σ from a checkpoint's running_var: sqrt(var + eps). */
 export const sigmaFromVariance = (v: Float64Array, eps: number): Float64Array => v.map((x) => Math.sqrt(x + eps));
 
-/** The clip at `step` as a state dict carries it; a schedule that fails there is left out (a module stays saveable). */
-export function renormSettings(
-  source: ClipSource | null,
-  step: number,
-): { renorm_rmax?: number; renorm_dmax?: number } {
-  if (!source) return {};
-  try {
-    const clip = clipAt(source, step);
-    return { renorm_rmax: clip.rmax, renorm_dmax: clip.dmax };
-  } catch {
-    return {};
-  }
-}
+/** The clip at `step` as a state dict carries it. */
+export const renormSettings = (source: ClipSource | null, step: number) =>
+  clipSettings(source && (() => clipAt(source, step)));

@@ -204,16 +204,10 @@ function apply(
   return prepareDispatch(device, ew.apply, params, b, grid, owned, wg, { dtype: l.g.dtype, epilogue: l.epilogue });
 }
 
-export interface ForwardEvalBindings {
-  x: Range;
-  y: Range;
-  z: Range;
-  stats: Range;
-  gamma: Range;
-  beta: Range;
-  runningMean: Range;
-  runningSpread: Range;
-}
+export type ForwardEvalBindings = Omit<
+  ForwardTrainBindings,
+  'runningMeanOut' | 'runningSpreadOut' | 'step' | 'workspace'
+>;
 
 export function forwardEvalDispatches(
   device: GPUDevice,

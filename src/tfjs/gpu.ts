@@ -38,6 +38,13 @@ export interface StepVariables {
   update(mean: tf.Tensor, variance: tf.Tensor): void;
 }
 
+/** A customGrad op's arguments: x, then γ and β where the layer has them, then the save function. */
+export function opArgs(args: (tf.Tensor | tf.GradSaveFunc)[], v: StepVariables) {
+  const save = args[args.length - 1] as tf.GradSaveFunc;
+  const [xt, ...rest] = args.slice(0, -1) as tf.Tensor[];
+  return { save, xt, gamma: v.gamma ? rest.shift()! : null, beta: v.beta ? rest.shift()! : null };
+}
+
 /** Plans kept per layer (one per input shape); the oldest is destroyed past this. */
 const PLANS_PER_LAYER = 8;
 
@@ -110,10 +117,7 @@ export class GpuTrainer {
     const params = s.scale || s.center;
     const inputs = [x, ...(v.gamma ? [v.gamma] : []), ...(v.beta ? [v.beta] : [])];
     const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-      const save = args.pop() as tf.GradSaveFunc;
-      const [xt, ...rest] = args as tf.Tensor[];
-      const gamma = v.gamma ? rest.shift()! : null;
-      const beta = v.beta ? rest.shift()! : null;
+      const { save, xt, gamma, beta } = opArgs(args, v);
       const y = newTensor(be, s.shape);
       const stats = newTensor(be, [(statsByteLength(s.C) / 4) * s.ghosts]);
       const mean = newTensor(be, [s.C]);

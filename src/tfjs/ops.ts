@@ -6,7 +6,7 @@
  * statistics are not finite. The gradient is written out (the kernels' formula), not taped.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { StepVariables, TrainSpec } from './gpu.js';
+import { opArgs, type StepVariables, type TrainSpec } from './gpu.js';
 
 /** The shape that broadcasts a per-channel [C] vector against a tensor of `rank` with channels at `axis`. */
 function channelShape(rank: number, axis: number, C: number): number[] {
@@ -41,10 +41,7 @@ export function trainWithOps(s: TrainSpec, x: tf.Tensor, v: StepVariables): tf.T
   const perChannel = (t: tf.Tensor) => tf.reshape(t, bshape);
   const inputs = [x, ...(v.gamma ? [v.gamma] : []), ...(v.beta ? [v.beta] : [])];
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const save = args.pop() as tf.GradSaveFunc;
-    const [xt, ...rest] = args as tf.Tensor[];
-    const gamma = v.gamma ? rest.shift()! : null;
-    const beta = v.beta ? rest.shift()! : null;
+    const { save, xt, gamma, beta } = opArgs(args, v);
     const xg = tf.reshape(xt, gshape);
     const { mean, variance } = tf.moments(xg, axes, true);
     const invstd = tf.rsqrt(tf.add(variance, s.eps));

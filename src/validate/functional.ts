@@ -9,7 +9,14 @@ import type { Geometry } from '../layout.js';
 import type { RenormClip } from '../options.js';
 import type { BackwardParams, ForwardEvalParams, ForwardTrainParams } from '../plan/params.js';
 import { statsByteLength } from '../plan/params.js';
-import { kernelPlan, workspaceBytes, type KernelPlan } from '../plan/sequences.js';
+import {
+  kernelPlan,
+  workspaceBytes,
+  type BackwardBindings,
+  type ForwardEvalBindings,
+  type ForwardTrainBindings,
+  type KernelPlan,
+} from '../plan/sequences.js';
 import type { KernelTable } from '../plan/table.js';
 import { checkBoolean, checkEps, checkKeys, checkObject, checkUnit } from './args.js';
 import {
@@ -81,18 +88,7 @@ export interface ForwardTrainCall extends Checked {
   readonly outOfPlace: boolean;
   readonly affine: boolean;
   readonly workspace: Range | null;
-  readonly b: {
-    x: Range;
-    y: Range;
-    z: Range;
-    stats: Range;
-    gamma: Range;
-    beta: Range;
-    runningMean: Range;
-    runningSpread: Range;
-    runningMeanOut: Range;
-    runningSpreadOut: Range;
-  };
+  readonly b: Omit<ForwardTrainBindings, 'step' | 'workspace'>;
 }
 
 export function validateForwardTrain(device: unknown, params: unknown, table: KernelTable): ForwardTrainCall {
@@ -191,7 +187,7 @@ export interface ForwardEvalCall extends Checked {
   readonly eps: number;
   readonly runningIsStd: boolean;
   readonly affine: boolean;
-  readonly b: Omit<ForwardTrainCall['b'], 'runningMeanOut' | 'runningSpreadOut'>;
+  readonly b: ForwardEvalBindings;
 }
 
 export function validateForwardEval(device: unknown, params: unknown, table: KernelTable): ForwardEvalCall {
@@ -237,17 +233,7 @@ export interface BackwardCall extends Checked {
   readonly batchStats: boolean;
   readonly affine: boolean;
   readonly workspace: Range | null;
-  readonly b: {
-    x: Range;
-    dy: Range;
-    dx: Range;
-    y: Range;
-    dz: Range;
-    stats: Range;
-    gamma: Range;
-    dgamma: Range;
-    dbeta: Range;
-  };
+  readonly b: Omit<BackwardBindings, 'workspace'>;
 }
 
 export function validateBackward(device: unknown, params: unknown, table: KernelTable): BackwardCall {

@@ -4,7 +4,7 @@
  * renorm module handed running_var converts it to σ itself, on each side.
  */
 import { StateDictError } from '../errors.js';
-import type { ResolvedOptions } from '../options.js';
+import type { RenormClip, ResolvedOptions } from '../options.js';
 import { describe, F32_MAX } from './args.js';
 
 /** Per-channel tensors of a state dict: the module's parameters and running statistics. */
@@ -137,4 +137,18 @@ export function parseStateDict(sd: unknown, m: StateSpec): ParsedState {
     out.numBatchesTracked = n;
   }
   return out;
+}
+
+/**
+ * A renorm clip as a state dict carries it (renorm_rmax, renorm_dmax), from the side's own clip of
+ * the saved step; a schedule that fails there is left out, so that a module stays saveable.
+ */
+export function clipSettings(clip: (() => RenormClip) | null): { renorm_rmax?: number; renorm_dmax?: number } {
+  if (!clip) return {};
+  try {
+    const c = clip();
+    return { renorm_rmax: c.rmax, renorm_dmax: c.dmax };
+  } catch {
+    return {};
+  }
 }
