@@ -38,7 +38,7 @@ const { values } = parseArgs({
     ops: { type: 'string' },
     shapes: { type: 'string' },
     batch: { type: 'string' },
-    versions: { type: 'string', default: '4' },
+    versions: { type: 'string', default: '5' },
     dtypes: { type: 'string', default: 'f32,f16' },
     reps: { type: 'string' },
     iters: { type: 'string' },
@@ -83,7 +83,7 @@ const cfg: BenchConfig = {
   torch,
 };
 for (const v of cfg.versions)
-  if (![1, 2, 3, 4].includes(v)) throw new Error(`unknown kernel version ${v}; versions are 1, 2, 3, 4`);
+  if (![1, 2, 3, 4, 5].includes(v)) throw new Error(`unknown kernel version ${v}; versions are 1, 2, 3, 4, 5`);
 if (cfg.reps < 20) throw new Error('--reps must be at least 20 (the median of at least 20 timed runs)');
 
 if (withTfjs) {

@@ -27,24 +27,7 @@
 
 override WG: u32 = 64;
 
-const BATCH_STATS: u32 = 1u;
-const AFFINE: u32 = 2u;
-
-struct Params {
-  C: u32,
-  slices: u32,
-  M: f32,
-  flags: u32,
-  ghosts: u32,
-  coef_base: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> partials: array<vec2<f32>>;
-@group(0) @binding(2) var<storage, read> stats: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> gamma: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dgamma: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dbeta: array<f32>;
+//! include backward_finalize.wgsl
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -52,36 +35,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (c >= params.C) { return; }
   let G = params.ghosts;
   let spg = params.slices / G;
-  let affine = (params.flags & AFFINE) != 0u;
-  let gm = select(1.0, gamma[min(c, arrayLength(&gamma) - 1u)], affine);
-  var dg = 0.0;
-  var db = 0.0;
+  var grads = vec2<f32>(0.0);
   for (var g = 0u; g < G; g++) {
     var sums = partials[g * spg * params.C + c];
     for (var s = 1u; s < spg; s++) {
       sums += partials[(g * spg + s) * params.C + c];
     }
-    let v = g * params.C + c;
-    let saved = stats[2u * v + 1u];
-    let invstd = saved.x;
-    let r = saved.y;
-    let d = saved.z;
-    let a = gm * invstd * r;
-    var b = 0.0;
-    var dd = 0.0;
-    if ((params.flags & BATCH_STATS) != 0u) {
-      b = -a * invstd * invstd * sums.y / params.M;
-      dd = -a * sums.x / params.M;
-    }
-    // With one ghost coef_base is 0: the coefficients overwrite this channel's own partials, all
-    // read above; with ghosts they go past every partial (coef_base = slices·C).
-    partials[params.coef_base + v] = vec2<f32>(a, b);
-    partials[params.coef_base + G * params.C + v] = vec2<f32>(dd, 0.0);
-    dg += invstd * r * sums.y + d * sums.x;
-    db += sums.x;
+    grads += finish_ghost_grad(c, g, sums);
   }
-  if (affine) {
-    dgamma[c] = dg;
-    dbeta[c] = db;
-  }
+  write_param_grads(c, grads);
 }

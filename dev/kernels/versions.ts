@@ -19,7 +19,9 @@ import gradSumsWorkgroupVec4Wgsl from './grad_sums_workgroup_vec4.wgsl?kernel';
 import { defineKernel } from '../../src/gpu/kernel.js';
 import {
   DEFAULT_TABLE,
+  elementwise,
   ghostReduction,
+  reductionStage,
   SCALAR_ELEMENTWISE,
   THREAD,
   VEC4_ELEMENTWISE,
@@ -99,8 +101,8 @@ const WORKGROUP_VEC4: ReductionStage = {
   },
 };
 
-export type KernelVersion = 1 | 2 | 3 | 4;
-export const KERNEL_VERSIONS: readonly KernelVersion[] = [1, 2, 3, 4];
+export type KernelVersion = 1 | 2 | 3 | 4 | 5;
+export const KERNEL_VERSIONS: readonly KernelVersion[] = [1, 2, 3, 4, 5];
 
 /** A dev table that runs ghost batches as the default table does (they have no kernels of their own). */
 const ghostAware = (t: KernelTable): KernelTable => ({
@@ -133,5 +135,14 @@ export const VERSIONS: Record<KernelVersion, KernelTable> = {
     reduction: (g) => withSlices(g, THREAD, threadSlices(g, THREAD), false),
     elementwise: (g) => (vec4Elementwise(g) ? VEC4_ELEMENTWISE : SCALAR_ELEMENTWISE),
   }),
-  4: DEFAULT_TABLE,
+  // Version 4: as many slices as fill a large GPU, merge levels of 32, a serial finalize.
+  4: ghostAware({
+    name: 'v4',
+    reduction(g) {
+      const stage = reductionStage(g);
+      return withSlices(g, stage, threadSlices(g, stage), true);
+    },
+    elementwise,
+  }),
+  5: DEFAULT_TABLE,
 };

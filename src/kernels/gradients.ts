@@ -4,6 +4,7 @@ import gradSumsRowsWgsl from '../../shaders/grad_sums_rows.wgsl?kernel';
 import gradSumsRunsWgsl from '../../shaders/grad_sums_runs.wgsl?kernel';
 import gradSumsMergeWgsl from '../../shaders/grad_sums_merge.wgsl?kernel';
 import backwardFinalizeWgsl from '../../shaders/backward_finalize.wgsl?kernel';
+import backwardFinalizeTreeWgsl from '../../shaders/backward_finalize_tree.wgsl?kernel';
 import dxScalarWgsl from '../../shaders/dx_scalar.wgsl?kernel';
 import dxVec4Wgsl from '../../shaders/dx_vec4.wgsl?kernel';
 import dxRowsWgsl from '../../shaders/dx_rows.wgsl?kernel';
@@ -21,11 +22,20 @@ export const gradSumsMerge = defineKernel(
   MERGE_PARAMS,
 );
 
+const BACKWARD_FINALIZE_BINDINGS = ['params', 'partials', 'stats', 'gamma', 'dgamma', 'dbeta'] as const;
+const BACKWARD_FINALIZE_PARAMS = ['C', 'slices', 'M', 'flags', 'ghosts', 'coef_base'] as const;
 export const backwardFinalize = defineKernel(
   'bn.backward_finalize',
   backwardFinalizeWgsl,
-  ['params', 'partials', 'stats', 'gamma', 'dgamma', 'dbeta'] as const,
-  ['C', 'slices', 'M', 'flags', 'ghosts', 'coef_base'] as const,
+  BACKWARD_FINALIZE_BINDINGS,
+  BACKWARD_FINALIZE_PARAMS,
+);
+/** Version 5's: the same work, the slices added as a tree in workgroup memory. */
+export const backwardFinalizeTree = defineKernel(
+  'bn.backward_finalize_tree',
+  backwardFinalizeTreeWgsl,
+  BACKWARD_FINALIZE_BINDINGS,
+  BACKWARD_FINALIZE_PARAMS,
 );
 
 /** Flag bits of backward_finalize.wgsl. */

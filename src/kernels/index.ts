@@ -1,6 +1,7 @@
 /** Every shipped kernel, one per shaders/*.wgsl file (the reflection test walks this list). */
 import {
   backwardFinalize,
+  backwardFinalizeTree,
   dxRows,
   dxScalar,
   dxVec4,
@@ -10,7 +11,7 @@ import {
   gradSumsThread,
 } from './gradients.js';
 import { applyRows, applyScalar, applyVec4, evalCoeffs, foldWeights } from './normalise.js';
-import { forwardFinalize, statsMerge, statsRows, statsRuns, statsThread } from './statistics.js';
+import { forwardFinalize, forwardFinalizeTree, statsMerge, statsRows, statsRuns, statsThread } from './statistics.js';
 import { stepState } from './step.js';
 
 export const KERNELS = [
@@ -20,6 +21,7 @@ export const KERNELS = [
   statsRuns,
   statsMerge,
   forwardFinalize,
+  forwardFinalizeTree,
   evalCoeffs,
   applyScalar,
   applyVec4,
@@ -29,6 +31,7 @@ export const KERNELS = [
   gradSumsRuns,
   gradSumsMerge,
   backwardFinalize,
+  backwardFinalizeTree,
   dxScalar,
   dxVec4,
   dxRows,

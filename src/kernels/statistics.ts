@@ -8,6 +8,7 @@ import statsRowsWgsl from '../../shaders/stats_rows.wgsl?kernel';
 import statsRunsWgsl from '../../shaders/stats_runs.wgsl?kernel';
 import statsMergeWgsl from '../../shaders/stats_merge.wgsl?kernel';
 import forwardFinalizeWgsl from '../../shaders/forward_finalize.wgsl?kernel';
+import forwardFinalizeTreeWgsl from '../../shaders/forward_finalize_tree.wgsl?kernel';
 import { defineKernel } from '../gpu/kernel.js';
 
 export const THREAD_PARAMS = ['C', 'inner', 'M', 'chunk', 'slices', 'spg', 'Mg'] as const;
@@ -21,6 +22,7 @@ export const statsRows = defineKernel('bn.stats_rows', statsRowsWgsl, STATS_BIND
 export const statsRuns = defineKernel('bn.stats_runs', statsRunsWgsl, STATS_BINDINGS, RUNS_PARAMS);
 export const statsMerge = defineKernel('bn.stats_merge', statsMergeWgsl, ['params', 'parts'] as const, MERGE_PARAMS);
 
+const FINALIZE_PARAMS = ['C', 'slices', 'M', 'eps', 'flags', 'ghosts'] as const;
 export const forwardFinalize = defineKernel(
   'bn.forward_finalize',
   forwardFinalizeWgsl,
@@ -36,7 +38,26 @@ export const forwardFinalize = defineKernel(
     'running_mean_out',
     'running_spread_out',
   ] as const,
-  ['C', 'slices', 'M', 'eps', 'flags', 'ghosts'] as const,
+  FINALIZE_PARAMS,
+);
+
+/** Version 5's finalize: the same work, the slices merged as a tree in workgroup memory. */
+export const forwardFinalizeTree = defineKernel(
+  'bn.forward_finalize_tree',
+  forwardFinalizeTreeWgsl,
+  [
+    'params',
+    'partials',
+    'gamma',
+    'beta',
+    'running_mean',
+    'running_spread',
+    'stats',
+    'step',
+    'running_mean_out',
+    'running_spread_out',
+  ] as const,
+  FINALIZE_PARAMS,
 );
 
 /** Flag bits of forward_finalize.wgsl (its `const` declarations; the reflection test compares them). */

@@ -8,9 +8,9 @@ import { gridFor, prepareDispatch, type Dispatch } from '../gpu/kernel.js';
 import { type Epilogue } from '../options.js';
 import type { Geometry } from '../layout.js';
 import { OptionError } from '../errors.js';
-import { BackwardFlags, backwardFinalize, gradSumsMerge } from '../kernels/gradients.js';
+import { BackwardFlags, backwardFinalize, backwardFinalizeTree, gradSumsMerge } from '../kernels/gradients.js';
 import { evalCoeffs } from '../kernels/normalise.js';
-import { forwardFinalize, statsMerge } from '../kernels/statistics.js';
+import { forwardFinalize, forwardFinalizeTree, statsMerge } from '../kernels/statistics.js';
 import { stepState } from '../kernels/step.js';
 import type { Range } from '../validate/buffers.js';
 import { MERGE_GROUP, type ElementwisePath, type KernelTable, type ReductionPlan } from './table.js';
@@ -156,10 +156,12 @@ export function normaliseDispatches(
   owned: GPUBuffer[],
 ): Dispatch[] {
   const { g, ew, wg } = l;
+  // Version 5 merges one batch's slices as a tree, a workgroup per channel.
+  const tree = l.r.tree && reduced.ghosts === 1;
   return [
     prepareDispatch(
       device,
-      forwardFinalize,
+      tree ? forwardFinalizeTree : forwardFinalize,
       { C: g.C, slices: reduced.slices, M, eps, flags, ghosts: reduced.ghosts },
       {
         partials: reduced.partials,
@@ -172,7 +174,7 @@ export function normaliseDispatches(
         running_mean_out: b.runningMeanOut,
         running_spread_out: b.runningSpreadOut,
       },
-      [Math.ceil(g.C / forwardFinalize.threadsPerWorkgroup())],
+      tree ? gridFor(device, g.C) : [Math.ceil(g.C / forwardFinalize.threadsPerWorkgroup())],
       owned,
     ),
     apply(device, l, ew, { stats: b.stats, x: b.x, y: b.y, z: b.z }, owned, wg, reduced.ghosts),
@@ -283,14 +285,15 @@ export function gradInputDispatches(
   const { g, ew, wg } = l;
   const flags = (batchStats ? BackwardFlags.BATCH_STATS : 0) | (affine ? BackwardFlags.AFFINE : 0);
   const { ghosts, slices } = reduced;
+  const tree = l.r.tree && ghosts === 1;
   const { params, grid } = ew.dispatch(device, g, l.r, ew.dx, wg, ghosts);
   return [
     prepareDispatch(
       device,
-      backwardFinalize,
+      tree ? backwardFinalizeTree : backwardFinalize,
       { C: g.C, slices, M, flags, ghosts, coef_base: ghosts > 1 ? slices * g.C : 0 },
       { partials: reduced.partials, stats: b.stats, gamma: b.gamma, dgamma: b.dgamma, dbeta: b.dbeta },
-      [Math.ceil(g.C / backwardFinalize.threadsPerWorkgroup())],
+      tree ? gridFor(device, g.C) : [Math.ceil(g.C / backwardFinalize.threadsPerWorkgroup())],
       owned,
     ),
     prepareDispatch(

@@ -38,6 +38,11 @@ export interface ReductionPlan {
   readonly ghosts: number;
   /** Slices per ghost (all of them with one ghost); no slice straddles two ghosts. */
   readonly spg: number;
+  /**
+   * The finalize passes merge the slices as a tree in workgroup memory, a workgroup per channel
+   * (version 5; one ghost), instead of one thread per channel merging them in turn.
+   */
+  readonly tree: boolean;
 }
 
 /** The elementwise passes of a shape: normalisation and input gradient. */
@@ -96,6 +101,7 @@ export function withSlices(geom: Geometry, stage: ReductionStage, want: number, 
     levels: merge ? mergeLevels(slices) : [],
     ghosts: 1,
     spg: slices,
+    tree: false,
   };
 }
 
@@ -118,6 +124,7 @@ export function ghostReduction(geom: Geometry, ghosts: number): ReductionPlan {
     levels: [],
     ghosts,
     spg,
+    tree: false,
   };
 }
 
@@ -241,22 +248,36 @@ export const ROWS_ELEMENTWISE: ElementwisePath = {
   },
 };
 
+/** Partials per channel a tree finalize merges: 8 per thread of its 256 (kernel version 5). */
+export const TREE_SLICES = 8 * 256;
+
 /**
- * What the library runs: 16-byte reductions across rows (channels-last, C % 4 == 0) or along runs
- * (channels-first, H·W % 4 == 0), one thread per (channel, slice) elsewhere, merge levels; the
- * matching elementwise passes.
+ * What the library runs (kernel version 5): the reductions of version 4 (16-byte loads across rows
+ * for channels-last with C % 4 == 0, along contiguous runs for channels-first with H·W % 4 == 0,
+ * one thread per (channel, slice) elsewhere) cut into at most TREE_SLICES slices, merged by a tree
+ * finalize, so a training forward and a backward are three dependent passes and no thread merges
+ * more than 8 partials in turn; the matching elementwise passes. Ghost batches take the
+ * layout-generic passes and the serial finalize.
  */
 export const DEFAULT_TABLE: KernelTable = {
-  name: 'default',
+  name: 'v5',
   reduction(g, _maxPerDimension, ghosts) {
     if (ghosts > 1) return ghostReduction(g, ghosts);
-    const stage = g.inner === 1 && g.C % 4 === 0 ? ROWS : g.inner % 4 === 0 ? RUNS : THREAD;
-    return withSlices(g, stage, threadSlices(g, stage), true);
+    const stage = reductionStage(g);
+    return { ...withSlices(g, stage, Math.min(threadSlices(g, stage), TREE_SLICES), false), tree: true };
   },
-  elementwise(g, r) {
-    // Ghost batches take the layout-generic passes, whose indices know about them.
-    if (r.ghosts > 1) return SCALAR_ELEMENTWISE;
-    if (r.stage === ROWS) return ROWS_ELEMENTWISE;
-    return vec4Elementwise(g) ? VEC4_ELEMENTWISE : SCALAR_ELEMENTWISE;
-  },
+  elementwise,
 };
+
+/** The first stage a shape takes: rows, runs, or one thread per (channel, slice). */
+export function reductionStage(g: Geometry): ReductionStage {
+  return g.inner === 1 && g.C % 4 === 0 ? ROWS : g.inner % 4 === 0 ? RUNS : THREAD;
+}
+
+/** The elementwise passes of a reduction plan. */
+export function elementwise(g: Geometry, r: ReductionPlan): ElementwisePath {
+  // Ghost batches take the layout-generic passes, whose indices know about them.
+  if (r.ghosts > 1) return SCALAR_ELEMENTWISE;
+  if (r.stage === ROWS) return ROWS_ELEMENTWISE;
+  return vec4Elementwise(g) ? VEC4_ELEMENTWISE : SCALAR_ELEMENTWISE;
+}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { geometry, type Layout } from '../../src/layout';
-import { DEFAULT_TABLE, MERGE_GROUP, mergeLevels, ROWS, RUNS, THREAD } from '../../src/plan/table';
+import { DEFAULT_TABLE, MERGE_GROUP, mergeLevels, ROWS, RUNS, THREAD, TREE_SLICES } from '../../src/plan/table';
+import { VERSIONS } from '../../dev/kernels/versions';
 
 describe('the default dispatch table', () => {
   const cases: [string, Layout, number[], string][] = [
@@ -12,9 +13,18 @@ describe('the default dispatch table', () => {
     ['NHWC C = 6', 'NHWC', [2, 3, 3, 6], THREAD.kind],
   ];
   for (const [name, layout, shape, kind] of cases) {
-    it(`${name}: ${kind}, every slice non-empty, at most ${MERGE_GROUP} partials left for the finalize pass`, () => {
+    it(`${name}: ${kind}, every slice non-empty, at most ${TREE_SLICES} partials for the tree finalize (v5)`, () => {
       const g = geometry(layout, shape);
       const p = DEFAULT_TABLE.reduction(g, 65535, 1);
+      expect(p.stage.kind).toBe(kind);
+      expect(p.tree).toBe(true);
+      expect(p.levels).toEqual([]);
+      expect(p.slices).toBeLessThanOrEqual(TREE_SLICES);
+      expect((p.slices - 1) * p.chunk).toBeLessThan(g.M);
+    });
+    it(`${name}: version 4 leaves at most ${MERGE_GROUP} partials for its serial finalize`, () => {
+      const g = geometry(layout, shape);
+      const p = VERSIONS[4].reduction(g, 65535, 1);
       expect(p.stage.kind).toBe(kind);
       const loads = kind === 'runs' ? g.M / 4 : g.M;
       expect(p.slices).toBeLessThanOrEqual(loads);

@@ -5,7 +5,7 @@ import { VERSIONS, type KernelVersion } from '../../dev/kernels/versions';
 
 export { KERNEL_VERSIONS, VERSIONS, type KernelVersion } from '../../dev/kernels/versions';
 
-/** `options` with the module running kernel version `v` (4 is what the library ships). */
+/** `options` with the module running kernel version `v` (5 is what the library ships). */
 export function versionOptions(v: KernelVersion, options: BatchNormOptions = {}): BatchNormOptions {
   return { ...options, [KERNEL_TABLE]: VERSIONS[v] } as BatchNormOptions;
 }
