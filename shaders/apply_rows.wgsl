@@ -16,7 +16,16 @@
 // Method: four 16-byte coefficient gathers per thread (coeffs4), not per vec4 (in apply_vec4.wgsl
 //   they cost more cache traffic than x itself when C4 ≥ 8); four rows in flight per iteration.
 
-//! include rows_params.wgsl
+struct Params {
+  C4: u32,
+  M: u32,
+  chunk: u32,
+  slices: u32,
+  eps: f32,
+  flags: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
 //! include apply_io.wgsl
 
 @compute @workgroup_size(WG)
@@ -26,7 +35,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let C4 = params.C4;
   let c4 = t % C4;
   let s = t / C4;
-  let k = coeffs4(&stats, c4);
+  let c = 4u * c4;
+  // Rows: pivot, mean_v, scale, shift of channels c .. c+3.
+  let k = transpose(mat4x4<f32>(coeff(c), coeff(c + 1u), coeff(c + 2u), coeff(c + 3u)));
+  if (INFER != 0u && s == 0u) {
+    for (var j = 0u; j < 4u; j++) { save_infer(c + j); }
+  }
   let start = s * params.chunk;
   let end = min(start + params.chunk, params.M);
   var row = start;
@@ -34,11 +48,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let i = row * C4 + c4;
     let a = vec4<f32>(x[i]);
     let b = vec4<f32>(x[i + C4]);
-    let c = vec4<f32>(x[i + 2u * C4]);
+    let e = vec4<f32>(x[i + 2u * C4]);
     let d = vec4<f32>(x[i + 3u * C4]);
     y[i] = epilogue(i, ((a - k[0]) - k[1]) * k[2] + k[3]);
     y[i + C4] = epilogue(i + C4, ((b - k[0]) - k[1]) * k[2] + k[3]);
-    y[i + 2u * C4] = epilogue(i + 2u * C4, ((c - k[0]) - k[1]) * k[2] + k[3]);
+    y[i + 2u * C4] = epilogue(i + 2u * C4, ((e - k[0]) - k[1]) * k[2] + k[3]);
     y[i + 3u * C4] = epilogue(i + 3u * C4, ((d - k[0]) - k[1]) * k[2] + k[3]);
   }
   for (; row < end; row++) {

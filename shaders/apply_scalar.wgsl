@@ -17,16 +17,19 @@
 //   cost precision; then one multiply-add.
 
 //! include element.wgsl
+//! include infer.wgsl
 
 struct Params {
   C: u32,
   inner: u32,
   count: u32,
   block: u32,
+  eps: f32,
+  flags: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> stats: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> x: array<xf>;
 @group(0) @binding(3) var<storage, read_write> y: array<xf>;
 @group(0) @binding(4) var<storage, read> z: array<xf>;
@@ -47,6 +50,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var v = (idx / params.inner) % params.C;
   // Uniform branch: only ghost plans pay for the division.
   if (params.block < params.count) { v += params.C * (idx / params.block); }
-  let k = stats[2u * v];
+  let k = coeff(v);
+  // The first element of each channel in the first sample saves its inference coefficients.
+  if (INFER != 0u && idx < params.C * params.inner && idx % params.inner == 0u) { save_infer(v); }
   y[idx] = epilogue(idx, ((f32(x[idx]) - k.x) - k.y) * k.z + k.w);
 }

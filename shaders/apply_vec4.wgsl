@@ -13,7 +13,15 @@
 // Dispatch: one thread per vec4, index thread_index(); threads past count4 do nothing.
 // Method: 16-byte loads and stores; the four channels' coefficients gathered once per thread.
 
-//! include vec4_params.wgsl
+struct Params {
+  C: u32,
+  inner: u32,
+  count4: u32,
+  eps: f32,
+  flags: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
 //! include apply_io.wgsl
 
 @compute @workgroup_size(WG)
@@ -21,11 +29,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let i = thread_index(gid, nwg, WG);
   if (i >= params.count4) { return; }
   let c = ((4u * i) / params.inner) % params.C;
-  let step = select(0u, 2u, params.inner == 1u);
-  let k0 = stats[2u * c];
-  let k1 = stats[2u * c + step];
-  let k2 = stats[2u * c + 2u * step];
-  let k3 = stats[2u * c + 3u * step];
+  // One channel for the four elements (inner % 4 == 0), or four consecutive channels (inner 1).
+  let step = select(0u, 1u, params.inner == 1u);
+  let k0 = coeff(c);
+  let k1 = coeff(c + step);
+  let k2 = coeff(c + 2u * step);
+  let k3 = coeff(c + 3u * step);
+  // The first vec4 of each channel in the first sample saves its inference coefficients.
+  if (INFER != 0u && 4u * i < params.C * params.inner && (4u * i) % params.inner == 0u) {
+    for (var j = 0u; j <= 3u * step; j++) { save_infer(c + j); }
+  }
   let pivot = vec4<f32>(k0.x, k1.x, k2.x, k3.x);
   let mean_v = vec4<f32>(k0.y, k1.y, k2.y, k3.y);
   let scale = vec4<f32>(k0.z, k1.z, k2.z, k3.z);

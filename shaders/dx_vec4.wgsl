@@ -16,7 +16,13 @@
 // Dispatch: one thread per vec4, index thread_index(); threads past count4 do nothing.
 // Method: the centred form of dx_scalar.wgsl; 16-byte loads and stores.
 
-//! include vec4_params.wgsl
+struct Params {
+  C: u32,
+  inner: u32,
+  count4: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
 //! include dx_io.wgsl
 
 @compute @workgroup_size(WG)

@@ -105,8 +105,9 @@ export type KernelVersion = 1 | 2 | 3 | 4 | 5;
 export const KERNEL_VERSIONS: readonly KernelVersion[] = [1, 2, 3, 4, 5];
 
 /** A dev table that runs ghost batches as the default table does (they have no kernels of their own). */
-const ghostAware = (t: KernelTable): KernelTable => ({
+const ghostAware = (t: Omit<KernelTable, 'inference'>): KernelTable => ({
   name: t.name,
+  inference: 'coefficients',
   reduction: (g, max, ghosts) => (ghosts > 1 ? ghostReduction(g, ghosts) : t.reduction(g, max, 1)),
   elementwise: (g, r) => (r.ghosts > 1 ? SCALAR_ELEMENTWISE : t.elementwise(g, r)),
 });

@@ -1,4 +1,4 @@
-// rows_params.wgsl — the uniforms of the row kernels (stats_rows, grad_sums_rows, apply_rows, dx_rows): one thread per (slice, 4 channels).
+// rows_params.wgsl — the uniforms of the row kernels (stats_rows, grad_sums_rows, dx_rows): one thread per (slice, 4 channels).
 
 struct Params {
   C4: u32,

@@ -7,10 +7,14 @@
 import type { StorageType } from '../layout.js';
 import type { Epilogue } from '../options.js';
 
-/** What a pipeline is specialised for: the tensors' element type and the epilogue (none by default). */
+/**
+ * What a pipeline is specialised for: the tensors' element type, the epilogue (none by default),
+ * and, for the apply kernels, inference with coefficients computed in the pass (version 5).
+ */
 export interface Variant {
   dtype?: StorageType;
   epilogue?: Epilogue | null;
+  infer?: boolean;
 }
 
 /** What build-time reflection records of a kernel (scripts/wgsl.ts). */
@@ -44,6 +48,8 @@ const ELEMENT_ALIAS = 'alias xf = f32;';
 /** The line by which a kernel declares that it has the epilogues; their pipelines rewrite it. */
 const EPILOGUE_CONST = 'const EPILOGUE: u32 = 0u;';
 const EPILOGUE_CODE: Record<Epilogue, number> = { relu: 1, add_relu: 2 };
+/** The line by which an apply kernel declares inference in the pass (lib/infer.wgsl). */
+const INFER_CONST = 'const INFER: u32 = 0u;';
 
 export interface Kernel<B extends string, P extends string> {
   readonly label: string;
@@ -106,18 +112,20 @@ export function defineKernel<B extends string, P extends string>(
     pipeline(device, wg, variant = {}) {
       const dtype = variant.dtype ?? 'f32';
       const epilogue = variant.epilogue ?? null;
+      const infer = variant.infer ?? false;
       let cache = pipelines.get(device);
       if (!cache) pipelines.set(device, (cache = new Map()));
       const key =
         (wg === undefined ? label : `${label}:WG=${wg}`) +
         (dtype === 'f16' ? ':f16' : '') +
-        (epilogue ? `:${epilogue}` : '');
+        (epilogue ? `:${epilogue}` : '') +
+        (infer ? ':infer' : '');
       let p = cache.get(key);
       if (!p) {
         kernel.threadsPerWorkgroup(wg);
         const module = device.createShaderModule({
-          label: `${label}${dtype === 'f16' ? '.f16' : ''}${epilogue ? `.${epilogue}` : ''}.wgsl`,
-          code: specialise(label, compiled.source, { dtype, epilogue }),
+          label: `${label}${dtype === 'f16' ? '.f16' : ''}${epilogue ? `.${epilogue}` : ''}${infer ? '.infer' : ''}.wgsl`,
+          code: specialise(label, compiled.source, { dtype, epilogue, infer }),
         });
         const constants = wg === undefined ? undefined : { WG: wg };
         p = device.createComputePipeline({
@@ -139,6 +147,11 @@ export function defineKernel<B extends string, P extends string>(
  */
 export function specialise(label: string, source: string, variant: Variant): string {
   let out = source;
+  if (variant.infer) {
+    if (!out.includes(INFER_CONST))
+      throw new Error(`${label} declares no '${INFER_CONST}'; it cannot infer in the pass`);
+    out = out.replace(INFER_CONST, 'const INFER: u32 = 1u;');
+  }
   if (variant.epilogue) {
     if (!out.includes(EPILOGUE_CONST)) throw new Error(`${label} declares no '${EPILOGUE_CONST}'; it has no epilogues`);
     out = out.replace(EPILOGUE_CONST, `const EPILOGUE: u32 = ${EPILOGUE_CODE[variant.epilogue]}u;`);

@@ -17,19 +17,27 @@ export const evalCoeffs = defineKernel(
 /** Flag bits of eval_coeffs.wgsl. */
 export const EvalFlags = { AFFINE: 1, SPREAD_IS_STD: 2 } as const;
 
-const APPLY_BINDINGS = ['params', 'stats', 'x', 'y', 'z'] as const;
+const APPLY_BINDINGS = ['params', 'stats', 'x', 'y', 'z', 'gamma', 'beta', 'running_mean', 'running_spread'] as const;
 export const applyScalar = defineKernel('bn.apply_scalar', applyScalarWgsl, APPLY_BINDINGS, [
   'C',
   'inner',
   'count',
   'block',
+  'eps',
+  'flags',
 ] as const);
 export const applyVec4 = defineKernel('bn.apply_vec4', applyVec4Wgsl, APPLY_BINDINGS, [
   'C',
   'inner',
   'count4',
+  'eps',
+  'flags',
 ] as const);
-export const applyRows = defineKernel('bn.apply_rows', applyRowsWgsl, APPLY_BINDINGS, ROWS_PARAMS);
+export const applyRows = defineKernel('bn.apply_rows', applyRowsWgsl, APPLY_BINDINGS, [
+  ...ROWS_PARAMS,
+  'eps',
+  'flags',
+] as const);
 
 export const foldWeights = defineKernel(
   'bn.fold_weights',

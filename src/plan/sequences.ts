@@ -4,6 +4,7 @@
  * apply) and backward (gradient sums, merges, finalize, dx). Nothing here validates: callers pass
  * what validate.ts has checked.
  */
+import { placeholder } from '../gpu/buffers.js';
 import { gridFor, prepareDispatch, type Dispatch } from '../gpu/kernel.js';
 import { type Epilogue } from '../options.js';
 import type { Geometry } from '../layout.js';
@@ -22,6 +23,8 @@ export interface KernelPlan {
   readonly ew: ElementwisePath;
   readonly wg?: number;
   readonly epilogue: Epilogue | null;
+  /** Inference in the apply pass itself (the table's choice). */
+  readonly inlineInference: boolean;
 }
 
 export function kernelPlan(
@@ -37,7 +40,7 @@ export function kernelPlan(
   // A kernel has the epilogues where its WGSL declares the EPILOGUE constant (build-time reflection).
   if (epilogue && ![r.stage.sums, ew.apply, ew.dx].every((k) => 'EPILOGUE' in k.reflection().constants))
     throw new OptionError(`the ${table.name} kernel table has no fused epilogues; use the default kernels`);
-  return { g, r, ew, wg, epilogue };
+  return { g, r, ew, wg, epilogue, inlineInference: table.inference === 'inline' };
 }
 
 /**
@@ -193,6 +196,16 @@ export function forwardTrainDispatches(
   return [...s.dispatches, ...normaliseDispatches(device, l, b, s.reduced, l.g.M / l.r.ghosts, eps, flags, owned)];
 }
 
+/** What an apply pass that infers in the pass reads (version 5's one-dispatch inference). */
+interface InferInputs {
+  gamma: Range;
+  beta: Range;
+  runningMean: Range;
+  runningSpread: Range;
+  eps: number;
+  flags: number;
+}
+
 function apply(
   device: GPUDevice,
   l: KernelPlan,
@@ -201,9 +214,28 @@ function apply(
   owned: GPUBuffer[],
   wg?: number,
   ghosts = 1,
+  infer: InferInputs | null = null,
 ): Dispatch {
   const { params, grid } = ew.dispatch(device, l.g, l.r, ew.apply, wg, ghosts);
-  return prepareDispatch(device, ew.apply, params, b, grid, owned, wg, { dtype: l.g.dtype, epilogue: l.epilogue });
+  // Without inference in the pass the running statistics are not read: placeholders stand in.
+  const e = infer ?? {
+    gamma: placeholder(device, 0),
+    beta: placeholder(device, 1),
+    runningMean: placeholder(device, 2),
+    runningSpread: placeholder(device, 3),
+    eps: 0,
+    flags: 0,
+  };
+  return prepareDispatch(
+    device,
+    ew.apply,
+    { ...params, eps: e.eps, flags: e.flags },
+    { ...b, gamma: e.gamma, beta: e.beta, running_mean: e.runningMean, running_spread: e.runningSpread },
+    grid,
+    owned,
+    wg,
+    { dtype: l.g.dtype, epilogue: l.epilogue, infer: infer !== null },
+  );
 }
 
 export type ForwardEvalBindings = Omit<
@@ -220,6 +252,8 @@ export function forwardEvalDispatches(
   owned: GPUBuffer[],
 ): Dispatch[] {
   const { g, ew, wg } = l;
+  const io = { stats: b.stats, x: b.x, y: b.y, z: b.z };
+  if (l.inlineInference) return [apply(device, l, ew, io, owned, wg, 1, { ...b, eps, flags })];
   return [
     prepareDispatch(
       device,
@@ -229,7 +263,7 @@ export function forwardEvalDispatches(
       [Math.ceil(g.C / evalCoeffs.threadsPerWorkgroup())],
       owned,
     ),
-    apply(device, l, ew, { stats: b.stats, x: b.x, y: b.y, z: b.z }, owned, wg),
+    apply(device, l, ew, io, owned, wg),
   ];
 }
 

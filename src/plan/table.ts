@@ -64,6 +64,11 @@ export interface ElementwisePath {
 export interface KernelTable {
   readonly name: string;
   /**
+   * Inference: 'inline', the apply pass computes its coefficients from the running statistics (one
+   * dispatch, version 5); 'coefficients', a pass writes them first (eval_coeffs.wgsl).
+   */
+  readonly inference: 'inline' | 'coefficients';
+  /**
    * The reduction plan of a shape on a device with `maxPerDimension` workgroups per dimension, with
    * batch statistics over `ghosts` ghost batches (1: the whole batch).
    */
@@ -202,12 +207,15 @@ export function vec4Elementwise(g: Geometry): boolean {
   return g.count % 4 === 0 && (g.inner % 4 === 0 || (g.inner === 1 && g.C % 4 === 0));
 }
 
+/** An elementwise kernel's uniforms but the call's own (the apply kernels' eps and flags). */
+type GeometryParams<K> = Omit<ParamsOf<K>, 'eps' | 'flags'>;
+
 export const SCALAR_ELEMENTWISE: ElementwisePath = {
   kind: 'scalar',
   apply: applyScalar,
   dx: dxScalar,
   dispatch(device, g, r, kernel, wg, ghosts = 1) {
-    const params = { C: g.C, inner: g.inner, count: g.count, block: g.count / ghosts } satisfies ParamsOf<
+    const params = { C: g.C, inner: g.inner, count: g.count, block: g.count / ghosts } satisfies GeometryParams<
       typeof applyScalar
     >;
     return {
@@ -242,7 +250,7 @@ export const ROWS_ELEMENTWISE: ElementwisePath = {
   dx: dxRows,
   dispatch(device, g, r, kernel, wg) {
     return {
-      params: { C4: g.C / 4, M: g.M, chunk: r.chunk, slices: r.slices } satisfies ParamsOf<typeof applyRows>,
+      params: { C4: g.C / 4, M: g.M, chunk: r.chunk, slices: r.slices } satisfies GeometryParams<typeof applyRows>,
       grid: threads(device, kernel, (r.slices * g.C) / 4, wg),
     };
   },
@@ -256,11 +264,12 @@ export const TREE_SLICES = 8 * 256;
  * for channels-last with C % 4 == 0, along contiguous runs for channels-first with H·W % 4 == 0,
  * one thread per (channel, slice) elsewhere) cut into at most TREE_SLICES slices, merged by a tree
  * finalize, so a training forward and a backward are three dependent passes and no thread merges
- * more than 8 partials in turn; the matching elementwise passes. Ghost batches take the
+ * more than 8 partials in turn; the matching elementwise passes, which also infer in one pass. Ghost batches take the
  * layout-generic passes and the serial finalize.
  */
 export const DEFAULT_TABLE: KernelTable = {
   name: 'v5',
+  inference: 'inline',
   reduction(g, _maxPerDimension, ghosts) {
     if (ghosts > 1) return ghostReduction(g, ghosts);
     const stage = reductionStage(g);

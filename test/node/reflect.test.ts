@@ -104,7 +104,7 @@ describe('a wrapper that disagrees with its WGSL fails at first use', () => {
     const k = defineKernel(
       'bn.apply_scalar',
       applyScalar,
-      ['params', 'stats', 'x', 'y', 'z'] as const,
+      ['params', 'stats', 'x', 'y', 'z', 'gamma', 'beta', 'running_mean', 'running_spread'] as const,
       ['C', 'inner'] as const,
     );
     expect(() => k.reflection()).toThrow(/wrapper params .* do not match the WGSL struct/);
