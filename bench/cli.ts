@@ -4,12 +4,14 @@
  *                  [--ops forward-train,inference,backward,renorm-forward,train-step,epilogues,tfjs]
  *                  [--shapes resnet50,mlp,64x56x56x256,4096x1024] [--batch N] [--versions 1,2,3,4]
  *                  [--dtypes f32,f16] [--reps N] [--iters N] [--profile] [--torch TORCH.json] [--no-tfjs]
+ * npm run bench -- --plan-report [--shapes resnet50,mlp] [--batch N] [--fit RUN.json] [--json OUT.json]
  *
  * Times the ops in NHWC, NCHW and [N,C] for each kernel version, beside an in-run vec4 copy,
  * TF.js's WebGPU backend (browser runtime) and PyTorch (--torch: bench/torch_bn_bench.py's JSON
  * from the same machine and run), the training step of a network's BN layers (train-step), and the
  * TF.js bridge against TF.js's own BatchNormalization in TF.js training steps (tfjs).
- * Prints a table, writes the JSON report and an SVG chart.
+ * Prints a table, writes the JSON report and an SVG chart. --plan-report times nothing: it prints
+ * the plans of versions 4 and 5 and the cost model's predictions (bench/plan-report.ts).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -45,6 +47,8 @@ const { values } = parseArgs({
     profile: { type: 'boolean', default: false },
     torch: { type: 'string' },
     'no-tfjs': { type: 'boolean', default: false },
+    'plan-report': { type: 'boolean', default: false },
+    fit: { type: 'string' },
   },
 });
 
@@ -85,6 +89,22 @@ const cfg: BenchConfig = {
 for (const v of cfg.versions)
   if (![1, 2, 3, 4, 5].includes(v)) throw new Error(`unknown kernel version ${v}; versions are 1, 2, 3, 4, 5`);
 if (cfg.reps < 20) throw new Error('--reps must be at least 20 (the median of at least 20 timed runs)');
+
+if (values['plan-report']) {
+  // Plans only, nothing timed: any WebGPU device builds them (Dawn here, SwiftShader without a GPU).
+  const { requestBatchNormDevice } = await import('../src/device');
+  const { planReport } = await import('./plan-report');
+  const device = await requestBatchNormDevice({ gpu: await nodeGpu() });
+  const shapes = expandShapes(list(values.shapes) ?? ['resnet50', 'mlp'], batch, values.quick);
+  const r = await planReport(device, shapes, values.fit, (s) => console.log(s));
+  device.destroy();
+  if (values.json) {
+    mkdirSync(dirname(resolve(values.json)), { recursive: true });
+    writeFileSync(values.json, JSON.stringify(r, null, 2));
+    console.log(`wrote ${values.json}`);
+  }
+  process.exit(0);
+}
 
 if (withTfjs) {
   const { TFJS_HEADER } = await import('./tfjs');

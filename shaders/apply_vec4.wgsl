@@ -11,7 +11,8 @@
 //   3 y      storage, read_write  same shape
 //   4 z      storage, read        same shape: the residual of the add_relu epilogue (EPILOGUE 2)
 // Dispatch: one thread per vec4, index thread_index(); threads past count4 do nothing.
-// Method: 16-byte loads and stores; the four channels' coefficients gathered once per thread.
+// Method: 16-byte loads and stores; the coefficients of the vec4's channels (one, or four)
+//   gathered once per thread.
 
 struct Params {
   C: u32,
@@ -32,9 +33,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   // One channel for the four elements (inner % 4 == 0), or four consecutive channels (inner 1).
   let step = select(0u, 1u, params.inner == 1u);
   let k0 = coeff(c);
-  let k1 = coeff(c + step);
-  let k2 = coeff(c + 2u * step);
-  let k3 = coeff(c + 3u * step);
+  var k1 = k0;
+  var k2 = k0;
+  var k3 = k0;
+  if (step != 0u) {
+    k1 = coeff(c + 1u);
+    k2 = coeff(c + 2u);
+    k3 = coeff(c + 3u);
+  }
   // The first vec4 of each channel in the first sample saves its inference coefficients.
   if (INFER != 0u && 4u * i < params.C * params.inner && (4u * i) % params.inner == 0u) {
     for (var j = 0u; j <= 3u * step; j++) { save_infer(c + j); }

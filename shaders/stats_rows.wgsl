@@ -9,6 +9,7 @@
 //   0 params   uniform  Params
 //   1 x        storage, read        [M, C] xf read as vec4 (C4 = C/4 per row)
 //   2 partials storage, read_write  vec4 per (slice, channel): (n, mean, M2, pivot), index s·C + c
+//   3 schedule, 4 state             a module's step (STEP variant, lib/step_switch.wgsl)
 // Dispatch: one thread per (slice, c4), t = s·C4 + c4 = thread_index(); threads past slices·C4 do
 //   nothing. Neighbouring threads read neighbouring 16-byte groups of one row: a warp's load is 512
 //   contiguous bytes.
@@ -27,10 +28,12 @@ override WG: u32 = 256;
 //! include rows_params.wgsl
 @group(0) @binding(1) var<storage, read> x: array<vec4<xf>>;
 @group(0) @binding(2) var<storage, read_write> partials: array<vec4<f32>>;
+//! include step_switch.wgsl
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = thread_index(gid, nwg, WG);
+  if (STEP != 0u && t == 0u) { advance_step(); }
   if (t >= params.slices * params.C4) { return; }
   let C4 = params.C4;
   let c4 = t % C4;

@@ -10,6 +10,7 @@
 //   0 params   uniform  Params
 //   1 x        storage, read        [outer, C, inner] xf read as vec4 (inner4 = inner/4 per run)
 //   2 partials storage, read_write  vec4 per (slice, channel): (n, mean, M2, pivot), index s·C + c
+//   3 schedule, 4 state             a module's step (STEP variant, lib/step_switch.wgsl)
 // Dispatch: one thread per (channel, slice), t = c·S + s = thread_index(); threads past C·S do
 //   nothing. Neighbouring threads read neighbouring vec4s of a run, so a warp's load is contiguous.
 // Method: four vec4s (16 values) at a time: four independent loads, the exact two-pass mean and M2
@@ -26,6 +27,7 @@ override WG: u32 = 256;
 //! include runs_params.wgsl
 @group(0) @binding(1) var<storage, read> x: array<vec4<xf>>;
 @group(0) @binding(2) var<storage, read_write> partials: array<vec4<f32>>;
+//! include step_switch.wgsl
 
 fn at(c: u32, q: u32) -> u32 {
   let o = q / params.inner4;
@@ -40,6 +42,7 @@ fn sq(v: vec4<f32>) -> f32 {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let S = params.slices;
   let t = thread_index(gid, nwg, WG);
+  if (STEP != 0u && t == 0u) { advance_step(); }
   if (t >= S * params.C) { return; }
   let c = t / S;
   let s = t % S;

@@ -10,6 +10,7 @@
 //   0 params   uniform  Params
 //   1 x        storage, read        [outer, C, inner] xf
 //   2 partials storage, read_write  vec4 per (slice, channel): (n, mean, M2, pivot), index s·C + c
+//   3 schedule, 4 state             a module's step (STEP variant, lib/step_switch.wgsl)
 // Dispatch: one thread per (slice, channel), t = s·C + c = thread_index(); threads past slices·C
 //   do nothing. Channels-last: neighbouring threads read neighbouring channels of one row.
 // Method: Welford's update, sequential per thread (M2 is NaN when some |v| > RANGE, see
@@ -26,10 +27,12 @@ override WG: u32 = 64;
 //! include thread_params.wgsl
 @group(0) @binding(1) var<storage, read> x: array<xf>;
 @group(0) @binding(2) var<storage, read_write> partials: array<vec4<f32>>;
+//! include step_switch.wgsl
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = thread_index(gid, nwg, WG);
+  if (STEP != 0u && t == 0u) { advance_step(); }
   if (t >= params.slices * params.C) { return; }
   let c = t % params.C;
   let s = t / params.C;

@@ -1,7 +1,7 @@
 /**
  * Every kernel version this project has shipped, each a dispatch table runnable against the float64
  * CPU path (test/browser/gpu-vs-cpu.test.ts) and timed by `npm run bench -- --versions 1,2,3,4`.
- * The library ships only the newest (src/plan/table.ts: DEFAULT_TABLE, which is version 4); the
+ * The library ships only the newest (src/plan/table.ts: DEFAULT_TABLE, which is version 5); the
  * kernels that only older versions use live here, in dev/kernels/.
  *
  * 1: one workgroup per (channel, slice), tree merge in workgroup memory; scalar elementwise passes.
@@ -11,6 +11,9 @@
  *    elementwise passes.
  * 4: 16-byte reductions across rows or along runs, version 3's elsewhere, merge levels; the
  *    channels-last elementwise passes keep four channels' coefficients per thread.
+ * 5: version 4's first stages without merge levels, merged by a tree finalize (at most 8 partials
+ *    per thread; on a fallback adapter at most 8 slices and the serial finalize), so training
+ *    forward and backward are three dependent passes; inference in one pass.
  */
 import statsWorkgroupWgsl from './stats_workgroup.wgsl?kernel';
 import statsWorkgroupVec4Wgsl from './stats_workgroup_vec4.wgsl?kernel';
@@ -107,27 +110,32 @@ export const KERNEL_VERSIONS: readonly KernelVersion[] = [1, 2, 3, 4, 5];
 /** A dev table that runs ghost batches as the default table does (they have no kernels of their own). */
 const ghostAware = (t: Omit<KernelTable, 'inference'>): KernelTable => ({
   name: t.name,
-  inference: 'coefficients',
-  reduction: (g, max, ghosts) => (ghosts > 1 ? ghostReduction(g, ghosts) : t.reduction(g, max, 1)),
+  inference: () => 'coefficients',
+  reduction: (g, d, ghosts) => (ghosts > 1 ? ghostReduction(g, ghosts) : t.reduction(g, d, 1)),
   elementwise: (g, r) => (r.ghosts > 1 ? SCALAR_ELEMENTWISE : t.elementwise(g, r)),
 });
 
 export const VERSIONS: Record<KernelVersion, KernelTable> = {
   1: ghostAware({
     name: 'v1',
-    reduction(g, max) {
-      return withSlices(g, WORKGROUP, workgroupSlices(g.M, g.C, statsWorkgroup.threadsPerWorkgroup(), 1, max), false);
+    reduction(g, d) {
+      return withSlices(
+        g,
+        WORKGROUP,
+        workgroupSlices(g.M, g.C, statsWorkgroup.threadsPerWorkgroup(), 1, d.maxPerDimension),
+        false,
+      );
     },
     elementwise: () => SCALAR_ELEMENTWISE,
   }),
   2: ghostAware({
     name: 'v2',
-    reduction(g, max) {
+    reduction(g, d) {
       if (g.inner === 1 && g.C % 4 === 0) {
         const [lanes, rows] = statsWorkgroupVec4.reflection().workgroupSize;
-        return withSlices(g, WORKGROUP_VEC4, workgroupSlices(g.M, g.C, rows, 4 * lanes, max), false);
+        return withSlices(g, WORKGROUP_VEC4, workgroupSlices(g.M, g.C, rows, 4 * lanes, d.maxPerDimension), false);
       }
-      return VERSIONS[1].reduction(g, max, 1);
+      return VERSIONS[1].reduction(g, d, 1);
     },
     elementwise: (g) => (vec4Elementwise(g) ? VEC4_ELEMENTWISE : SCALAR_ELEMENTWISE),
   }),
@@ -146,4 +154,15 @@ export const VERSIONS: Record<KernelVersion, KernelTable> = {
     elementwise,
   }),
   5: DEFAULT_TABLE,
+};
+
+/**
+ * Version 5's GPU plan on any device (as if it were not a fallback adapter): for the tests and
+ * benchmarks that exercise the tree finalize on SwiftShader.
+ */
+export const V5_GPU: KernelTable = {
+  name: 'v5-gpu',
+  inference: (d) => DEFAULT_TABLE.inference({ ...d, fallback: false }),
+  reduction: (g, d, ghosts) => DEFAULT_TABLE.reduction(g, { ...d, fallback: false }, ghosts),
+  elementwise: DEFAULT_TABLE.elementwise,
 };

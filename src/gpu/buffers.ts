@@ -10,17 +10,18 @@ const placeholders = new WeakMap<GPUDevice, GPUBuffer[]>();
 const placeholderBuffers = new WeakSet<GPUBuffer>();
 
 /**
- * A 16-byte per-device buffer for a binding the kernel does not touch (gamma without affine, say).
- * Each role has its own buffer, since one dispatch may not read and write the same buffer.
+ * A per-device buffer for a binding the kernel does not touch (gamma without affine, say): 16
+ * bytes, or `bytes` where the binding's struct needs more. Each role has its own buffer, since one
+ * dispatch may not read and write the same buffer.
  */
-export function placeholder(device: GPUDevice, role: number): Range {
+export function placeholder(device: GPUDevice, role: number, bytes = 16): Range {
   let list = placeholders.get(device);
   if (!list) placeholders.set(device, (list = []));
   if (!list[role]) {
-    list[role] = device.createBuffer({ label: `bn.placeholder${role}`, size: 16, usage: GPUBufferUsage.STORAGE });
+    list[role] = device.createBuffer({ label: `bn.placeholder${role}`, size: bytes, usage: GPUBufferUsage.STORAGE });
     placeholderBuffers.add(list[role]);
   }
-  return { buffer: list[role], offset: 0, size: 16 };
+  return { buffer: list[role], offset: 0, size: list[role].size };
 }
 
 /** True for a placeholder's range: a binding the call did not pass. */

@@ -9,13 +9,19 @@ import type { Epilogue } from '../options.js';
 
 /**
  * What a pipeline is specialised for: the tensors' element type, the epilogue (none by default),
- * and, for the apply kernels, inference with coefficients computed in the pass (version 5).
+ * and the switches of version 5: for the apply kernels, inference with coefficients computed in
+ * the pass (`infer`); for the statistics kernels, a module's step advanced in the pass (`step`).
  */
 export interface Variant {
   dtype?: StorageType;
   epilogue?: Epilogue | null;
   infer?: boolean;
+  step?: boolean;
 }
+
+/** The switches, and the constant by which a kernel declares each (0; its pipelines set 1). */
+const SWITCHES = { infer: 'INFER', step: 'STEP' } as const;
+const switchLine = (name: string, on: boolean) => `const ${name}: u32 = ${on ? 1 : 0}u;`;
 
 /** What build-time reflection records of a kernel (scripts/wgsl.ts). */
 export interface Reflection {
@@ -48,8 +54,6 @@ const ELEMENT_ALIAS = 'alias xf = f32;';
 /** The line by which a kernel declares that it has the epilogues; their pipelines rewrite it. */
 const EPILOGUE_CONST = 'const EPILOGUE: u32 = 0u;';
 const EPILOGUE_CODE: Record<Epilogue, number> = { relu: 1, add_relu: 2 };
-/** The line by which an apply kernel declares inference in the pass (lib/infer.wgsl). */
-const INFER_CONST = 'const INFER: u32 = 0u;';
 
 export interface Kernel<B extends string, P extends string> {
   readonly label: string;
@@ -112,20 +116,20 @@ export function defineKernel<B extends string, P extends string>(
     pipeline(device, wg, variant = {}) {
       const dtype = variant.dtype ?? 'f32';
       const epilogue = variant.epilogue ?? null;
-      const infer = variant.infer ?? false;
+      const on = (Object.keys(SWITCHES) as (keyof typeof SWITCHES)[]).filter((k) => variant[k]);
       let cache = pipelines.get(device);
       if (!cache) pipelines.set(device, (cache = new Map()));
       const key =
         (wg === undefined ? label : `${label}:WG=${wg}`) +
         (dtype === 'f16' ? ':f16' : '') +
         (epilogue ? `:${epilogue}` : '') +
-        (infer ? ':infer' : '');
+        on.map((k) => `:${k}`).join('');
       let p = cache.get(key);
       if (!p) {
         kernel.threadsPerWorkgroup(wg);
         const module = device.createShaderModule({
-          label: `${label}${dtype === 'f16' ? '.f16' : ''}${epilogue ? `.${epilogue}` : ''}${infer ? '.infer' : ''}.wgsl`,
-          code: specialise(label, compiled.source, { dtype, epilogue, infer }),
+          label: `${label}${dtype === 'f16' ? '.f16' : ''}${epilogue ? `.${epilogue}` : ''}${on.map((k) => `.${k}`).join('')}.wgsl`,
+          code: specialise(label, compiled.source, variant),
         });
         const constants = wg === undefined ? undefined : { WG: wg };
         p = device.createComputePipeline({
@@ -143,14 +147,15 @@ export function defineKernel<B extends string, P extends string>(
 
 /**
  * The WGSL for `variant`: f16 enables the extension (first, before any declaration) and retypes
- * the element alias; an epilogue sets the kernel's EPILOGUE constant.
+ * the element alias; an epilogue sets the kernel's EPILOGUE constant, a switch its constant.
  */
 export function specialise(label: string, source: string, variant: Variant): string {
   let out = source;
-  if (variant.infer) {
-    if (!out.includes(INFER_CONST))
-      throw new Error(`${label} declares no '${INFER_CONST}'; it cannot infer in the pass`);
-    out = out.replace(INFER_CONST, 'const INFER: u32 = 1u;');
+  for (const [k, name] of Object.entries(SWITCHES)) {
+    if (!variant[k as keyof typeof SWITCHES]) continue;
+    if (!out.includes(switchLine(name, false)))
+      throw new Error(`${label} declares no '${switchLine(name, false)}'; it has no ${k} variant`);
+    out = out.replace(switchLine(name, false), switchLine(name, true));
   }
   if (variant.epilogue) {
     if (!out.includes(EPILOGUE_CONST)) throw new Error(`${label} declares no '${EPILOGUE_CONST}'; it has no epilogues`);

@@ -16,7 +16,7 @@ export const ROWS_PARAMS = ['C4', 'M', 'chunk', 'slices'] as const;
 export const RUNS_PARAMS = ['C', 'inner4', 'M4', 'slices'] as const;
 export const MERGE_PARAMS = ['C', 'slices', 'group', 'groups', 'src', 'dst'] as const;
 
-const STATS_BINDINGS = ['params', 'x', 'partials'] as const;
+const STATS_BINDINGS = ['params', 'x', 'partials', 'schedule', 'state'] as const;
 export const statsThread = defineKernel('bn.stats_thread', statsThreadWgsl, STATS_BINDINGS, THREAD_PARAMS);
 export const statsRows = defineKernel('bn.stats_rows', statsRowsWgsl, STATS_BINDINGS, ROWS_PARAMS);
 export const statsRuns = defineKernel('bn.stats_runs', statsRunsWgsl, STATS_BINDINGS, RUNS_PARAMS);

@@ -45,6 +45,7 @@ export function stepSequences(bn: BatchNorm, s: KernelPlan, b: StepBindings, own
       );
     return { x: b.x, y: b.y, z: b.z };
   };
+  const stepInputs = { schedule: whole(bn.schedule), state: whole(bn.stepState) };
   let workspace: Range | null = null;
   const ws = () => (workspace ??= workspaceFor(bn.device, s, null, owned, label));
   const grads = () => {
@@ -63,19 +64,19 @@ export function stepSequences(bn: BatchNorm, s: KernelPlan, b: StepBindings, own
     };
   };
   const seq = {
-    /** The statistics reduction (what a synchronized step exports). */
-    statistics: () => statisticsDispatches(bn.device, s, b.x, ws(), owned),
+    /** The statistics reduction (what a synchronized step exports, advancing nothing). */
+    statistics: (advance = false) => statisticsDispatches(bn.device, s, b.x, ws(), owned, advance ? stepInputs : null),
     /**
-     * From reduced statistics over M values: with `update`, advance the step and update the
-     * running statistics; coefficients; apply.
+     * From reduced statistics over M values: with `update`, advance the step (unless the
+     * reduction did: `advanced`) and update the running statistics; coefficients; apply.
      */
-    normalise: (update: boolean, reduced: Reduced, M: number): Dispatch[] => {
+    normalise: (update: boolean, reduced: Reduced, M: number, advanced = false): Dispatch[] => {
       const flags =
         (update ? FinalizeFlags.UPDATE : 0) |
         (o.unbiased ? FinalizeFlags.UNBIASED : 0) |
         (o.renorm ? FinalizeFlags.RENORM : 0) |
         (o.affine ? FinalizeFlags.AFFINE : 0);
-      const step = whole(bn.stepState);
+      const step = stepInputs.state;
       const out = { runningMeanOut: placeholder(bn.device, 8), runningSpreadOut: placeholder(bn.device, 9) };
       const d = normaliseDispatches(
         bn.device,
@@ -87,7 +88,7 @@ export function stepSequences(bn: BatchNorm, s: KernelPlan, b: StepBindings, own
         flags,
         owned,
       );
-      return update ? [stepDispatch(bn.device, whole(bn.schedule), step, owned), ...d] : d;
+      return update && !advanced ? [stepDispatch(bn.device, stepInputs, owned), ...d] : d;
     },
     eval: (): Dispatch[] =>
       forwardEvalDispatches(
@@ -107,8 +108,8 @@ export function stepSequences(bn: BatchNorm, s: KernelPlan, b: StepBindings, own
   return {
     ...seq,
     train: (update: boolean): Dispatch[] => {
-      const st = seq.statistics();
-      return [...st.dispatches, ...seq.normalise(update, st.reduced, s.g.M / s.r.ghosts)];
+      const st = seq.statistics(update);
+      return [...st.dispatches, ...seq.normalise(update, st.reduced, s.g.M / s.r.ghosts, update)];
     },
     backward: (batchStats: boolean): Dispatch[] => {
       const gs = seq.gradSums();

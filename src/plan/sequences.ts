@@ -12,9 +12,16 @@ import { OptionError } from '../errors.js';
 import { BackwardFlags, backwardFinalize, backwardFinalizeTree, gradSumsMerge } from '../kernels/gradients.js';
 import { evalCoeffs } from '../kernels/normalise.js';
 import { forwardFinalize, forwardFinalizeTree, statsMerge } from '../kernels/statistics.js';
-import { stepState } from '../kernels/step.js';
+import { SCHEDULE_BYTES, STEP_BYTES, stepState } from '../kernels/step.js';
 import type { Range } from '../validate/buffers.js';
-import { MERGE_GROUP, type ElementwisePath, type KernelTable, type ReductionPlan } from './table.js';
+import {
+  deviceTraits,
+  finalizeTree,
+  MERGE_GROUP,
+  type ElementwisePath,
+  type KernelTable,
+  type ReductionPlan,
+} from './table.js';
 
 /** What a sequence is built for: the tensor view, its kernels, the workgroup-size override and the epilogue. */
 export interface KernelPlan {
@@ -35,12 +42,13 @@ export function kernelPlan(
   epilogue: Epilogue | null = null,
   ghosts = 1,
 ): KernelPlan {
-  const r = table.reduction(g, device.limits.maxComputeWorkgroupsPerDimension, ghosts);
+  const traits = deviceTraits(device);
+  const r = table.reduction(g, traits, ghosts);
   const ew = table.elementwise(g, r);
   // A kernel has the epilogues where its WGSL declares the EPILOGUE constant (build-time reflection).
   if (epilogue && ![r.stage.sums, ew.apply, ew.dx].every((k) => 'EPILOGUE' in k.reflection().constants))
     throw new OptionError(`the ${table.name} kernel table has no fused epilogues; use the default kernels`);
-  return { g, r, ew, wg, epilogue, inlineInference: table.inference === 'inline' };
+  return { g, r, ew, wg, epilogue, inlineInference: table.inference(traits) === 'inline' };
 }
 
 /**
@@ -68,13 +76,19 @@ function reduce(
   ws: Range,
   owned: GPUBuffer[],
   out: Dispatch[],
+  step: StepInputs | null = null,
 ): Reduced {
   const { r, g, wg } = l;
   const first = which === 'stats' ? r.stage.stats : r.stage.sums;
   const { params, grid } = r.stage.dispatch(device, r, wg);
   // The gradient sums see the upstream gradient through the epilogue; the statistics do not.
-  const variant = { dtype: g.dtype, epilogue: which === 'sums' ? l.epilogue : null };
-  out.push(prepareDispatch(device, first, params, { ...bindings, partials: ws }, grid, owned, wg, variant));
+  const variant = { dtype: g.dtype, epilogue: which === 'sums' ? l.epilogue : null, step: step !== null };
+  // A statistics kernel without the step in its pass binds placeholders for it.
+  const s = step ?? {
+    schedule: placeholder(device, 10, SCHEDULE_BYTES),
+    state: placeholder(device, 11, STEP_BYTES),
+  };
+  out.push(prepareDispatch(device, first, params, { ...bindings, ...s, partials: ws }, grid, owned, wg, variant));
   if (!r.levels.length) return { partials: ws, slices: r.slices, ghosts: r.ghosts };
   const merge = which === 'stats' ? statsMerge : gradSumsMerge;
   const unit = which === 'stats' ? 16 : 8;
@@ -117,10 +131,19 @@ export interface ForwardTrainBindings {
   workspace: Range;
 }
 
-/** A module's step_state dispatch, which advances its step and computes the step's values. */
-export function stepDispatch(device: GPUDevice, schedule: Range, state: Range, owned: GPUBuffer[]): Dispatch {
-  return prepareDispatch(device, stepState, {}, { schedule, state }, [1], owned);
+/** A module's step: its schedule, and the state that advancing it rewrites. */
+export interface StepInputs {
+  schedule: Range;
+  state: Range;
 }
+
+/** A module's step_state dispatch, which advances its step and computes the step's values. */
+export function stepDispatch(device: GPUDevice, step: StepInputs, owned: GPUBuffer[]): Dispatch {
+  return prepareDispatch(device, stepState, {}, step, [1], owned);
+}
+
+/** Whether the statistics kernel of a plan advances a module's step in its own pass (its STEP variant). */
+const stepInPass = (l: KernelPlan) => 'STEP' in l.r.stage.stats.reflection().constants;
 
 /** Where a reduction left its partials, and how many per channel. */
 export interface Reduced {
@@ -130,16 +153,22 @@ export interface Reduced {
   readonly ghosts: number;
 }
 
-/** The statistics reduction of a training forward: first stage and merge levels. */
+/**
+ * The statistics reduction of a training forward: first stage and merge levels; with `step`, a
+ * module's step advanced before the finalize reads it.
+ */
 export function statisticsDispatches(
   device: GPUDevice,
   l: KernelPlan,
   x: Range,
   workspace: Range,
   owned: GPUBuffer[],
+  step: StepInputs | null = null,
 ): { dispatches: Dispatch[]; reduced: Reduced } {
-  const dispatches: Dispatch[] = [];
-  const reduced = reduce(device, l, 'stats', { x }, workspace, owned, dispatches);
+  // With `step`, the module's step advances first: in the reduction's pass, or in one of its own.
+  const inPass = step !== null && stepInPass(l);
+  const dispatches: Dispatch[] = step && !inPass ? [stepDispatch(device, step, owned)] : [];
+  const reduced = reduce(device, l, 'stats', { x }, workspace, owned, dispatches, inPass ? step : null);
   return { dispatches, reduced };
 }
 
@@ -160,7 +189,7 @@ export function normaliseDispatches(
 ): Dispatch[] {
   const { g, ew, wg } = l;
   // Version 5 merges one batch's slices as a tree, a workgroup per channel.
-  const tree = l.r.tree && reduced.ghosts === 1;
+  const tree = finalizeTree(l.r, reduced.slices, reduced.ghosts);
   return [
     prepareDispatch(
       device,
@@ -179,6 +208,7 @@ export function normaliseDispatches(
       },
       tree ? gridFor(device, g.C) : [Math.ceil(g.C / forwardFinalize.threadsPerWorkgroup())],
       owned,
+      tree ?? undefined,
     ),
     apply(device, l, ew, { stats: b.stats, x: b.x, y: b.y, z: b.z }, owned, wg, reduced.ghosts),
   ];
@@ -319,7 +349,7 @@ export function gradInputDispatches(
   const { g, ew, wg } = l;
   const flags = (batchStats ? BackwardFlags.BATCH_STATS : 0) | (affine ? BackwardFlags.AFFINE : 0);
   const { ghosts, slices } = reduced;
-  const tree = l.r.tree && ghosts === 1;
+  const tree = finalizeTree(l.r, slices, ghosts);
   const { params, grid } = ew.dispatch(device, g, l.r, ew.dx, wg, ghosts);
   return [
     prepareDispatch(
@@ -329,6 +359,7 @@ export function gradInputDispatches(
       { partials: reduced.partials, stats: b.stats, gamma: b.gamma, dgamma: b.dgamma, dbeta: b.dbeta },
       tree ? gridFor(device, g.C) : [Math.ceil(g.C / backwardFinalize.threadsPerWorkgroup())],
       owned,
+      tree ?? undefined,
     ),
     prepareDispatch(
       device,

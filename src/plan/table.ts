@@ -39,10 +39,30 @@ export interface ReductionPlan {
   /** Slices per ghost (all of them with one ghost); no slice straddles two ghosts. */
   readonly spg: number;
   /**
-   * The finalize passes merge the slices as a tree in workgroup memory, a workgroup per channel
-   * (version 5; one ghost), instead of one thread per channel merging them in turn.
+   * The finalize passes may merge the slices as a tree in workgroup memory, a workgroup per channel
+   * (version 5; one ghost; see finalizeTree), instead of one thread per channel merging them in turn.
    */
   readonly tree: boolean;
+}
+
+/** What a table reads of the device. */
+export interface DeviceTraits {
+  /** Workgroups per grid dimension (limits.maxComputeWorkgroupsPerDimension). */
+  readonly maxPerDimension: number;
+  /**
+   * A fallback adapter (adapterInfo.isFallbackAdapter: SwiftShader, WARP, llvmpipe): a CPU, whose
+   * threads are SIMD lanes on a few cores and which runs a kernel with barriers as coroutines, so
+   * wide reductions and workgroup trees cost it far more than they save.
+   */
+  readonly fallback: boolean;
+}
+
+export function deviceTraits(device: GPUDevice): DeviceTraits {
+  return {
+    maxPerDimension: device.limits.maxComputeWorkgroupsPerDimension,
+    // adapterInfo is missing on older implementations; they are taken for GPUs.
+    fallback: (device.adapterInfo as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true,
+  };
 }
 
 /** The elementwise passes of a shape: normalisation and input gradient. */
@@ -64,15 +84,12 @@ export interface ElementwisePath {
 export interface KernelTable {
   readonly name: string;
   /**
-   * Inference: 'inline', the apply pass computes its coefficients from the running statistics (one
-   * dispatch, version 5); 'coefficients', a pass writes them first (eval_coeffs.wgsl).
+   * Inference on a device: 'inline', the apply pass computes its coefficients from the running
+   * statistics (one dispatch, version 5); 'coefficients', a pass writes them first (eval_coeffs.wgsl).
    */
-  readonly inference: 'inline' | 'coefficients';
-  /**
-   * The reduction plan of a shape on a device with `maxPerDimension` workgroups per dimension, with
-   * batch statistics over `ghosts` ghost batches (1: the whole batch).
-   */
-  reduction(g: Geometry, maxPerDimension: number, ghosts: number): ReductionPlan;
+  inference(device: DeviceTraits): 'inline' | 'coefficients';
+  /** The reduction plan of a shape on a device, with batch statistics over `ghosts` ghost batches (1: the whole batch). */
+  reduction(g: Geometry, device: DeviceTraits, ghosts: number): ReductionPlan;
   /** The elementwise passes of a shape, given its reduction plan. */
   elementwise(g: Geometry, r: ReductionPlan): ElementwisePath;
 }
@@ -256,24 +273,42 @@ export const ROWS_ELEMENTWISE: ElementwisePath = {
   },
 };
 
-/** Partials per channel a tree finalize merges: 8 per thread of its 256 (kernel version 5). */
-export const TREE_SLICES = 8 * 256;
+/** Partials per thread in a version 5 finalize, and threads per channel in its tree. */
+export const PER_THREAD = 8;
+export const TREE_WIDTH = 256;
+/** Partials per channel a tree finalize merges at most. */
+export const TREE_SLICES = PER_THREAD * TREE_WIDTH;
+
+/**
+ * The workgroup width of a version 5 finalize over `slices` partials per channel: null for the
+ * serial finalize (a thread per channel; at most PER_THREAD partials, so still at most PER_THREAD
+ * dependent loads), else the fewest threads (a power of two) that take PER_THREAD partials each.
+ */
+export function finalizeTree(r: ReductionPlan, slices: number, ghosts: number): number | null {
+  if (!r.tree || ghosts > 1 || slices <= PER_THREAD) return null;
+  return Math.min(TREE_WIDTH, 2 ** Math.ceil(Math.log2(Math.ceil(slices / PER_THREAD))));
+}
 
 /**
  * What the library runs (kernel version 5): the reductions of version 4 (16-byte loads across rows
  * for channels-last with C % 4 == 0, along contiguous runs for channels-first with H·W % 4 == 0,
- * one thread per (channel, slice) elsewhere) cut into at most TREE_SLICES slices, merged by a tree
- * finalize, so a training forward and a backward are three dependent passes and no thread merges
- * more than 8 partials in turn; the matching elementwise passes, which also infer in one pass. Ghost batches take the
+ * one thread per (channel, slice) elsewhere) with no merge levels, so that a training forward and a
+ * backward are three dependent passes: on a GPU, as many slices as fill it up to TREE_SLICES,
+ * merged by a tree finalize; on a fallback adapter (a CPU), at most PER_THREAD slices, merged by
+ * the serial finalize without barriers. No thread merges more than PER_THREAD partials in turn.
+ * The matching elementwise passes, which also infer in one pass on a GPU. Ghost batches take the
  * layout-generic passes and the serial finalize.
  */
 export const DEFAULT_TABLE: KernelTable = {
   name: 'v5',
-  inference: 'inline',
-  reduction(g, _maxPerDimension, ghosts) {
+  // On a CPU a dispatch costs little and the apply pass's per-vec4 gathers of four arrays are
+  // real work; on a GPU they hide under the loads and the dependent dispatch does not.
+  inference: (device) => (device.fallback ? 'coefficients' : 'inline'),
+  reduction(g, device, ghosts) {
     if (ghosts > 1) return ghostReduction(g, ghosts);
     const stage = reductionStage(g);
-    return { ...withSlices(g, stage, Math.min(threadSlices(g, stage), TREE_SLICES), false), tree: true };
+    const most = device.fallback ? PER_THREAD : TREE_SLICES;
+    return { ...withSlices(g, stage, Math.min(threadSlices(g, stage), most), false), tree: true };
   },
   elementwise,
 };

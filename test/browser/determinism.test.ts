@@ -8,7 +8,7 @@ import { BatchNorm } from '../../src/module/batchnorm';
 import { planBackward, planForwardTrain } from '../../src/plan/plans';
 import { statsByteLength } from '../../src/plan/params';
 import { readFloats } from '../../src/gpu/buffers';
-import { KERNEL_VERSIONS, VERSIONS, versionOptions, type KernelVersion } from '../util/versions';
+import { TEST_VERSIONS, VERSIONS, versionOptions, type TestVersion } from '../util/versions';
 import type { Layout } from '../../src/layout';
 import { normals, rng } from '../util/random';
 import { gpuDevice } from './device';
@@ -35,7 +35,7 @@ const CASES: [Layout, number[]][] = [
   ['NC', [300, 12]],
 ];
 
-async function moduleRun(d: GPUDevice, version: KernelVersion, layout: Layout, shape: number[]): Promise<number[][]> {
+async function moduleRun(d: GPUDevice, version: TestVersion, layout: Layout, shape: number[]): Promise<number[][]> {
   const n = shape.reduce((a, b) => a * b, 1);
   const C = layout === 'NHWC' ? shape[3] : shape[1];
   const x = upload(
@@ -64,7 +64,7 @@ async function moduleRun(d: GPUDevice, version: KernelVersion, layout: Layout, s
 }
 
 describe('bitwise identical across runs', () => {
-  for (const version of KERNEL_VERSIONS) {
+  for (const version of TEST_VERSIONS) {
     for (const [layout, shape] of CASES) {
       it(`v${version} ${layout} ${shape.join('x')}`, async () => {
         const d = await gpuDevice();
@@ -76,7 +76,7 @@ describe('bitwise identical across runs', () => {
   }
 });
 
-for (const kernelVersion of [3, 4] as const)
+for (const kernelVersion of [3, 4, 5] as const)
   describe(`v${kernelVersion}: bitwise identical across workgroup sizes`, () => {
     for (const [layout, shape] of CASES) {
       it(`v${kernelVersion} ${layout} ${shape.join('x')} with workgroupSize 16, 32, 64, 128, 256`, async () => {

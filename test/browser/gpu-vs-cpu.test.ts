@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { renormSchedule, type BatchNormOptions } from '../../src/options';
-import { KERNEL_VERSIONS, versionOptions, type KernelVersion } from '../util/versions';
+import { TEST_VERSIONS, versionOptions, type TestVersion } from '../util/versions';
 import type { StateDictInput } from '../../src/validate/state';
 import { normals, rng } from '../util/random';
 import { gpuDevice } from './device';
@@ -124,9 +124,9 @@ async function check(s: Scenario, tol: Partial<Record<string, number>> = {}): Pr
     expect(e, `${k}: ${JSON.stringify(errors)}`).toBeLessThanOrEqual(tol[k] ?? TOL);
 }
 
-const withVersion = (m: Mode, v: KernelVersion): Mode => ({ ...m, options: versionOptions(v, m.options) });
+const withVersion = (m: Mode, v: TestVersion): Mode => ({ ...m, options: versionOptions(v, m.options) });
 
-for (const version of KERNEL_VERSIONS) {
+for (const version of TEST_VERSIONS) {
   for (const [shapeName, shape] of Object.entries(SHAPES)) {
     for (const layout of ['NCHW', 'NHWC'] as const) {
       describe(`v${version} ${shapeName} ${layout}`, () => {
@@ -139,7 +139,7 @@ for (const version of KERNEL_VERSIONS) {
   }
 }
 
-for (const version of KERNEL_VERSIONS)
+for (const version of TEST_VERSIONS)
   describe(`v${version} hard cases`, () => {
     const train = withVersion(MODES['train+eval'], version);
     for (const layout of ['NCHW', 'NHWC'] as const) {

@@ -1,7 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { geometry, type Layout } from '../../src/layout';
-import { DEFAULT_TABLE, MERGE_GROUP, mergeLevels, ROWS, RUNS, THREAD, TREE_SLICES } from '../../src/plan/table';
+import {
+  DEFAULT_TABLE,
+  finalizeTree,
+  MERGE_GROUP,
+  mergeLevels,
+  PER_THREAD,
+  ROWS,
+  RUNS,
+  THREAD,
+  TREE_SLICES,
+  TREE_WIDTH,
+  type DeviceTraits,
+} from '../../src/plan/table';
 import { VERSIONS } from '../../dev/kernels/versions';
+
+const GPU: DeviceTraits = { maxPerDimension: 65535, fallback: false };
+const CPU: DeviceTraits = { maxPerDimension: 65535, fallback: true };
 
 describe('the default dispatch table', () => {
   const cases: [string, Layout, number[], string][] = [
@@ -15,16 +30,31 @@ describe('the default dispatch table', () => {
   for (const [name, layout, shape, kind] of cases) {
     it(`${name}: ${kind}, every slice non-empty, at most ${TREE_SLICES} partials for the tree finalize (v5)`, () => {
       const g = geometry(layout, shape);
-      const p = DEFAULT_TABLE.reduction(g, 65535, 1);
+      const p = DEFAULT_TABLE.reduction(g, GPU, 1);
       expect(p.stage.kind).toBe(kind);
       expect(p.tree).toBe(true);
       expect(p.levels).toEqual([]);
       expect(p.slices).toBeLessThanOrEqual(TREE_SLICES);
       expect((p.slices - 1) * p.chunk).toBeLessThan(g.M);
+      // A tree wide enough that no thread merges more than PER_THREAD partials, and no wider.
+      const w = finalizeTree(p, p.slices, 1);
+      if (p.slices <= PER_THREAD) expect(w).toBeNull();
+      else {
+        expect(Math.ceil(p.slices / w!)).toBeLessThanOrEqual(PER_THREAD);
+        expect(w! === 2 || Math.ceil(p.slices / (w! / 2)) > PER_THREAD).toBe(true);
+        expect(w!).toBeLessThanOrEqual(TREE_WIDTH);
+      }
+    });
+    it(`${name}: on a fallback adapter at most ${PER_THREAD} partials, merged by the serial finalize`, () => {
+      const g = geometry(layout, shape);
+      const p = DEFAULT_TABLE.reduction(g, CPU, 1);
+      expect(p.stage.kind).toBe(kind);
+      expect(p.slices).toBeLessThanOrEqual(PER_THREAD);
+      expect(finalizeTree(p, p.slices, 1)).toBeNull();
     });
     it(`${name}: version 4 leaves at most ${MERGE_GROUP} partials for its serial finalize`, () => {
       const g = geometry(layout, shape);
-      const p = VERSIONS[4].reduction(g, 65535, 1);
+      const p = VERSIONS[4].reduction(g, GPU, 1);
       expect(p.stage.kind).toBe(kind);
       const loads = kind === 'runs' ? g.M / 4 : g.M;
       expect(p.slices).toBeLessThanOrEqual(loads);

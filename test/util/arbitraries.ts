@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import type { BatchNormOptions } from '../../src/options';
 import type { StateDictInput } from '../../src/validate/state';
 import type { Scenario } from '../../src/conformance/compare';
-import { KERNEL_VERSIONS, versionOptions } from './versions';
+import { TEST_VERSIONS, versionOptions } from './versions';
 import { rng } from './random';
 
 export type Dist =
@@ -50,7 +50,7 @@ export const modeArb = fc.constantFrom<Mode>(
 );
 export const distArb = fc.constantFrom(...DISTS);
 export const epsArb = fc.constantFrom(1e-5, 1e-3, 0.1);
-export const versionArb = fc.constantFrom(...KERNEL_VERSIONS);
+export const versionArb = fc.constantFrom(...TEST_VERSIONS);
 
 /** The module options of a mode (on a kernel version, for the dev tables). */
 export function modeOptions(mode: Mode, eps: number, clip: { rmax: number; dmax: number }): BatchNormOptions {
