@@ -44,6 +44,8 @@ export interface BenchConfig {
   runtime: 'browser' | 'node';
   /** Time each dispatch of each op on its own. */
   profile: boolean;
+  /** Milliseconds of continuous heater work before a timed batch after the GPU may have idled (bench/timer.ts). */
+  warmMs: number;
   /** Train-step networks: 'resnet50' at `batch`, or the scaled-down stack. */
   trainStep: { network: 'resnet50' | 'quick'; batch: number };
   /** PyTorch's timings from the same run (bench/torch_bn_bench.py --json). */
@@ -77,7 +79,7 @@ export interface Row {
   /** Wall clock per op over the timed batch, submit to completion: what speedup_vs_tfjs compares. */
   ours_wall_ms: number;
   tfjs_ms: number | null;
-  /** The copy of the same size timed just before this op, and the best of the run (the yardstick). */
+  /** The copy of the same size timed before this shape's ops, and the best of the run (the yardstick). */
   copy_ms: number;
   best_copy_ms: number;
   bytes: number;
@@ -89,6 +91,10 @@ export interface Row {
   vs_torch: number | null;
   max_error: number;
   timing: 'timestamp' | 'wall';
+  /** Milliseconds the GPU had run without a pause (the timer's heater) when the timed batch began. */
+  warm_ms: number;
+  /** When the op was timed (epoch ms), to read beside a clock log (scripts/gpu-bench.sh: clocks.csv). */
+  timed_at: number;
   /** With --profile: each dispatch's median milliseconds. */
   profile?: { kernel: string; ms: number }[];
 }
@@ -278,10 +284,10 @@ async function benchTensors(
   const tolerance = half ? F16_OUTPUT_TOLERANCE : 1e-4;
   const ops = cfg.ops.filter((o): o is TensorOp => o !== 'train-step' && o !== 'epilogues');
 
-  for (const version of k.versions) {
+  const plansOf = (version: KernelVersion): Record<TensorOp, Plan> => {
     const table: KernelTable = VERSIONS[version];
     const common = { layout, shape, x, y, stats, weight: w, bias: b, dtype: api } as const;
-    const plans: Record<TensorOp, Plan> = {
+    return {
       'forward-train': planForwardTrain(device, { ...common, workspace: ws, runningMean: trm, runningVar: trv }, table),
       // momentum 0 keeps mu and sigma fixed, so every timed run sees the validated state.
       'renorm-forward': planForwardTrain(
@@ -296,11 +302,19 @@ async function benchTensors(
         table,
       ),
     };
+  };
+  const plans = new Map(k.versions.map((v) => [v, plansOf(v)]));
+
+  // Validate every op of every version first, so that timing runs back to back without the CPU
+  // work between (the GPU keeps its clocks): run the op once (backward after a training forward)
+  // and compare with the float64 CPU path.
+  const errors = new Map<string, number>();
+  for (const version of k.versions) {
+    const p = plans.get(version)!;
     for (const op of ops) {
-      // Validate first: run the op once (backward after a training forward) and compare.
       const v = device.createCommandEncoder({ label: 'bench.validate' });
-      if (op === 'backward') plans['forward-train'].encode(v);
-      plans[op].encode(v);
+      if (op === 'backward') p['forward-train'].encode(v);
+      p[op].encode(v);
       device.queue.submit([v.finish({ label: 'bench.validate' })]);
       const out = { buffer: op === 'backward' ? dx : y };
       const got = half ? await readHalfs(device, out, n) : await readFloats(device, out, n);
@@ -311,22 +325,27 @@ async function benchTensors(
         throw new Error(
           `${op} ${layout} ${shapeName} ${dtype} v${version}: GPU result differs from the CPU path (scaled error ${maxError}); not timing it`,
         );
+      errors.set(`${op} ${version}`, maxError);
+    }
+  }
 
-      // The yardstick is timed right before the op, in the same (warmed-up) state of the GPU.
-      const copyMs = (await timer.time(copy, cfg.iters, cfg.reps)).ms;
-      const encode = (e: GPUCommandEncoder) => plans[op].encode(e);
-      const { ms, wallMs } = await timer.time(encode, cfg.iters, cfg.reps);
-      let tfMs: number | null = null;
-      if (tf && !half && version === k.versions[0]) {
-        const f = tfjsOp(tf, op, layout, shape, xh, dyh);
-        if (f) tfMs = await timeTfjs(tf, f, Math.max(1, Math.min(cfg.iters, 5)), cfg.reps);
-      } else if (tf && !half) {
-        tfMs = rows.find((r) => r.op === op)?.tfjs_ms ?? null;
-      }
+  // The yardstick first (behind the timer's full warm-up), then each op in every version in turn.
+  const copyMs = (await timer.time(copy, cfg.iters, cfg.reps)).ms;
+  for (const op of ops) {
+    let tfMs: number | null = null;
+    if (tf && !half) {
+      const f = tfjsOp(tf, op, layout, shape, xh, dyh);
+      if (f) tfMs = await timeTfjs(tf, f, Math.max(1, Math.min(cfg.iters, 5)), cfg.reps);
+    }
+    for (const version of k.versions) {
+      const plan = plans.get(version)![op];
+      const encode = (e: GPUCommandEncoder) => plan.encode(e);
+      const timedAt = Date.now();
+      const { ms, wallMs, warmMs } = await timer.time(encode, cfg.iters, cfg.reps);
       // The op's pass includes a backward's forward only in validation; timing runs the op alone.
       const profile = cfg.profile
-        ? (await timer.profile(plans[op].dispatches, Math.min(cfg.reps, 10))).map((ms, i) => ({
-            kernel: plans[op].dispatches[i].label,
+        ? (await timer.profile(plan.dispatches, Math.min(cfg.reps, 10))).map((ms, i) => ({
+            kernel: plan.dispatches[i].label,
             ms,
           }))
         : undefined;
@@ -349,16 +368,18 @@ async function benchTensors(
         speedup_vs_tfjs: tfMs === null ? null : tfMs / wallMs,
         torch_ms: torch,
         vs_torch: torch === null ? null : ms / torch,
-        max_error: maxError,
+        max_error: errors.get(`${op} ${version}`)!,
         timing: timer.method,
+        warm_ms: warmMs,
+        timed_at: timedAt,
         ...(profile ? { profile } : {}),
       };
       rows.push(row);
       log(formatRow(row));
       for (const p of profile ?? []) log(`    ${p.kernel.padEnd(28)} ${p.ms.toFixed(4)} ms`);
     }
-    for (const p of Object.values(plans)) p.destroy();
   }
+  for (const p of plans.values()) for (const q of Object.values(p)) q.destroy();
   for (const t of [x, y, dy, dx, stats, w, b, dw, db, rm, rv, ws, mu, sigma, trm, trv, ...owned]) t.destroy();
   return rows;
 }
@@ -414,7 +435,7 @@ export async function runBench(
   tf: Tf | null,
   log: (s: string) => void = () => {},
 ): Promise<Report> {
-  const timer = new Timer(device);
+  const timer = new Timer(device, cfg.warmMs);
   const info = device.adapterInfo;
   const rows: Row[] = [];
   const epilogues: EpilogueRow[] = [];
@@ -429,7 +450,8 @@ export async function runBench(
         const xh = makeData(n, channelOf, 1),
           dyh = makeData(n, channelOf, 2);
         for (const dtype of cfg.dtypes) {
-          const versions = dtype === 'f16' ? cfg.versions.filter((v) => v === 4) : cfg.versions;
+          // float16 runs the shipped kernels only.
+          const versions = dtype === 'f16' ? cfg.versions.filter((v) => v === 5) : cfg.versions;
           if (!versions.length || !tensorOps) continue;
           if (dtype === 'f16' && !device.features.has('shader-f16')) {
             log(`(f16 ${layout} ${shapeName}: not run, the adapter lacks shader-f16)`);
@@ -487,6 +509,7 @@ export async function runBench(
       }
     }
   }
+  timer.destroy();
   return {
     adapter: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' '),
     runtime: cfg.runtime,

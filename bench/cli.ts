@@ -2,8 +2,9 @@
 /**
  * npm run bench -- [--runtime browser|node] [--quick] [--json [OUT.json]] [--svg OUT.svg]
  *                  [--ops forward-train,inference,backward,renorm-forward,train-step,epilogues,tfjs]
- *                  [--shapes resnet50,mlp,64x56x56x256,4096x1024] [--batch N] [--versions 1,2,3,4]
+ *                  [--shapes resnet50,mlp,64x56x56x256,4096x1024] [--batch N] [--versions 1,2,3,4,5]
  *                  [--dtypes f32,f16] [--reps N] [--iters N] [--profile] [--torch TORCH.json] [--no-tfjs]
+ *                  [--warm-ms 1000]
  * npm run bench -- --plan-report [--shapes resnet50,mlp] [--batch N] [--fit RUN.json] [--json OUT.json]
  *
  * Times the ops in NHWC, NCHW and [N,C] for each kernel version, beside an in-run vec4 copy,
@@ -48,6 +49,7 @@ const { values } = parseArgs({
     torch: { type: 'string' },
     'no-tfjs': { type: 'boolean', default: false },
     'plan-report': { type: 'boolean', default: false },
+    'warm-ms': { type: 'string', default: '1000' },
     fit: { type: 'string' },
   },
 });
@@ -83,12 +85,14 @@ const cfg: BenchConfig = {
   iters: Number(values.iters ?? (values.quick ? 3 : 20)),
   runtime: values.runtime,
   profile: values.profile,
+  warmMs: Number(values['warm-ms']),
   trainStep: { network: values.quick ? 'quick' : 'resnet50', batch },
   torch,
 };
 for (const v of cfg.versions)
   if (![1, 2, 3, 4, 5].includes(v)) throw new Error(`unknown kernel version ${v}; versions are 1, 2, 3, 4, 5`);
 if (cfg.reps < 20) throw new Error('--reps must be at least 20 (the median of at least 20 timed runs)');
+if (!(cfg.warmMs >= 0)) throw new Error(`--warm-ms must be a number of milliseconds ≥ 0; got ${values['warm-ms']}`);
 
 if (values['plan-report']) {
   // Plans only, nothing timed: any WebGPU device builds them (Dawn here, SwiftShader without a GPU).

@@ -73,15 +73,14 @@ export const LAUNCH_US = 1.7;
 export const IDEAL_GBPS = 4000;
 export const RT_US = 1.16;
 /** The copy kernel's rate in the v4 H200 run, by tensor MB (bench/results/h200-final/ours.json: 2·bytes / copy_ms, fastest per size). */
-export const AS_RUN_COPY: readonly [mb: number, gbps: number][] = [
-  [16.8, 1295],
+export const AS_RUN_COPY: readonly (readonly [mb: number, gbps: number])[] = [
+  [16.8, 1304],
   [25.7, 1308],
-  [205.5, 4135],
+  [205.5, 4141],
 ];
 
 /** The as-run bandwidth at a tensor of `mb` MB: the copy's rate, interpolated in log size, clamped at the ends. */
-export function asRunGbps(mb: number): number {
-  const c = AS_RUN_COPY;
+export function asRunGbps(mb: number, c: readonly (readonly [number, number])[] = AS_RUN_COPY): number {
   if (mb <= c[0][0]) return c[0][1];
   for (let i = 1; i < c.length; i++) {
     if (mb <= c[i][0]) {
@@ -224,17 +223,31 @@ interface Measured {
   dtype: string;
   version: number;
   ours_ms: number;
+  copy_ms: number;
+}
+
+/** A run's copy rates by tensor MB (the fastest per size), as AS_RUN_COPY holds the v4 H200 run's. */
+function copyRates(rows: Measured[]): [number, number][] {
+  const best = new Map<number, number>();
+  for (const r of rows) {
+    const mb = Math.round(tensorMB(r.shape) * 10) / 10;
+    best.set(mb, Math.max(best.get(mb) ?? 0, (2 * mb) / r.copy_ms));
+  }
+  return [...best].sort((a, b) => a[0] - b[0]);
 }
 
 const key = (r: { op: string; layout: string; shape: string }) => `${r.op} ${r.layout} ${r.shape}`;
 
 /** RT (µs) that minimises the squared relative error of the as-run prediction over `pairs`, by a 0.01 µs grid. */
-export function fitRt(pairs: { row: PlanRow; ms: number }[]): number {
+export function fitRt(
+  pairs: { row: PlanRow; ms: number }[],
+  copy: readonly (readonly [number, number])[] = AS_RUN_COPY,
+): number {
   let best = 0,
     bestErr = Infinity;
   for (let rt = 0; rt <= 5; rt += 0.01) {
     let e = 0;
-    for (const p of pairs) e += ((predictMs(p.row, asRunGbps(tensorMB(p.row.shape)), rt) - p.ms) / p.ms) ** 2;
+    for (const p of pairs) e += ((predictMs(p.row, asRunGbps(tensorMB(p.row.shape), copy), rt) - p.ms) / p.ms) ** 2;
     if (e < bestErr) [best, bestErr] = [rt, e];
   }
   return Math.round(best * 100) / 100;
@@ -252,21 +265,26 @@ export async function planReport(
   const v4 = planRows(device, VERSIONS[4], '4', shapes);
   const v5 = planRows(device, V5_GPU, '5', shapes);
   let rt = RT_US;
+  let copy: readonly (readonly [number, number])[] = AS_RUN_COPY;
   let fit: unknown = null;
   if (fitFile) {
-    const measured = (JSON.parse(readFileSync(fitFile, 'utf8')) as { rows: Measured[] }).rows.filter(
-      (m) => m.dtype === 'f32' && m.version === 4,
+    const all = (JSON.parse(readFileSync(fitFile, 'utf8')) as { rows: Measured[] }).rows.filter(
+      (m) => m.dtype === 'f32',
     );
+    const measured = all.filter((m) => m.version === 4);
     const byKey = new Map(v4.map((r) => [key(r), r]));
     const pairs = measured.flatMap((m) => {
       const row = byKey.get(key(m));
       return row ? [{ row, ms: m.ours_ms }] : [];
     });
     if (!pairs.length) throw new Error(`${fitFile} has no v4 f32 rows of these shapes; give --shapes that it measured`);
-    rt = fitRt(pairs);
+    // The file's own copy rates are its as-run bandwidths.
+    copy = copyRates(all);
+    log(`fit: as-run copy GB/s by tensor MB: ${copy.map(([mb, g]) => `${mb}: ${g.toFixed(0)}`).join(', ')}`);
+    rt = fitRt(pairs, copy);
     log(`fit: RT = ${rt} µs over ${pairs.length} v4 rows of ${fitFile} (file constant RT_US = ${RT_US})`);
     const ratios = pairs.map((p) => {
-      const pred = predictMs(p.row, asRunGbps(tensorMB(p.row.shape)), rt);
+      const pred = predictMs(p.row, asRunGbps(tensorMB(p.row.shape), copy), rt);
       log(
         `fit ${key(p.row).padEnd(38)} measured ${p.ms.toFixed(3)}  predicted ${pred.toFixed(3)}  ratio ${(pred / p.ms).toFixed(2)}`,
       );
@@ -279,15 +297,26 @@ export async function planReport(
           `fit ${op}: predicted/measured median ${median(r).toFixed(2)}, range ${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)} over ${r.length} rows`,
         );
     }
-    fit = { rt_us: rt, rows: ratios };
+    // The model's v5 predictions (with the fitted RT) against v5 rows, where the file has them.
+    const v5ByKey = new Map(v5.map((r) => [key(r), r]));
+    const checks = all.flatMap((m) => {
+      const row = m.version === 5 ? v5ByKey.get(key(m)) : undefined;
+      if (!row) return [];
+      const pred = predictMs(row, asRunGbps(tensorMB(row.shape), copy), rt);
+      log(
+        `check v5 ${key(row).padEnd(38)} measured ${m.ours_ms.toFixed(3)}  predicted ${pred.toFixed(3)}  ratio ${(pred / m.ours_ms).toFixed(2)}`,
+      );
+      return [{ row: key(row), measured: m.ours_ms, predicted: pred }];
+    });
+    fit = { rt_us: rt, rows: ratios, v5: checks };
   }
   log(PLAN_HEADER);
   const rows: PlanRow[] = [];
   v5.forEach((r5, i) => {
     const r4 = v4[i];
     const mb = tensorMB(r5.shape);
-    const p4 = predictMs(r4, asRunGbps(mb), rt);
-    const p5 = predictMs(r5, asRunGbps(mb), rt);
+    const p4 = predictMs(r4, asRunGbps(mb, copy), rt);
+    const p5 = predictMs(r5, asRunGbps(mb, copy), rt);
     const ideal = predictMs(r5, IDEAL_GBPS, rt);
     log(
       `plan ${r5.op.padEnd(13)} ${r5.layout.padEnd(6)} ${r5.shape.padEnd(16)} ${`${r4.dispatch_count}/${r5.dispatch_count}`.padStart(10)} ${`${r4.serial_steps}/${r5.serial_steps}`.padStart(13)} ${mb.toFixed(1).padStart(5)} ${p4.toFixed(3).padStart(9)} ${p5.toFixed(3).padStart(8)} ${ideal.toFixed(3).padStart(9)}  ${r5.workgroups.join('·')}`,

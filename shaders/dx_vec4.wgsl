@@ -1,5 +1,5 @@
 // dx_vec4.wgsl — the input gradient, four elements per thread, for the shapes of apply_vec4.wgsl
-// (groups of four share a channel, or are four consecutive channels).
+// (groups of four share a channel, are four consecutive channels, or span two; lib/lanes.wgsl).
 //
 // Computes: dx = A_c·dy + B_c·((x - pivot_c) - mean_v_c) + D_c on vec4s.
 //   Under an epilogue, dy is first masked by the forward output (dy where y > 0); with add_relu
@@ -24,14 +24,13 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 //! include dx_io.wgsl
+//! include lanes.wgsl
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = thread_index(gid, nwg, WG);
   if (i >= params.count4) { return; }
-  let c = ((4u * i) / params.inner) % params.C;
-  let s = select(0u, 1u, params.inner == 1u);
-  let ca = vec4<u32>(c, c + s, c + 2u * s, c + 3u * s);
+  let ca = lane_channels(i);
   let k0 = stats[2u * ca.x];
   let k1 = stats[2u * ca.y];
   let k2 = stats[2u * ca.z];

@@ -22,18 +22,21 @@ import gradSumsWorkgroupVec4Wgsl from './grad_sums_workgroup_vec4.wgsl?kernel';
 import { defineKernel } from '../../src/gpu/kernel.js';
 import {
   DEFAULT_TABLE,
-  elementwise,
   ghostReduction,
-  reductionStage,
+  ROWS,
+  ROWS_ELEMENTWISE,
+  RUNS,
   SCALAR_ELEMENTWISE,
   THREAD,
   VEC4_ELEMENTWISE,
   threadSlices,
-  vec4Elementwise,
   withSlices,
+  type ElementwisePath,
   type KernelTable,
+  type ReductionPlan,
   type ReductionStage,
 } from '../../src/plan/table.js';
+import type { Geometry } from '../../src/layout.js';
 
 const WORKGROUP_PARAMS = ['C', 'inner', 'M', 'chunk', 'cFold'] as const;
 const VEC4_PARAMS = ['C4', 'M', 'chunk'] as const;
@@ -104,6 +107,14 @@ const WORKGROUP_VEC4: ReductionStage = {
   },
 };
 
+/** Versions 2–4's vec4 elementwise shapes: groups of four that share a channel, or are four consecutive ones. */
+const vec4Elementwise = (g: Geometry) => g.count % 4 === 0 && (g.inner % 4 === 0 || (g.inner === 1 && g.C % 4 === 0));
+const VEC4_OR_SCALAR = (g: Geometry) => (vec4Elementwise(g) ? VEC4_ELEMENTWISE : SCALAR_ELEMENTWISE);
+/** Version 4's first stages and elementwise passes: rows, runs, or one thread per (channel, slice). */
+const v4Stage = (g: Geometry) => (g.inner === 1 && g.C % 4 === 0 ? ROWS : g.inner % 4 === 0 ? RUNS : THREAD);
+const v4Elementwise = (g: Geometry, r: ReductionPlan): ElementwisePath =>
+  r.stage === ROWS ? ROWS_ELEMENTWISE : VEC4_OR_SCALAR(g);
+
 export type KernelVersion = 1 | 2 | 3 | 4 | 5;
 export const KERNEL_VERSIONS: readonly KernelVersion[] = [1, 2, 3, 4, 5];
 
@@ -137,21 +148,21 @@ export const VERSIONS: Record<KernelVersion, KernelTable> = {
       }
       return VERSIONS[1].reduction(g, d, 1);
     },
-    elementwise: (g) => (vec4Elementwise(g) ? VEC4_ELEMENTWISE : SCALAR_ELEMENTWISE),
+    elementwise: VEC4_OR_SCALAR,
   }),
   3: ghostAware({
     name: 'v3',
     reduction: (g) => withSlices(g, THREAD, threadSlices(g, THREAD), false),
-    elementwise: (g) => (vec4Elementwise(g) ? VEC4_ELEMENTWISE : SCALAR_ELEMENTWISE),
+    elementwise: VEC4_OR_SCALAR,
   }),
   // Version 4: as many slices as fill a large GPU, merge levels of 32, a serial finalize.
   4: ghostAware({
     name: 'v4',
     reduction(g) {
-      const stage = reductionStage(g);
+      const stage = v4Stage(g);
       return withSlices(g, stage, threadSlices(g, stage), true);
     },
-    elementwise,
+    elementwise: v4Elementwise,
   }),
   5: DEFAULT_TABLE,
 };
@@ -165,4 +176,5 @@ export const V5_GPU: KernelTable = {
   inference: (d) => DEFAULT_TABLE.inference({ ...d, fallback: false }),
   reduction: (g, d, ghosts) => DEFAULT_TABLE.reduction(g, { ...d, fallback: false }, ghosts),
   elementwise: DEFAULT_TABLE.elementwise,
+  workgroupSize: (g, r, d) => DEFAULT_TABLE.workgroupSize!(g, r, { ...d, fallback: false }),
 };

@@ -2,6 +2,7 @@
 import gradSumsThreadWgsl from '../../shaders/grad_sums_thread.wgsl?kernel';
 import gradSumsRowsWgsl from '../../shaders/grad_sums_rows.wgsl?kernel';
 import gradSumsRunsWgsl from '../../shaders/grad_sums_runs.wgsl?kernel';
+import gradSumsBlocksWgsl from '../../shaders/grad_sums_blocks.wgsl?kernel';
 import gradSumsMergeWgsl from '../../shaders/grad_sums_merge.wgsl?kernel';
 import backwardFinalizeWgsl from '../../shaders/backward_finalize.wgsl?kernel';
 import backwardFinalizeTreeWgsl from '../../shaders/backward_finalize_tree.wgsl?kernel';
@@ -9,12 +10,13 @@ import dxScalarWgsl from '../../shaders/dx_scalar.wgsl?kernel';
 import dxVec4Wgsl from '../../shaders/dx_vec4.wgsl?kernel';
 import dxRowsWgsl from '../../shaders/dx_rows.wgsl?kernel';
 import { defineKernel } from '../gpu/kernel.js';
-import { MERGE_PARAMS, ROWS_PARAMS, RUNS_PARAMS, THREAD_PARAMS } from './statistics.js';
+import { BLOCKS_PARAMS, MERGE_PARAMS, ROWS_PARAMS, RUNS_PARAMS, THREAD_PARAMS } from './statistics.js';
 
 const SUMS_BINDINGS = ['params', 'stats', 'x', 'dy', 'partials', 'y'] as const;
 export const gradSumsThread = defineKernel('bn.grad_sums_thread', gradSumsThreadWgsl, SUMS_BINDINGS, THREAD_PARAMS);
 export const gradSumsRows = defineKernel('bn.grad_sums_rows', gradSumsRowsWgsl, SUMS_BINDINGS, ROWS_PARAMS);
 export const gradSumsRuns = defineKernel('bn.grad_sums_runs', gradSumsRunsWgsl, SUMS_BINDINGS, RUNS_PARAMS);
+export const gradSumsBlocks = defineKernel('bn.grad_sums_blocks', gradSumsBlocksWgsl, SUMS_BINDINGS, BLOCKS_PARAMS);
 export const gradSumsMerge = defineKernel(
   'bn.grad_sums_merge',
   gradSumsMergeWgsl,

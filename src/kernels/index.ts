@@ -5,13 +5,22 @@ import {
   dxRows,
   dxScalar,
   dxVec4,
+  gradSumsBlocks,
   gradSumsMerge,
   gradSumsRows,
   gradSumsRuns,
   gradSumsThread,
 } from './gradients.js';
 import { applyRows, applyScalar, applyVec4, evalCoeffs, foldWeights } from './normalise.js';
-import { forwardFinalize, forwardFinalizeTree, statsMerge, statsRows, statsRuns, statsThread } from './statistics.js';
+import {
+  forwardFinalize,
+  forwardFinalizeTree,
+  statsBlocks,
+  statsMerge,
+  statsRows,
+  statsRuns,
+  statsThread,
+} from './statistics.js';
 import { stepState } from './step.js';
 
 export const KERNELS = [
@@ -19,6 +28,7 @@ export const KERNELS = [
   statsThread,
   statsRows,
   statsRuns,
+  statsBlocks,
   statsMerge,
   forwardFinalize,
   forwardFinalizeTree,
@@ -29,6 +39,7 @@ export const KERNELS = [
   gradSumsThread,
   gradSumsRows,
   gradSumsRuns,
+  gradSumsBlocks,
   gradSumsMerge,
   backwardFinalize,
   backwardFinalizeTree,

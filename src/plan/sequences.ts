@@ -45,6 +45,7 @@ export function kernelPlan(
   const traits = deviceTraits(device);
   const r = table.reduction(g, traits, ghosts);
   const ew = table.elementwise(g, r);
+  wg ??= table.workgroupSize?.(g, r, traits);
   // A kernel has the epilogues where its WGSL declares the EPILOGUE constant (build-time reflection).
   if (epilogue && ![r.stage.sums, ew.apply, ew.dx].every((k) => 'EPILOGUE' in k.reflection().constants))
     throw new OptionError(`the ${table.name} kernel table has no fused epilogues; use the default kernels`);

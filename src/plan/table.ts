@@ -10,17 +10,30 @@
 import { gridFor, type AnyKernel, type Grid, type ParamsOf } from '../gpu/kernel.js';
 import type { Geometry } from '../layout.js';
 import { applyRows, applyScalar, applyVec4 } from '../kernels/normalise.js';
-import { dxRows, dxScalar, dxVec4, gradSumsRows, gradSumsRuns, gradSumsThread } from '../kernels/gradients.js';
-import { statsRows, statsRuns, statsThread } from '../kernels/statistics.js';
+import {
+  dxRows,
+  dxScalar,
+  dxVec4,
+  gradSumsBlocks,
+  gradSumsRows,
+  gradSumsRuns,
+  gradSumsThread,
+} from '../kernels/gradients.js';
+import { statsBlocks, statsRows, statsRuns, statsThread } from '../kernels/statistics.js';
 
 /** The first stage of a reduction: a statistics kernel and its gradient-sums twin with the same geometry. */
 export interface ReductionStage {
   readonly kind: string;
   readonly stats: AnyKernel;
   readonly sums: AnyKernel;
-  /** Threads one slice of the tensor takes (channels, or vec4s of channels), and loads per channel in all. */
+  /**
+   * Threads one slice of the tensor takes (channels, or vec4s of channels), and the loads all the
+   * slices of one such thread make together.
+   */
   threadsPerSlice(g: Geometry): number;
   loadsPerChannel(g: Geometry): number;
+  /** Values of a channel that one slice takes whole (its slices are whole samples: inner); 1 if absent. */
+  sliceUnit?(g: Geometry): number;
   /** Uniform values and grid of the first stage on plan `p`. */
   dispatch(device: GPUDevice, p: ReductionPlan, wg?: number): { params: Record<string, number>; grid: Grid };
 }
@@ -92,6 +105,11 @@ export interface KernelTable {
   reduction(g: Geometry, device: DeviceTraits, ghosts: number): ReductionPlan;
   /** The elementwise passes of a shape, given its reduction plan. */
   elementwise(g: Geometry, r: ReductionPlan): ElementwisePath;
+  /**
+   * The workgroup size of the first stage and the elementwise passes where the caller sets none
+   * (undefined: each kernel's own, 256).
+   */
+  workgroupSize?(g: Geometry, r: ReductionPlan, device: DeviceTraits): number | undefined;
 }
 
 /**
@@ -110,11 +128,12 @@ export function mergeLevels(slices: number): number[] {
   return levels;
 }
 
-/** `want` slices (at least one), each non-empty. */
+/** `want` slices (at least one), each non-empty and a whole number of the stage's slice units. */
 export function withSlices(geom: Geometry, stage: ReductionStage, want: number, merge: boolean): ReductionPlan {
-  let slices = Math.max(1, want);
-  const chunk = Math.ceil(geom.M / slices);
-  slices = Math.ceil(geom.M / chunk);
+  const unit = stage.sliceUnit?.(geom) ?? 1;
+  const units = geom.M / unit;
+  const chunk = Math.ceil(units / Math.min(units, Math.max(1, want))) * unit;
+  const slices = Math.ceil(geom.M / chunk);
   return {
     stage,
     geom,
@@ -209,6 +228,30 @@ export const RUNS: ReductionStage = {
 };
 
 /**
+ * One thread per (slice, block of four channels) over whole samples: channels-first with
+ * inner % 4 != 0 and C % 4 == 0, whose four channels of a sample are `inner` aligned vec4s
+ * (version 5).
+ */
+export const BLOCKS: ReductionStage = {
+  kind: 'blocks',
+  stats: statsBlocks,
+  sums: gradSumsBlocks,
+  threadsPerSlice: (g) => g.C / 4,
+  // A thread reads its four channels' values as vec4s: M of them per block column.
+  loadsPerChannel: (g) => g.M,
+  sliceUnit: (g) => g.inner,
+  dispatch(device, p, wg) {
+    const { C, inner, M } = p.geom;
+    return {
+      params: { C4: C / 4, inner, outer: M / inner, chunk: p.chunk / inner, slices: p.slices } satisfies ParamsOf<
+        typeof statsBlocks
+      >,
+      grid: threads(device, statsBlocks, (p.slices * C) / 4, wg),
+    };
+  },
+};
+
+/**
  * Slices for the barrier-free stages: enough threads to fill a large GPU, each with at least
  * MIN_PER_THREAD loads (values, or vec4s for rows and runs).
  */
@@ -219,9 +262,13 @@ export function threadSlices(g: Geometry, stage: ReductionStage): number {
   );
 }
 
-/** Groups of four elements share a channel, or are four consecutive channels. */
+/**
+ * The vec4 elementwise passes take a tensor of a multiple of four values whose groups of four span
+ * at most two channels, or are four consecutive ones (lib/lanes.wgsl): any inner ≥ 2, or inner 1
+ * with C % 4 == 0 (version 5; earlier versions took only inner % 4 == 0 of the first).
+ */
 export function vec4Elementwise(g: Geometry): boolean {
-  return g.count % 4 === 0 && (g.inner % 4 === 0 || (g.inner === 1 && g.C % 4 === 0));
+  return g.count % 4 === 0 && (g.inner >= 2 || g.C % 4 === 0);
 }
 
 /** An elementwise kernel's uniforms but the call's own (the apply kernels' eps and flags). */
@@ -290,15 +337,22 @@ export function finalizeTree(r: ReductionPlan, slices: number, ghosts: number): 
 }
 
 /**
- * What the library runs (kernel version 5): the reductions of version 4 (16-byte loads across rows
- * for channels-last with C % 4 == 0, along contiguous runs for channels-first with H·W % 4 == 0,
- * one thread per (channel, slice) elsewhere) with no merge levels, so that a training forward and a
+ * What the library runs (kernel version 5): 16-byte reductions, across rows for channels-last with
+ * C % 4 == 0, along contiguous runs for channels-first with H·W % 4 == 0, by blocks of four
+ * channels for channels-first with H·W % 4 != 0 and C % 4 == 0 (one thread per (channel, slice)
+ * elsewhere), with no merge levels, so that a training forward and a
  * backward are three dependent passes: on a GPU, as many slices as fill it up to TREE_SLICES,
  * merged by a tree finalize; on a fallback adapter (a CPU), at most PER_THREAD slices, merged by
  * the serial finalize without barriers. No thread merges more than PER_THREAD partials in turn.
  * The matching elementwise passes, which also infer in one pass on a GPU. Ghost batches take the
  * layout-generic passes and the serial finalize.
  */
+/**
+ * Workgroups a GPU pass should have at least: two per core of the largest GPU the tables are
+ * designed for (an H200's 132 SMs), so that no core idles through a pass that carries real work.
+ */
+export const MIN_WORKGROUPS = 264;
+
 export const DEFAULT_TABLE: KernelTable = {
   name: 'v5',
   // On a CPU a dispatch costs little and the apply pass's per-vec4 gathers of four arrays are
@@ -311,11 +365,20 @@ export const DEFAULT_TABLE: KernelTable = {
     return { ...withSlices(g, stage, Math.min(threadSlices(g, stage), most), false), tree: true };
   },
   elementwise,
+  // On a GPU, smaller workgroups where 256-thread ones would leave cores idle (the first stage of
+  // the small shapes has as few as 25,000 threads); a CPU runs workgroups as loops either way.
+  workgroupSize(g, r, device) {
+    if (device.fallback || r.ghosts > 1) return undefined;
+    const threads = r.slices * r.stage.threadsPerSlice(g);
+    return threads >= 256 * MIN_WORKGROUPS ? undefined : threads >= 128 * MIN_WORKGROUPS ? 128 : 64;
+  },
 };
 
-/** The first stage a shape takes: rows, runs, or one thread per (channel, slice). */
+/** The first stage a shape takes: rows, runs, blocks, or one thread per (channel, slice). */
 export function reductionStage(g: Geometry): ReductionStage {
-  return g.inner === 1 && g.C % 4 === 0 ? ROWS : g.inner % 4 === 0 ? RUNS : THREAD;
+  if (g.inner === 1) return g.C % 4 === 0 ? ROWS : THREAD;
+  if (g.inner % 4 === 0) return RUNS;
+  return g.C % 4 === 0 ? BLOCKS : THREAD;
 }
 
 /** The elementwise passes of a reduction plan. */

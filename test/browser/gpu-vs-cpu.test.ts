@@ -27,6 +27,9 @@ const SHAPES: Record<string, number[]> = {
   'multi-slice 4x3x48x48': [4, 3, 48, 48],
   'wide-C 8x300': [8, 300],
   'vec4-multi-slice 16x64x12x12': [16, 64, 12, 12],
+  // NCHW: blocks of four channels (H·W = 49), and vec4s across two channels (C = 6, H·W = 25).
+  'blocks 6x8x7x7': [6, 8, 7, 7],
+  'vec4-split 4x6x5x5': [4, 6, 5, 5],
 };
 
 const r = rng(7);
@@ -198,6 +201,7 @@ describe('extreme data: the GPU and the CPU path agree', () => {
     ['rows (C = 8)', [4, 8, 3, 5]],
     ['runs (H·W = 16)', [3, 8, 4, 4]],
     ['thread (C = 6, H·W = 7)', [4, 6, 7, 1]],
+    ['blocks (C = 8, H·W = 9)', [4, 8, 3, 3]],
   ];
   for (const [shapeName, shape] of SHAPES) {
     for (const layout of ['NCHW', 'NHWC'] as const) {

@@ -118,12 +118,14 @@ describe('float16 specialisation', () => {
       'stats_thread',
       'stats_rows',
       'stats_runs',
+      'stats_blocks',
       'apply_scalar',
       'apply_vec4',
       'apply_rows',
       'grad_sums_thread',
       'grad_sums_rows',
       'grad_sums_runs',
+      'grad_sums_blocks',
       'dx_scalar',
       'dx_vec4',
       'dx_rows',
@@ -150,7 +152,7 @@ describe('epilogue specialisation', () => {
   it('the apply, gradient-sums and dx kernels have the epilogues, and only they', () => {
     expect(withEpilogue.map((k) => fileOf(k.label)).sort()).toEqual(
       ['apply', 'grad_sums', 'dx']
-        .flatMap((p) => ['scalar', 'vec4', 'rows', 'thread', 'runs'].map((s) => `${p}_${s}.wgsl`))
+        .flatMap((p) => ['scalar', 'vec4', 'rows', 'thread', 'runs', 'blocks'].map((s) => `${p}_${s}.wgsl`))
         .filter((f) => KERNELS.some((k) => fileOf(k.label) === f))
         .sort(),
     );
