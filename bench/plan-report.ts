@@ -74,7 +74,7 @@ export const IDEAL_GBPS = 4000;
 export const RT_US = 1.16;
 /** The copy kernel's rate in the v4 H200 run, by tensor MB (bench/results/h200-final/ours.json: 2·bytes / copy_ms, fastest per size). */
 export const AS_RUN_COPY: readonly (readonly [mb: number, gbps: number])[] = [
-  [16.8, 1304],
+  [16.8, 1302],
   [25.7, 1308],
   [205.5, 4141],
 ];
@@ -230,7 +230,7 @@ interface Measured {
 function copyRates(rows: Measured[]): [number, number][] {
   const best = new Map<number, number>();
   for (const r of rows) {
-    const mb = Math.round(tensorMB(r.shape) * 10) / 10;
+    const mb = tensorMB(r.shape);
     best.set(mb, Math.max(best.get(mb) ?? 0, (2 * mb) / r.copy_ms));
   }
   return [...best].sort((a, b) => a[0] - b[0]);
@@ -280,7 +280,7 @@ export async function planReport(
     if (!pairs.length) throw new Error(`${fitFile} has no v4 f32 rows of these shapes; give --shapes that it measured`);
     // The file's own copy rates are its as-run bandwidths.
     copy = copyRates(all);
-    log(`fit: as-run copy GB/s by tensor MB: ${copy.map(([mb, g]) => `${mb}: ${g.toFixed(0)}`).join(', ')}`);
+    log(`fit: as-run copy GB/s by tensor MB: ${copy.map(([mb, g]) => `${mb.toFixed(1)}: ${g.toFixed(0)}`).join(', ')}`);
     rt = fitRt(pairs, copy);
     log(`fit: RT = ${rt} µs over ${pairs.length} v4 rows of ${fitFile} (file constant RT_US = ${RT_US})`);
     const ratios = pairs.map((p) => {

@@ -1,17 +1,12 @@
 /**
  * GPU timing. With 'timestamp-query', `reps` submissions (each `iters` back-to-back encodes between
  * two timestamps) are queued at once, right behind a heater: copies of 256 MiB that keep the GPU
- * busy for `warmMs` in a row (1 s by default) when it may have idled since the last timed batch,
- * TOP_UP_MS otherwise, so the timed batch starts at the clocks of continuous work; the figure is the
- * median submission. Without timestamps each submission is timed alone by the wall clock, submit to
+ * busy for `warmMs` in a row (1 s by default), so the timed batch starts at the clocks of
+ * continuous work; the figure is the median submission. Without timestamps each submission is timed alone by the wall clock, submit to
  * onSubmittedWorkDone. `profile` times each dispatch of a plan in a compute pass of its own.
  */
 import { encodeDispatches, type Dispatch } from '../src/gpu/kernel';
 import { copyEncoder } from './copy';
-
-/** Heater milliseconds before a batch that follows another within IDLE_MS of host time. */
-const TOP_UP_MS = 100;
-const IDLE_MS = 20;
 
 export const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
@@ -20,9 +15,7 @@ export class Timer {
   private resolve: GPUBuffer | null = null;
   private read: GPUBuffer | null = null;
   private heater: { encode: (e: GPUCommandEncoder) => void; ms: number; owned: GPUBuffer[] } | null = null;
-  /** performance.now() when the last timed batch completed. */
-  private lastDone = -Infinity;
-  /** `warmMs`: milliseconds of continuous heater work before a batch after the device may have idled. */
+  /** `warmMs`: milliseconds of continuous heater work queued before each timed batch. */
   constructor(
     private device: GPUDevice,
     readonly warmMs = 1000,
@@ -129,7 +122,6 @@ export class Timer {
       d.queue.submit([enc.finish({ label: 'bench.heater' })]);
     }
     const { wall, t } = await this.run(timed, copies ? slot + 1 : slot);
-    this.lastDone = performance.now();
     return {
       ms: Array.from({ length: reps }, (_, r) => Number(t[2 * r + 1] - t[2 * r]) / 1e6 / iters),
       wall: wall / (reps * iters),
@@ -165,11 +157,10 @@ export class Timer {
     // The first batch compiles and settles; then the timed one, behind the heater: a GPU that idled
     // (while the CPU reference ran, say) needs continuous work to raise its clocks (an H200 ran the
     // same copy in 0.099 ms or 0.246 ms depending on what ran before it).
-    const idle = performance.now() - this.lastDone > IDLE_MS;
     // The wall clock is read on that first batch, which has no heater ahead of it in the queue.
     const { wall } = await this.batchOf(encode, iters, reps, 0);
     if (this.warmMs > 0) await this.heat();
-    const r = await this.batchOf(encode, iters, reps, idle ? this.warmMs : Math.min(this.warmMs, TOP_UP_MS));
+    const r = await this.batchOf(encode, iters, reps, this.warmMs);
     return { ms: median(r.ms), wallMs: wall, warmMs: r.warm };
   }
 

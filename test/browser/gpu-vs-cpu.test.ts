@@ -129,13 +129,21 @@ async function check(s: Scenario, tol: Partial<Record<string, number>> = {}): Pr
 
 const withVersion = (m: Mode, v: TestVersion): Mode => ({ ...m, options: versionOptions(v, m.options) });
 
+/**
+ * dγ = invstd·r·Σdy·(x − mean): an f32 error δ in the batch mean (a few ulps of |x|) adds
+ * δ·invstd·r·Σdy to it. With renorm-schedule's data (means up to ±2, σ down to 0.3) and one
+ * channel of 256 values, that reaches 1.1e-5 of the scale under one merge order of the partials
+ * (version 5's tree on a GPU) and stays under 1e-5 under others; the float32 floor, not a kernel's.
+ */
+const MODE_TOL: Record<string, Partial<Record<string, number>>> = { 'renorm-schedule': { dgamma: 2e-5 } };
+
 for (const version of TEST_VERSIONS) {
   for (const [shapeName, shape] of Object.entries(SHAPES)) {
     for (const layout of ['NCHW', 'NHWC'] as const) {
       describe(`v${version} ${shapeName} ${layout}`, () => {
         for (const [modeName, mode] of Object.entries(MODES)) {
           it(`v${version} ${shapeName} ${layout} ${modeName}`, () =>
-            check(scenario(layout, shape, withVersion(mode, version))));
+            check(scenario(layout, shape, withVersion(mode, version)), MODE_TOL[modeName]));
         }
       });
     }
