@@ -16,7 +16,14 @@ override WG: u32 = 256;
 
 //! include backward_finalize.wgsl
 
-var<workgroup> tree: array<vec2<f32>, WG>;
+alias part = vec2<f32>;
+const EMPTY = vec2<f32>(0.0);
+
+fn combine(a: part, b: part) -> part {
+  return a + b;
+}
+
+//! include tree.wgsl
 
 @compute @workgroup_size(WG)
 fn main(
@@ -26,17 +33,8 @@ fn main(
 ) {
   let c = wid.y * nwg.x + wid.x;
   if (c >= params.C) { return; } // uniform across the workgroup: the barriers stay uniform
-  var sums = vec2<f32>(0.0);
-  for (var s = t; s < params.slices; s += WG) {
-    sums += partials[s * params.C + c];
-  }
-  tree[t] = sums;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (t < stride) { tree[t] = tree[t] + tree[t + stride]; }
-    workgroupBarrier();
-  }
+  let sums = merge_channel(c, t);
   if (t == 0u) {
-    write_param_grads(c, finish_ghost_grad(c, 0u, tree[0]));
+    write_param_grads(c, finish_ghost_grad(c, 0u, sums));
   }
 }

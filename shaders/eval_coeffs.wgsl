@@ -12,12 +12,10 @@
 //   5 stats          storage, read_write  2 vec4 per channel (see prelude.wgsl), as
 //                                          forward_finalize.wgsl writes them (r = 1, d = 0)
 // Dispatch: ceil(C / WG) workgroups along x, one thread per channel.
-// Method: computed once per channel, so the per-element pass is a subtract and a multiply-add.
+// Method: computed once per channel (lib/coeffs.wgsl), so the per-element pass is a subtract and
+//   a multiply-add.
 
 override WG: u32 = 64;
-
-const AFFINE: u32 = 1u;
-const SPREAD_IS_STD: u32 = 2u;
 
 struct Params {
   C: u32,
@@ -32,17 +30,11 @@ struct Params {
 @group(0) @binding(4) var<storage, read> running_spread: array<f32>;
 @group(0) @binding(5) var<storage, read_write> stats: array<vec4<f32>>;
 
+//! include coeffs.wgsl
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
   if (c >= params.C) { return; }
-  let affine = (params.flags & AFFINE) != 0u;
-  let g = select(1.0, gamma[min(c, arrayLength(&gamma) - 1u)], affine);
-  let b = select(0.0, beta[min(c, arrayLength(&beta) - 1u)], affine);
-  var invstd = 1.0 / sqrt(running_spread[c] + params.eps);
-  if ((params.flags & SPREAD_IS_STD) != 0u) {
-    invstd = 1.0 / running_spread[c];
-  }
-  stats[2u * c] = vec4<f32>(running_mean[c], 0.0, g * invstd, b);
-  stats[2u * c + 1u] = vec4<f32>(invstd, 1.0, 0.0, 0.0);
+  save_infer(c);
 }

@@ -17,14 +17,17 @@ override WG: u32 = 256;
 
 //! include finalize.wgsl
 
-var<workgroup> tree: array<vec4<f32>, WG>;
+alias part = vec4<f32>;
+const EMPTY = vec4<f32>(0.0);
 
 /// Chan's merge where either side may be empty (n = 0): the empty side contributes nothing.
-fn merge_or(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+fn combine(a: part, b: part) -> part {
   if (b.x == 0.0) { return a; }
   if (a.x == 0.0) { return b; }
   return chan_merge(a, b);
 }
+
+//! include tree.wgsl
 
 @compute @workgroup_size(WG)
 fn main(
@@ -34,18 +37,9 @@ fn main(
 ) {
   let c = wid.y * nwg.x + wid.x;
   if (c >= params.C) { return; } // uniform across the workgroup: the barriers stay uniform
-  var p = vec4<f32>(0.0);
-  for (var s = t; s < params.slices; s += WG) {
-    p = merge_or(p, partials[s * params.C + c]);
-  }
-  tree[t] = p;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (t < stride) { tree[t] = merge_or(tree[t], tree[t + stride]); }
-    workgroupBarrier();
-  }
+  let p = merge_channel(c, t);
   if (t == 0u) {
-    let f = finish_ghost(c, 0u, tree[0]);
+    let f = finish_ghost(c, 0u, p);
     update_running(c, f.x, f.y, 1u, f.z != 0.0);
   }
 }

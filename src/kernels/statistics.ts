@@ -26,21 +26,22 @@ export const statsBlocks = defineKernel('bn.stats_blocks', statsBlocksWgsl, STAT
 export const statsMerge = defineKernel('bn.stats_merge', statsMergeWgsl, ['params', 'parts'] as const, MERGE_PARAMS);
 
 const FINALIZE_PARAMS = ['C', 'slices', 'M', 'eps', 'flags', 'ghosts'] as const;
+const FINALIZE_BINDINGS = [
+  'params',
+  'partials',
+  'gamma',
+  'beta',
+  'running_mean',
+  'running_spread',
+  'stats',
+  'step',
+  'running_mean_out',
+  'running_spread_out',
+] as const;
 export const forwardFinalize = defineKernel(
   'bn.forward_finalize',
   forwardFinalizeWgsl,
-  [
-    'params',
-    'partials',
-    'gamma',
-    'beta',
-    'running_mean',
-    'running_spread',
-    'stats',
-    'step',
-    'running_mean_out',
-    'running_spread_out',
-  ] as const,
+  FINALIZE_BINDINGS,
   FINALIZE_PARAMS,
 );
 
@@ -48,18 +49,7 @@ export const forwardFinalize = defineKernel(
 export const forwardFinalizeTree = defineKernel(
   'bn.forward_finalize_tree',
   forwardFinalizeTreeWgsl,
-  [
-    'params',
-    'partials',
-    'gamma',
-    'beta',
-    'running_mean',
-    'running_spread',
-    'stats',
-    'step',
-    'running_mean_out',
-    'running_spread_out',
-  ] as const,
+  FINALIZE_BINDINGS,
   FINALIZE_PARAMS,
 );
 
