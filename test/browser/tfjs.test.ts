@@ -19,8 +19,8 @@ import {
   MODELS,
   relErr,
   roundTrip,
-  trainModel,
-  worstRelative,
+  stockCodeDifference,
+  webgpuAgainstReference,
   type TfEnv,
 } from '../util/tfjs-contract';
 
@@ -33,19 +33,14 @@ beforeAll(async () => {
 describe('models trained with the bridge on webgpu equal the reference', () => {
   for (const spec of MODELS) {
     it(`${spec.name}${spec.stockTrains ? '' : ' (stock cannot: against the bridge on cpu)'}`, async () => {
-      const ref = await trainModel(env, spec, 'cpu', !spec.stockTrains);
-      const ours = await trainModel(env, spec, 'webgpu', true);
-      expect(ours.names).toEqual(ref.names);
-      const w = worstRelative(ref, ours);
-      expect(w.err, w.name).toBeLessThan(2e-4);
+      const r = await webgpuAgainstReference(env, spec);
+      expect(r.names).toEqual(r.refNames);
+      expect(r.worst.err, r.worst.name).toBeLessThan(2e-4);
     });
   }
 
   it('on webgl, the bridge trains stock options with stock code: the same weights bit for bit', async () => {
-    const spec = MODELS[0];
-    const stock = await trainModel(env, spec, 'webgl', false, 2);
-    const ours = await trainModel(env, spec, 'webgl', true, 2);
-    expect(worstRelative(stock, ours).err).toBe(0);
+    expect(await stockCodeDifference(env, MODELS[0], 'webgl')).toBe(0);
   });
 });
 

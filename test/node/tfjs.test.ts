@@ -20,8 +20,9 @@ import {
   layerStep,
   relErr,
   roundTrip,
+  stockCodeDifference,
   trainModel,
-  worstRelative,
+  webgpuAgainstReference,
   type TfEnv,
 } from '../util/tfjs-contract';
 
@@ -40,19 +41,15 @@ beforeAll(async () => {
 describe('models trained with the bridge on webgpu equal the stock layer on cpu', () => {
   for (const spec of MODELS) {
     it(`${spec.name}${spec.stockTrains ? '' : ' (stock cannot: against the bridge on cpu)'}`, async () => {
-      const stock = await trainModel(env, spec, 'cpu', !spec.stockTrains);
-      const ours = await trainModel(env, spec, 'webgpu', true);
-      expect(ours.names).toEqual(stock.names);
-      const w = worstRelative(stock, ours);
-      expect(w.err, `${w.name}`).toBeLessThan(2e-4);
+      const r = await webgpuAgainstReference(env, spec);
+      expect(r.names).toEqual(r.refNames);
+      expect(r.worst.err, r.worst.name).toBeLessThan(2e-4);
     }, 120_000);
   }
 });
 
 it('on wasm, the bridge trains stock options with stock code: the same weights bit for bit', async () => {
-  const stock = await trainModel(env, MODELS[2], 'wasm', false, 2);
-  const ours = await trainModel(env, MODELS[2], 'wasm', true, 2);
-  expect(worstRelative(stock, ours).err).toBe(0);
+  expect(await stockCodeDifference(env, MODELS[2], 'wasm')).toBe(0);
 }, 60_000);
 
 it('the stock layer cannot train channels first (axis 1) or rank 5; the bridge can', async () => {

@@ -178,6 +178,23 @@ export function worstRelative(ref: Trained, got: Trained): { name: string; err: 
   return worst;
 }
 
+/**
+ * `spec` trained with the bridge on webgpu against its reference: the stock layer on cpu, or the
+ * bridge on cpu where stock cannot train it. The weight names of both, and the worst difference.
+ */
+export async function webgpuAgainstReference(env: TfEnv, spec: ModelSpec) {
+  const ref = await trainModel(env, spec, 'cpu', !spec.stockTrains);
+  const ours = await trainModel(env, spec, 'webgpu', true);
+  return { names: ours.names, refNames: ref.names, worst: worstRelative(ref, ours) };
+}
+
+/** On a backend without the GPU path, the bridge with stock's options runs stock's code: the worst difference of 2 steps. */
+export async function stockCodeDifference(env: TfEnv, spec: ModelSpec, backend: string): Promise<number> {
+  const stock = await trainModel(env, spec, backend, false, 2);
+  const ours = await trainModel(env, spec, backend, true, 2);
+  return worstRelative(stock, ours).err;
+}
+
 /** A BN-only check of one training step (y, moving statistics, dx, dγ, dβ) against the float64 path. */
 export interface LayerCase {
   name: string;

@@ -7,12 +7,12 @@ import { KERNEL_TABLE, type KernelTable } from '../../src/plan/table';
 import type { BatchNormOptions } from '../../src/options';
 import { KERNEL_VERSIONS, V5_GPU, VERSIONS } from '../../dev/kernels/versions';
 
-export { KERNEL_VERSIONS, VERSIONS, type KernelVersion } from '../../dev/kernels/versions';
+export { VERSIONS } from '../../dev/kernels/versions';
 
 export type TestVersion = `${(typeof KERNEL_VERSIONS)[number]}` | '5-gpu';
 export const TEST_VERSIONS: readonly TestVersion[] = [...KERNEL_VERSIONS.map((v) => `${v}` as const), '5-gpu'];
 
-export function tableOf(v: TestVersion): KernelTable {
+function tableOf(v: TestVersion): KernelTable {
   return v === '5-gpu' ? V5_GPU : VERSIONS[Number(v) as (typeof KERNEL_VERSIONS)[number]];
 }
 
